@@ -1,0 +1,12 @@
+"""sknnk: scikit-learn kernels of infinitely wide neural networks.
+
+``NNGPKernel`` (the Gaussian-process prior of a wide Bayesian network) and
+``NTKKernel`` (the neural tangent kernel: gradient descent on a wide network)
+are :class:`sklearn.gaussian_process.kernels.Kernel` subclasses.
+"""
+
+from .kernels import ACTIVATION_NAMES, NNGPKernel, NTKKernel
+
+__version__ = "0.1.0"
+
+__all__ = ["ACTIVATION_NAMES", "NNGPKernel", "NTKKernel", "__version__"]

@@ -1,0 +1,475 @@
+"""NNGP and NTK kernels of infinitely wide fully-connected networks."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
+
+from ._numerics import series
+from ._numerics.activations import ACTIVATIONS, SERIES
+from ._numerics.gram import fill_rows
+from ._numerics.recursion import closed_form_diag_values, diag_recursion
+from ._parallel import run_row_blocks
+from ._validation import (
+    check_bounds,
+    check_input,
+    check_int,
+    check_memory,
+    check_n_jobs,
+    check_options,
+    check_real,
+)
+
+__all__ = ["ACTIVATION_NAMES", "NNGPKernel", "NTKKernel"]
+
+#: Names accepted by the ``activation`` parameter.
+ACTIVATION_NAMES = tuple(sorted(ACTIVATIONS))
+
+_EMPTY3 = np.zeros((1, 1, 1, 1))
+_EMPTY2 = np.zeros((1, 1, 1))
+_EMPTY_N = np.zeros(1, dtype=np.int64)
+
+
+class _Prepared:
+    """Per-point quantities of one input set for one kernel configuration."""
+
+    def __init__(self, X, kernel, want_grad):
+        self.X = X
+        d = X.shape[1]
+        self.sq_norms = np.einsum("ij,ij->i", X, X) / d
+        p = kernel._recursion_params(d)
+        spec = ACTIVATIONS[kernel.activation]
+        if spec.code == SERIES:
+            funcs = spec.funcs
+
+            def values(q):
+                return series.diag_values(funcs, q, want_grad)
+
+        else:
+            code = spec.code
+
+            def values(q):
+                return closed_form_diag_values(code, q)
+
+        self.q, self.t, self.dq, self.dt = diag_recursion(
+            self.sq_norms, values, kernel.depth, *p
+        )
+        self.coef, self.rem, self.nterms = _EMPTY3, _EMPTY2, _EMPTY_N
+        self._series = (spec.funcs, kernel.depth, 4 if want_grad else 2)
+        if spec.code == SERIES and kernel.depth > 0:
+            self.tables()
+
+    def tables(self, min_terms=None):
+        """Build the Hermite coefficient tables (series activations only)."""
+        funcs, depth, n_tables = self._series
+        self.coef, self.rem, self.nterms = series.coefficient_tables(
+            funcs, self.q[:depth], n_tables, min_terms
+        )
+
+
+def _common_terms(px, py):
+    """Make two series tables use the same number of terms at every layer."""
+    if px is py or px.nterms.shape != py.nterms.shape:
+        return
+    if np.any(px.nterms < py.nterms):
+        px.tables(np.maximum(px.nterms, py.nterms))
+    if np.any(py.nterms < px.nterms):
+        py.tables(np.maximum(px.nterms, py.nterms))
+
+
+class _InfiniteWidthKernel(Kernel):
+    """Shared machinery of :class:`NNGPKernel` and :class:`NTKKernel`."""
+
+    _kind = 0  # 0: NNGP, 1: NTK
+
+    # ------------------------------------------------------------ parameters
+    @property
+    def hyperparameter_sigma_w(self) -> Hyperparameter:
+        return Hyperparameter("sigma_w", "numeric", self.sigma_w_bounds)
+
+    @property
+    def hyperparameter_sigma_b(self) -> Hyperparameter:
+        # log(0) is -inf: a zero bias is reported as fixed (no theta entry and
+        # no gradient column) so that every sklearn code path keeps working.
+        fixed = _is_fixed(self.sigma_b_bounds) or _is_zero(self.sigma_b)
+        return Hyperparameter("sigma_b", "numeric", self.sigma_b_bounds, fixed=fixed)
+
+    def _parameterization(self):
+        return getattr(self, "parameterization", "ntk")
+
+    def _check_params(self):
+        owner = type(self).__name__
+        check_int(owner, "depth", self.depth, 0)
+        check_options(owner, "activation", self.activation, ACTIVATIONS)
+        check_real(owner, "sigma_w", self.sigma_w, positive=True)
+        check_real(owner, "sigma_b", self.sigma_b, positive=False)
+        check_bounds(owner, "sigma_w_bounds", self.sigma_w_bounds)
+        check_bounds(owner, "sigma_b_bounds", self.sigma_b_bounds)
+        check_n_jobs(owner, self.n_jobs)
+        if self._parameterization() != "ntk":
+            check_options(
+                owner, "parameterization", self.parameterization, {"ntk", "standard"}
+            )
+        if self._parameterization() == "standard":
+            if self.width is None:
+                raise ValueError(
+                    f"{owner}(parameterization='standard') needs an explicit "
+                    "'width' (the number of units of every hidden layer): the "
+                    "standard-parameterization NTK grows with the width and has "
+                    "no infinite-width limit. Pass e.g. width=1024, or use "
+                    "parameterization='ntk'."
+                )
+            check_int(owner, "width", self.width, 1)
+
+    def _recursion_params(self, n_features):
+        """``(sw2, sb2, alpha0, beta0, alpha, beta, ntk_param)`` of the recursion."""
+        sw2 = float(self.sigma_w) ** 2
+        sb2 = float(self.sigma_b) ** 2
+        if self._kind == 1 and self._parameterization() == "standard":
+            return sw2, sb2, float(n_features), 1.0, float(self.width), 1.0, False
+        return sw2, sb2, sw2, sb2, sw2, sb2, True
+
+    def _free_columns(self):
+        """Gradient column of ``log sigma_b`` and ``log sigma_w`` (-1 if fixed)."""
+        cols = {}
+        for hp in self.hyperparameters:  # alphabetical, as sklearn orders theta
+            if not hp.fixed:
+                cols[hp.name] = len(cols)
+        return cols.get("sigma_b", -1), cols.get("sigma_w", -1), len(cols)
+
+    # ------------------------------------------------------------ evaluation
+    def __call__(self, X, Y=None, eval_gradient=False):
+        """Return the kernel ``k(X, Y)`` and optionally its gradient.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples_X, n_features)
+            Left argument of the returned kernel k(X, Y).
+        Y : array-like of shape (n_samples_Y, n_features), default=None
+            Right argument of the returned kernel k(X, Y). If None, k(X, X)
+            is evaluated instead (only the upper triangle is computed; the
+            diagonal comes from the exact one-dimensional recursion).
+        eval_gradient : bool, default=False
+            Whether to also return the gradient with respect to the
+            log-transformed non-fixed hyperparameters (only if ``Y`` is None).
+
+        Returns
+        -------
+        K : ndarray of shape (n_samples_X, n_samples_Y)
+            Kernel k(X, Y).
+        K_gradient : ndarray of shape (n_samples_X, n_samples_X, n_dims)
+            The gradient of k(X, X) with respect to ``self.theta``, in the
+            order of ``self.hyperparameters`` (``log sigma_b`` before
+            ``log sigma_w``). Only returned when ``eval_gradient`` is True.
+        """
+        self._check_params()
+        owner = type(self).__name__
+        if eval_gradient and Y is not None:
+            raise ValueError("Gradient can only be evaluated when Y is None.")
+        X = check_input(X, "X", owner)
+        symmetric = Y is None
+        if not symmetric:
+            Y = check_input(Y, "Y", owner)
+            if Y.shape[1] != X.shape[1]:
+                raise ValueError(
+                    f"X has {X.shape[1]} features but Y has {Y.shape[1]} features; "
+                    f"{owner} needs both with the same number of columns."
+                )
+        ib, iw, n_free = self._free_columns()
+        want_grad = bool(eval_gradient) and n_free > 0
+        n = X.shape[0]
+        m = n if symmetric else Y.shape[0]
+        check_memory(owner, n, m, 1 + (n_free if eval_gradient else 0))
+
+        px = _Prepared(X, self, want_grad)
+        py = px if symmetric else _Prepared(Y, self, want_grad)
+        _common_terms(px, py)
+        d = X.shape[1]
+        sw2, sb2, a0, b0, al, be, ntk_param = self._recursion_params(d)
+
+        K = X @ (X if symmetric else Y).T
+        K /= d
+        grad = np.empty((n, m, n_free)) if eval_gradient else np.empty((0, 0, 0))
+        diag_k = px.t if self._kind == 1 else px.q[-1]
+        diag_grad = px.dt if self._kind == 1 else px.dq[:, -1]
+
+        def block(i0, i1):
+            fill_rows(
+                i0, i1, K, grad, ib, iw, self._kind, symmetric, diag_k, diag_grad,
+                px.q, py.q, px.dq, py.dq, ACTIVATIONS[self.activation].code,
+                px.coef, py.coef, px.rem, py.rem, px.nterms,
+                sw2, sb2, a0, b0, al, be, ntk_param, self.depth, want_grad,
+            )  # fmt: skip
+
+        run_row_blocks(block, n, self.n_jobs, symmetric)
+        if eval_gradient:
+            return K, grad
+        return K
+
+    def diag(self, X):
+        """Return the diagonal ``k(X, X)`` in O(n_samples * depth).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        K_diag : ndarray of shape (n_samples,)
+            Diagonal of ``k(X, X)``, from the one-dimensional recursion.
+        """
+        self._check_params()
+        X = check_input(X, "X", type(self).__name__)
+        px = _Prepared(X, self, want_grad=False)
+        return px.t.copy() if self._kind == 1 else px.q[-1].copy()
+
+    def is_stationary(self) -> bool:
+        """Returns False: the kernel depends on the inputs, not only on x - x'."""
+        return False
+
+    def __repr__(self) -> str:
+        parts = [
+            f"depth={self.depth!r}",
+            f"activation={self.activation!r}",
+            f"sigma_w={_fmt(self.sigma_w)}",
+            f"sigma_b={_fmt(self.sigma_b)}",
+        ]
+        if self._parameterization() != "ntk":
+            parts.append(f"parameterization={self.parameterization!r}")
+            parts.append(f"width={self.width!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+
+class NNGPKernel(_InfiniteWidthKernel):
+    r"""NNGP kernel of an infinitely wide fully-connected network.
+
+    The covariance of the outputs of a randomly initialised network with
+    ``depth`` hidden layers of infinite width, i.e. the prior of the Gaussian
+    process that a Bayesian wide network is [1]_ [2]_. Use it wherever
+    scikit-learn takes a kernel: ``GaussianProcessRegressor``, ``KernelRidge``,
+    ``SVC(kernel=...)``, in sums and products with other kernels, and in
+    marginal-likelihood tuning (analytic gradients w.r.t. ``log sigma_b`` and
+    ``log sigma_w``).
+
+    Parameters
+    ----------
+    depth : int, default=1
+        Number of hidden layers (nonlinearities). ``depth=0`` is the linear
+        kernel of the readout layer alone.
+    activation : str, default="relu"
+        Nonlinearity of the hidden layers: one of ``ACTIVATION_NAMES``
+        (``"erf"``, ``"identity"``, ``"relu"``, ``"tanh"``). ``relu``, ``erf``
+        and ``identity`` are exact closed forms; ``tanh`` uses a Hermite series
+        truncated adaptively at a relative remainder of 1e-13.
+    sigma_w : float, default=1.0
+        Standard deviation of the weights (before the ``1/sqrt(fan_in)``
+        scaling). Must be > 0.
+    sigma_b : float, default=0.1
+        Standard deviation of the biases. ``sigma_b=0`` (no bias) is allowed;
+        it is then a fixed hyperparameter (``log 0`` cannot be optimised), so
+        ``theta`` holds only ``log sigma_w``.
+    sigma_w_bounds : pair of floats >= 0 or "fixed", default=(1e-2, 1e2)
+        Bounds of ``sigma_w`` for hyperparameter optimisation.
+    sigma_b_bounds : pair of floats >= 0 or "fixed", default=(1e-5, 1e2)
+        Bounds of ``sigma_b`` for hyperparameter optimisation.
+    n_jobs : int, default=None
+        Number of threads over which row blocks of the Gram matrix are spread.
+        ``None`` means 1 unless in a ``joblib.parallel_config`` context;
+        ``-1`` uses all cores.
+
+    See Also
+    --------
+    NTKKernel : the neural tangent kernel of the same network.
+
+    Notes
+    -----
+    The network is :math:`h^1 = \frac{\sigma_w}{\sqrt d} W^1 x + \sigma_b b^1`,
+    :math:`h^{l+1} = \frac{\sigma_w}{\sqrt n} W^{l+1}\phi(h^l) + \sigma_b b^{l+1}`
+    for :math:`l = 1..L` (``L = depth``), output :math:`f = h^{L+1}`, with
+    i.i.d. standard normal weights and biases and :math:`n \to \infty`. With
+    :math:`F(a, b, c) = E[\phi(u)\phi(v)]` for
+    :math:`(u, v) \sim N(0, [[a, c], [c, b]])`,
+
+    .. math::
+
+        \Sigma^0(x, x') = \sigma_w^2 \frac{x \cdot x'}{d} + \sigma_b^2,
+        \qquad
+        \Sigma^{l+1}(x, x') = \sigma_w^2 F\big(\Sigma^l(x, x),
+            \Sigma^l(x', x'), \Sigma^l(x, x')\big) + \sigma_b^2,
+
+    and the kernel is :math:`\Sigma^L`. For ReLU,
+    :math:`F = \sqrt{ab}\,(\sin\theta + (\pi - \theta)\cos\theta) / (2\pi)`
+    with :math:`\cos\theta = c / \sqrt{ab}` [3]_. Correlations are clipped to
+    [-1, 1], angles use ``atan2`` and an input of zero norm with
+    ``sigma_b=0`` gives an exact zero row. Gradients are propagated forward
+    through the recursion, including the dependence of the variances
+    :math:`\Sigma^l(x, x)` on the hyperparameters.
+
+    References
+    ----------
+    .. [1] J. Lee et al., "Deep neural networks as Gaussian processes", ICLR 2018.
+    .. [2] A. G. de G. Matthews et al., "Gaussian process behaviour in wide deep
+       neural networks", ICLR 2018.
+    .. [3] Y. Cho and L. K. Saul, "Kernel methods for deep learning", NeurIPS 2009.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknnk import NNGPKernel
+    >>> X = np.array([[1.0, 0.0, 0.0], [0.5, 1.0, -1.0]])
+    >>> k = NNGPKernel(depth=1, sigma_w=1.5, sigma_b=0.1)
+    >>> np.round(k(X), 6)
+    array([[0.865   , 0.656898],
+           [0.656898, 1.919687]])
+    >>> k.theta.round(4)  # log sigma_b, log sigma_w
+    array([-2.3026,  0.4055])
+    """
+
+    _kind = 0
+
+    def __init__(
+        self,
+        depth: int = 1,
+        activation: str = "relu",
+        sigma_w: float = 1.0,
+        sigma_b: float = 0.1,
+        sigma_w_bounds=(1e-2, 1e2),
+        sigma_b_bounds=(1e-5, 1e2),
+        n_jobs: int | None = None,
+    ):
+        self.depth = depth
+        self.activation = activation
+        self.sigma_w = sigma_w
+        self.sigma_b = sigma_b
+        self.sigma_w_bounds = sigma_w_bounds
+        self.sigma_b_bounds = sigma_b_bounds
+        self.n_jobs = n_jobs
+
+
+class NTKKernel(_InfiniteWidthKernel):
+    r"""Neural tangent kernel of an infinitely wide fully-connected network.
+
+    Training an infinitely wide network by gradient descent on the squared
+    loss is kernel regression with this kernel [1]_ [2]_; ``KernelRidge`` or
+    ``GaussianProcessRegressor`` with the NTK give the mean prediction of the
+    trained network. Use it wherever scikit-learn takes a kernel; gradients
+    w.r.t. ``log sigma_b`` and ``log sigma_w`` are analytic.
+
+    Parameters
+    ----------
+    depth : int, default=1
+        Number of hidden layers (nonlinearities). ``depth=0`` is the linear
+        kernel of the readout layer alone.
+    activation : str, default="relu"
+        Nonlinearity of the hidden layers: one of ``ACTIVATION_NAMES``
+        (``"erf"``, ``"identity"``, ``"relu"``, ``"tanh"``).
+    sigma_w : float, default=1.0
+        Standard deviation of the weights. Must be > 0.
+    sigma_b : float, default=0.1
+        Standard deviation of the biases; 0 is allowed and then fixed (see
+        :class:`NNGPKernel`).
+    sigma_w_bounds : pair of floats >= 0 or "fixed", default=(1e-2, 1e2)
+        Bounds of ``sigma_w`` for hyperparameter optimisation.
+    sigma_b_bounds : pair of floats >= 0 or "fixed", default=(1e-5, 1e2)
+        Bounds of ``sigma_b`` for hyperparameter optimisation.
+    parameterization : {"ntk", "standard"}, default="ntk"
+        ``"ntk"``: weights scaled by ``sigma_w / sqrt(fan_in)`` in the forward
+        pass, the parameterization with a width-free limit. ``"standard"``:
+        weights drawn with variance ``sigma_w**2 / fan_in`` and trained
+        directly, every layer with a trained bias (also when ``sigma_b=0``);
+        its NTK grows linearly with the hidden width, which must then be given.
+    width : int, default=None
+        Hidden width, required by (and only used with)
+        ``parameterization="standard"``.
+    n_jobs : int, default=None
+        Number of threads over which row blocks of the Gram matrix are spread.
+        ``None`` means 1 unless in a ``joblib.parallel_config`` context.
+
+    See Also
+    --------
+    NNGPKernel : the covariance of the network at initialisation.
+
+    Notes
+    -----
+    With :math:`\Sigma^l` the NNGP recursion (see :class:`NNGPKernel`) and
+    :math:`G(a, b, c) = E[\phi'(u)\phi'(v)]`,
+
+    .. math::
+
+        \Theta^0 = \Sigma^0, \qquad
+        \Theta^{l+1}(x, x') = \Sigma^{l+1}(x, x') + \sigma_w^2
+            G\big(\Sigma^l(x, x), \Sigma^l(x', x'), \Sigma^l(x, x')\big)
+            \Theta^l(x, x'),
+
+    and the kernel is :math:`\Theta^L`. In the standard parameterization
+    :math:`\Theta^0 = x \cdot x' + 1` and
+    :math:`\Theta^{l+1} = n F(\Sigma^l) + \sigma_w^2 G(\Sigma^l)\Theta^l + 1`
+    with ``n = width`` [3]_. For ReLU, :math:`G = (\pi - \theta) / (2\pi)`;
+    its hyperparameter derivative is singular at :math:`\theta = 0, \pi`,
+    where the correlation does not depend on the hyperparameters, and is set
+    to its limit 0 there.
+
+    References
+    ----------
+    .. [1] A. Jacot, F. Gabriel and C. Hongler, "Neural tangent kernel:
+       convergence and generalization in neural networks", NeurIPS 2018.
+    .. [2] J. Lee et al., "Wide neural networks of any depth evolve as linear
+       models under gradient descent", NeurIPS 2019.
+    .. [3] J. Sohl-Dickstein et al., "On the infinite width limit of neural
+       networks with a standard parameterization", arXiv:2001.07301, 2020.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknnk import NTKKernel
+    >>> X = np.array([[1.0, 0.0, 0.0], [0.5, 1.0, -1.0]])
+    >>> k = NTKKernel(depth=1, sigma_w=1.5, sigma_b=0.1)
+    >>> np.round(k(X), 6)
+    array([[1.72    , 0.921137],
+           [0.921137, 3.829375]])
+    >>> K, dK = k(X, eval_gradient=True)
+    >>> dK.shape  # (n, n, [log sigma_b, log sigma_w])
+    (2, 2, 2)
+    """
+
+    _kind = 1
+
+    def __init__(
+        self,
+        depth: int = 1,
+        activation: str = "relu",
+        sigma_w: float = 1.0,
+        sigma_b: float = 0.1,
+        sigma_w_bounds=(1e-2, 1e2),
+        sigma_b_bounds=(1e-5, 1e2),
+        parameterization: str = "ntk",
+        width: int | None = None,
+        n_jobs: int | None = None,
+    ):
+        self.depth = depth
+        self.activation = activation
+        self.sigma_w = sigma_w
+        self.sigma_b = sigma_b
+        self.sigma_w_bounds = sigma_w_bounds
+        self.sigma_b_bounds = sigma_b_bounds
+        self.parameterization = parameterization
+        self.width = width
+        self.n_jobs = n_jobs
+
+
+def _is_fixed(bounds):
+    return isinstance(bounds, str) and bounds == "fixed"
+
+
+def _is_zero(value):
+    try:
+        return float(value) == 0.0
+    except (TypeError, ValueError):
+        return False
+
+
+def _fmt(value):
+    try:
+        return f"{float(value):.4g}"
+    except (TypeError, ValueError):
+        return repr(value)
