@@ -169,11 +169,11 @@ def quadrature_kernels(X, Y, phi, dphi, depth, sigma_w, sigma_b, n_nodes=160):
 def closed_form_dual(activation, a, b, c):
     """Closed-form dual activations ``(F, G)`` for relu, erf and identity.
 
-    Written by hand from MATH.md section 2 and broadcasting over arrays: relu is the
-    arc-cosine pair ``F = sqrt(ab) (sin t + (pi - t) rho) / (2 pi)``, ``G = (pi - t) /
-    (2 pi)``, ``rho = c / sqrt(ab)`` (``rho = 0`` where ``ab == 0``), ``t = arccos(rho)``;
-    erf is ``F = 2/pi arcsin(2c / sqrt((1+2a)(1+2b)))``, ``G = 4/pi ((1+2a)(1+2b) -
-    4c^2)^(-1/2)``; identity is ``F = c``, ``G = 1``.
+    Written by hand from MATH.md section 2, broadcasting over arrays. relu (arc-cosine):
+    ``F = sqrt(ab) (sin t + (pi - t) rho) / (2 pi)``, ``G = (pi - t) / (2 pi)``, ``rho =
+    c / sqrt(ab)`` (``rho = 0`` where ``ab == 0``), ``t = arccos(rho)``. erf: ``F = 2/pi
+    arcsin(2c / sqrt((1+2a)(1+2b)))``, ``G = 4/pi ((1+2a)(1+2b) - 4c^2)^(-1/2)``.
+    identity: ``F = c``, ``G = 1``.
     """
     a, b, c = np.broadcast_arrays(*(np.asarray(t, dtype=float) for t in (a, b, c)))
     if activation == "identity":
