@@ -133,10 +133,17 @@ def check_memory(owner, n_rows, n_cols, n_matrices):
     avail = available_memory()
     if avail is not None and need > avail:
         raise MemoryBudgetError(
-            f"{owner} would need {need / 2**30:.1f} GiB for a {n_rows} x {n_cols} "
+            f"{owner} would need {_human(need)} for a {n_rows} x {n_cols} "
             f"Gram matrix ({n_matrices} float64 array(s)) but only "
-            f"{avail / 2**30:.1f} GiB are available. Compute it in row blocks "
+            f"{_human(avail)} are available. Compute it in row blocks "
             "(call the kernel on slices of X), use fewer samples, or use a "
             "low-rank approximation such as "
             "sklearn.kernel_approximation.Nystroem(kernel=<this kernel>)."
         )
+
+
+def _human(n_bytes):
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n_bytes >= size:
+            return f"{n_bytes / size:.1f} {unit}"
+    return f"{n_bytes} bytes"

@@ -91,8 +91,10 @@ class _InfiniteWidthKernel(Kernel):
     def hyperparameter_sigma_b(self) -> Hyperparameter:
         # log(0) is -inf: a zero bias is reported as fixed (no theta entry and
         # no gradient column) so that every sklearn code path keeps working.
-        fixed = _is_fixed(self.sigma_b_bounds) or _is_zero(self.sigma_b)
-        return Hyperparameter("sigma_b", "numeric", self.sigma_b_bounds, fixed=fixed)
+        # The bounds themselves say "fixed", because sklearn's compound
+        # kernels (Sum, Product, ...) re-derive fixedness from the bounds.
+        bounds = "fixed" if _is_zero(self.sigma_b) else self.sigma_b_bounds
+        return Hyperparameter("sigma_b", "numeric", bounds)
 
     def _parameterization(self):
         return getattr(self, "parameterization", "ntk")

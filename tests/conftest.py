@@ -25,3 +25,19 @@ def X():
 def Y():
     rng = np.random.default_rng(1)
     return _readonly(rng.normal(size=(5, 4)))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _single_threaded_blas():
+    """One BLAS thread for the test session.
+
+    numpy and scipy each ship their own OpenBLAS with its own thread pool; on
+    small machines the two pools spin against each other and a 300 x 300
+    Cholesky in scipy can take 100x longer. The tests use small matrices, so
+    BLAS threads buy nothing; sknnk's own parallelism (joblib threads) is not
+    affected.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        yield

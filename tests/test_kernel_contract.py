@@ -30,13 +30,19 @@ SIMPLE = [
     NTKKernel(depth=2, parameterization="standard", width=64, sigma_b=0.2),
     NNGPKernel(depth=0, sigma_b=0.5),
 ]
+# sigma_b = 0 inside compound kernels, whose hyperparameters are re-derived
+# from the bounds of their parts
+COMPOUND_ZERO_BIAS = [
+    ConstantKernel(1.5) * NTKKernel(depth=2, sigma_b=0.0) + WhiteKernel(0.1),
+    NNGPKernel(depth=1, sigma_b=0.0) + NTKKernel(depth=1, sigma_b=0.2),
+]
 COMPOUND = [
     ConstantKernel(2.0) * NNGPKernel(depth=3, activation="erf") + WhiteKernel(0.1),
     NTKKernel(depth=2) + RBF(1.5),
     Exponentiation(NNGPKernel(depth=1, sigma_b=0.2), 2.0),
     NTKKernel(depth=1) * NNGPKernel(depth=2, activation="erf"),
 ]
-ALL = SIMPLE + COMPOUND
+ALL = SIMPLE + COMPOUND + COMPOUND_ZERO_BIAS
 
 
 @pytest.mark.parametrize("kernel", ALL, ids=repr)
@@ -75,6 +81,13 @@ def test_theta_and_fixed_hyperparameters(kernel, X):
         assert_allclose(getattr(kernel, hp.name), 42.0)
         setattr(kernel, hp.name, 43.0)
         assert_allclose(kernel.theta[i], np.log(43.0))
+
+
+@pytest.mark.parametrize("kernel", COMPOUND + COMPOUND_ZERO_BIAS, ids=repr)
+def test_compound_hyperparameters_match_theta(kernel):
+    free = [hp for hp in kernel.hyperparameters if not hp.fixed]
+    assert sum(hp.n_elements for hp in free) == kernel.theta.shape[0]
+    assert kernel.bounds.shape == (kernel.theta.shape[0], 2)
 
 
 def test_zero_bias_is_reported_fixed(X):
