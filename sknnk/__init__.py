@@ -5,8 +5,15 @@
 are :class:`sklearn.gaussian_process.kernels.Kernel` subclasses.
 """
 
+from .feature_learning import MuPLinearRegressor
 from .kernels import ACTIVATION_NAMES, NNGPKernel, NTKKernel
 
 __version__ = "0.1.0"
 
-__all__ = ["ACTIVATION_NAMES", "NNGPKernel", "NTKKernel", "__version__"]
+__all__ = [
+    "ACTIVATION_NAMES",
+    "MuPLinearRegressor",
+    "NNGPKernel",
+    "NTKKernel",
+    "__version__",
+]

@@ -12,8 +12,6 @@ NTK-parameterized networks for comparison.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
@@ -106,9 +104,59 @@ def _run(P, Q, X, Y, lr_p, lr_q, n_steps, optimizer, rng, X_eval=None, owner="")
     return losses, outputs
 
 
+def _top_singular_value(A):
+    """Largest singular value of a 2-D array (exact for a small side <= 1000)."""
+    if A.size == 0:
+        return 0.0
+    small = A.T if A.shape[0] > A.shape[1] else A
+    gram = small @ small.T
+    if gram.shape[0] <= 1000:
+        return float(np.sqrt(max(np.linalg.eigvalsh(gram)[-1], 0.0)))
+    v = np.random.RandomState(0).standard_normal(gram.shape[0])
+    lam = 0.0
+    for _ in range(100):
+        w = gram @ v
+        lam = float(np.linalg.norm(w))
+        if lam == 0.0:
+            return 0.0
+        v = w / lam
+    return float(np.sqrt(lam))
+
+
+def _auto_learning_rate(X, Y, sigma_u, sigma_v, optimizer):
+    """Step size from the scale of the data (``learning_rate="auto"``).
+
+    Gradient descent on ``(P, Q)`` has curvature about ``lambda * (|P|^2 +
+    |Q|^2)``, with ``lambda = lambda_max(X^T X / N)`` and ``|P|^2, |Q|^2``
+    growing from ``sigma^2`` to about ``sigma^2 + |coef|``; along the leading
+    direction ``lambda * |coef| ~ |X^T Y / N|``. The rate is the inverse of that
+    curvature estimate, half the stability limit. Per example (``"sgd"``)
+    ``lambda`` becomes ``max |x_i|^2`` and the cross term ``max |x_i| |y_i|``.
+    """
+    scale = sigma_u**2 + sigma_v**2
+    n_samples = X.shape[0]
+    if optimizer == "gd":
+        lam = _top_singular_value(X) ** 2 / n_samples
+        cross = _top_singular_value(X.T @ Y / n_samples)
+    else:
+        rx = np.sqrt(np.einsum("ij,ij->i", X, X))
+        ry = np.sqrt(np.einsum("ij,ij->i", Y, Y))
+        lam = float(np.max(rx**2))
+        cross = float(np.max(rx * ry))
+    denom = lam * scale + 2.0 * cross
+    return 1.0 / denom if denom > 0 else 1.0
+
+
 def _check_training_params(owner, n_steps, learning_rate, sigma_u, sigma_v, optimizer):
     check_int(owner, "n_steps", n_steps, 0)
-    check_real(owner, "learning_rate", learning_rate, positive=True)
+    if isinstance(learning_rate, str):
+        if learning_rate != "auto":
+            raise ValueError(
+                f"The 'learning_rate' parameter of {owner} must be 'auto' or a "
+                f"float > 0. Got {learning_rate!r} instead."
+            )
+    else:
+        check_real(owner, "learning_rate", learning_rate, positive=True)
     check_real(owner, "sigma_u", sigma_u, positive=True)
     check_real(owner, "sigma_v", sigma_v, positive=False)
     check_options(owner, "optimizer", optimizer, _OPTIMIZERS)
@@ -139,9 +187,17 @@ class MuPLinearRegressor(RegressorMixin, BaseEstimator):
     n_steps : int, default=100
         Number of training steps run by :meth:`fit`: full-batch gradient steps
         (``optimizer="gd"``) or passes over the data (``optimizer="sgd"``).
-    learning_rate : float, default=0.1
+    learning_rate : "auto" or float, default="auto"
         Learning rate :math:`\eta` of the μP network (per-layer rates
         :math:`\eta n` and :math:`\eta / n` at width :math:`n`, see Notes).
+        ``"auto"`` picks, from the data of the first ``fit``/``partial_fit``,
+        half the stability limit estimated as
+        :math:`\eta = 1/(\lambda(\sigma_u^2 + \sigma_v^2) + 2\|X^\top Y\|_2/N)`
+        with :math:`\lambda = \lambda_{\max}(X^\top X/N)` (``"sgd"``:
+        :math:`1/(\max_i |x_i|^2 (\sigma_u^2 + \sigma_v^2) + 2\max_i
+        |x_i||y_i|)`), stored in ``learning_rate_``. Pass a float to fix the
+        dynamics exactly (e.g. to compare with finite networks); too large a
+        rate raises ``ValueError`` when training diverges.
     sigma_u : float, default=1.0
         Standard deviation of the first-layer weights at initialization; the
         feature metric starts at :math:`M_0 = \sigma_u^2 I`. Must be > 0.
@@ -179,6 +235,8 @@ class MuPLinearRegressor(RegressorMixin, BaseEstimator):
         |f(x_i) - y_i|^2`.
     n_iter_ : int
         Number of steps run since initialization (:meth:`fit` resets it).
+    learning_rate_ : float
+        The learning rate used (``learning_rate`` resolved if ``"auto"``).
     n_outputs_ : int
         Number of outputs :math:`d_{\rm out}`.
     n_features_in_ : int
@@ -244,13 +302,13 @@ class MuPLinearRegressor(RegressorMixin, BaseEstimator):
     >>> np.round(reg.coef_, 2)
     array([ 1.  , -2.  ,  0.5])
     >>> reg.feature_metric_.shape, round(reg.feature_movement_, 2)
-    ((3, 3), 0.97)
+    ((3, 3), 0.83)
     """
 
     def __init__(
         self,
         n_steps=100,
-        learning_rate=0.1,
+        learning_rate="auto",
         sigma_u=1.0,
         sigma_v=1.0,
         optimizer="gd",
@@ -296,7 +354,8 @@ class MuPLinearRegressor(RegressorMixin, BaseEstimator):
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
         return X, Y, y.ndim == 1
 
-    def _initialize(self, d_in, d_out, single_output):
+    def _initialize(self, X, Y, single_output):
+        d_in, d_out = X.shape[1], Y.shape[1]
         D = d_in + d_out
         self.P_ = np.zeros((D, d_in))
         self.P_[:d_in] = self.sigma_u * np.eye(d_in)
@@ -307,9 +366,15 @@ class MuPLinearRegressor(RegressorMixin, BaseEstimator):
         self.n_iter_ = 0
         self._single_output = single_output
         self._rng = check_random_state(self.random_state)
+        if isinstance(self.learning_rate, str):
+            self.learning_rate_ = _auto_learning_rate(
+                X, Y, self.sigma_u, self.sigma_v, self.optimizer
+            )
+        else:
+            self.learning_rate_ = float(self.learning_rate)
 
     def _train(self, X, Y, n_steps):
-        lr = float(self.learning_rate)
+        lr = self.learning_rate_
         every = self.verbose
         done = 0
         while done < n_steps:
@@ -358,7 +423,7 @@ class MuPLinearRegressor(RegressorMixin, BaseEstimator):
         """
         self._check_params()
         X, Y, single = self._validate_xy(X, y, reset=True)
-        self._initialize(X.shape[1], Y.shape[1], single)
+        self._initialize(X, Y, single)
         return self._train(X, Y, self.n_steps)
 
     def partial_fit(self, X, y):
@@ -386,7 +451,7 @@ class MuPLinearRegressor(RegressorMixin, BaseEstimator):
             self._check_params()
         X, Y, single = self._validate_xy(X, y, reset=first)
         if first:
-            self._initialize(X.shape[1], Y.shape[1], single)
+            self._initialize(X, Y, single)
         elif Y.shape[1] != self.n_outputs_:
             raise ValueError(
                 f"y has {Y.shape[1]} output(s), but {type(self).__name__} was "
@@ -547,8 +612,9 @@ def train_finite_linear_network(
         :math:`\Theta(x, x') = 2\sigma_u^2\sigma_v^2\, x\cdot x'/d_{\rm in}`.
     n_steps : int, default=100
         Full-batch steps (``"gd"``) or passes over the data (``"sgd"``).
-    learning_rate : float, default=0.1
-        :math:`\eta`.
+    learning_rate : float or "auto", default=0.1
+        :math:`\eta`; ``"auto"`` resolves it from the data exactly as
+        :class:`MuPLinearRegressor` does (independent of ``width``).
     sigma_u, sigma_v : float, default=1.0
         Weight scales as above (``sigma_u > 0``, ``sigma_v >= 0``).
     optimizer : {"gd", "sgd"}, default="gd"
@@ -592,9 +658,7 @@ def train_finite_linear_network(
     owner = "train_finite_linear_network"
     check_int(owner, "width", width, 1)
     check_options(owner, "parameterization", parameterization, _PARAMETERIZATIONS)
-    _check_training_params(
-        owner, n_steps, learning_rate, sigma_u, sigma_v, optimizer
-    )
+    _check_training_params(owner, n_steps, learning_rate, sigma_u, sigma_v, optimizer)
     X = check_input(X, "X", owner)
     Y = np.asarray(Y, dtype=np.float64)
     if Y.ndim == 1:
@@ -616,7 +680,10 @@ def train_finite_linear_network(
     rng = check_random_state(random_state)
     Zu = rng.standard_normal((n, d_in))
     Zv = rng.standard_normal((n, d_out))
-    eta = float(learning_rate)
+    if isinstance(learning_rate, str):
+        eta = _auto_learning_rate(X, Y, sigma_u, sigma_v, optimizer)
+    else:
+        eta = float(learning_rate)
     if parameterization == "mup":
         P = sigma_u * Zu
         Q = (sigma_v / n) * Zv
@@ -633,7 +700,3 @@ def train_finite_linear_network(
     return FiniteLinearNetwork(
         P, Q.T.copy(), P_init, Q_init.T.copy(), parameterization, outputs, losses
     )
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
