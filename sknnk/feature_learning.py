@@ -36,19 +36,20 @@ _PARAMETERIZATIONS = ("mup", "ntk")
 # --------------------------------------------------------------------------
 
 
-def _gd_step(P, Q, X, Y, lr_p, lr_q):
+def _gd_step(P, Q, W, X, Y, lr_p, lr_q):
     """One full-batch step on (1/2N) sum_i |f(x_i) - y_i|^2, in place.
 
-    Returns the loss *before* the step.
+    ``W = P^T Q`` on entry. Returns the loss *before* the step and the new
+    ``W``.
     """
     n_samples = X.shape[0]
-    R = X @ (P.T @ Q) - Y
+    R = X @ W - Y
     loss = 0.5 * np.einsum("ij,ij->", R, R) / n_samples
     G = (R.T @ X) / n_samples  # (d_out, d_in) gradient with respect to Q^T P
     dP = Q @ G
     Q -= lr_q * (P @ G.T)
     P -= lr_p * dP
-    return loss
+    return loss, P.T @ Q
 
 
 def _sgd_epoch(P, Q, X, Y, lr_p, lr_q, order):
@@ -77,19 +78,19 @@ def _run(P, Q, X, Y, lr_p, lr_q, n_steps, optimizer, rng, X_eval=None, owner="")
     """Run ``n_steps`` steps in place; return the loss curve (and eval outputs)."""
     losses = []
     outputs = None
+    W = P.T @ Q
     if X_eval is not None:
         outputs = np.empty((n_steps + 1, X_eval.shape[0], Q.shape[1]))
-        outputs[0] = X_eval @ (P.T @ Q)
+        outputs[0] = X_eval @ W
     with np.errstate(over="ignore", invalid="ignore"):
         for step in range(n_steps):
             if optimizer == "gd":
-                loss = _gd_step(P, Q, X, Y, lr_p, lr_q)
+                loss, W = _gd_step(P, Q, W, X, Y, lr_p, lr_q)
             else:
                 order = _epoch_order(rng, X.shape[0])
                 loss = _sgd_epoch(P, Q, X, Y, lr_p, lr_q, order)
-            if not np.isfinite(loss) or not (
-                np.isfinite(P).all() and np.isfinite(Q).all()
-            ):
+                W = P.T @ Q
+            if not (np.isfinite(loss) and np.isfinite(W).all()):
                 raise ValueError(
                     f"{owner} diverged at step {step}: the training loss or the "
                     "weights overflowed. Lower 'learning_rate' (gradient descent "
@@ -100,7 +101,7 @@ def _run(P, Q, X, Y, lr_p, lr_q, n_steps, optimizer, rng, X_eval=None, owner="")
                 )
             losses.append(float(loss))
             if outputs is not None:
-                outputs[step + 1] = X_eval @ (P.T @ Q)
+                outputs[step + 1] = X_eval @ W
     return losses, outputs
 
 
