@@ -36,20 +36,34 @@ _PARAMETERIZATIONS = ("mup", "ntk")
 # --------------------------------------------------------------------------
 
 
+_BLOCK = 2048  # rows of (P, Q) updated at a time: bounds the temporaries
+
+
 def _gd_step(P, Q, W, X, Y, lr_p, lr_q):
     """One full-batch step on (1/2N) sum_i |f(x_i) - y_i|^2, in place.
 
-    ``W = P^T Q`` on entry. Returns the loss *before* the step and the new
-    ``W``.
+    ``W = P^T Q`` on entry and is overwritten with the new ``P^T Q``. Returns
+    the loss *before* the step. Row ``r`` of the update needs only row ``r``
+    of ``P`` and ``Q`` (``dP_r = Q_r G``, ``dQ_r = P_r G^T``), so the rows are
+    updated in blocks and the extra memory stays ``O(block * (d_in + d_out))``.
     """
     n_samples = X.shape[0]
-    R = X @ W - Y
+    R = X @ W
+    R -= Y
     loss = 0.5 * np.einsum("ij,ij->", R, R) / n_samples
-    G = (R.T @ X) / n_samples  # (d_out, d_in) gradient with respect to Q^T P
-    dP = Q @ G
-    Q -= lr_q * (P @ G.T)
-    P -= lr_p * dP
-    return loss, P.T @ Q
+    G = R.T @ X  # n_samples * (gradient with respect to Q^T P), (d_out, d_in)
+    del R
+    G /= n_samples
+    for start in range(0, P.shape[0], _BLOCK):
+        rows = slice(start, start + _BLOCK)
+        dP = Q[rows] @ G
+        dP *= lr_p
+        dQ = P[rows] @ G.T
+        dQ *= lr_q
+        Q[rows] -= dQ
+        P[rows] -= dP
+    np.matmul(P.T, Q, out=W)
+    return loss
 
 
 def _sgd_epoch(P, Q, X, Y, lr_p, lr_q, order):
@@ -64,8 +78,8 @@ def _sgd_epoch(P, Q, X, Y, lr_p, lr_q, order):
         h = P @ x
         r = Q.T @ h - Y[i]
         qr = Q @ r
-        Q -= lr_q * np.outer(h, r)
-        P -= lr_p * np.outer(qr, x)
+        Q -= np.outer(h, lr_q * r)
+        P -= np.outer(lr_p * qr, x)
     return loss
 
 
@@ -85,11 +99,11 @@ def _run(P, Q, X, Y, lr_p, lr_q, n_steps, optimizer, rng, X_eval=None, owner="")
     with np.errstate(over="ignore", invalid="ignore"):
         for step in range(n_steps):
             if optimizer == "gd":
-                loss, W = _gd_step(P, Q, W, X, Y, lr_p, lr_q)
+                loss = _gd_step(P, Q, W, X, Y, lr_p, lr_q)
             else:
                 order = _epoch_order(rng, X.shape[0])
                 loss = _sgd_epoch(P, Q, X, Y, lr_p, lr_q, order)
-                W = P.T @ Q
+                np.matmul(P.T, Q, out=W)
             if not (np.isfinite(loss) and np.isfinite(W).all()):
                 raise ValueError(
                     f"{owner} diverged at step {step}: the training loss or the "
@@ -164,7 +178,13 @@ def _check_training_params(owner, n_steps, learning_rate, sigma_u, sigma_v, opti
 
 
 def _relative_movement(M, M0):
-    return float(np.linalg.norm(M - M0) / np.linalg.norm(M0))
+    """``|M - M0|_F / |M0|_F``; ``M0`` may be a scalar (a multiple of I)."""
+    diff = np.array(M, dtype=np.float64, copy=True)
+    if np.ndim(M0) == 0:
+        diff.flat[:: diff.shape[0] + 1] -= M0
+        return float(np.linalg.norm(diff) / (abs(M0) * np.sqrt(diff.shape[0])))
+    diff -= M0
+    return float(np.linalg.norm(diff) / np.linalg.norm(M0))
 
 
 # --------------------------------------------------------------------------
@@ -359,9 +379,9 @@ class MuPLinearRegressor(RegressorMixin, BaseEstimator):
         d_in, d_out = X.shape[1], Y.shape[1]
         D = d_in + d_out
         self.P_ = np.zeros((D, d_in))
-        self.P_[:d_in] = self.sigma_u * np.eye(d_in)
+        self.P_[:d_in].flat[:: d_in + 1] = self.sigma_u  # [sigma_u I; 0]
         self.Q_ = np.zeros((D, d_out))
-        self.Q_[d_in:] = self.sigma_v * np.eye(d_out)
+        self.Q_[d_in:].flat[:: d_out + 1] = self.sigma_v  # [0; sigma_v I]
         self.n_outputs_ = d_out
         self.loss_curve_ = []
         self.n_iter_ = 0
@@ -404,8 +424,9 @@ class MuPLinearRegressor(RegressorMixin, BaseEstimator):
         W = (self.P_.T @ self.Q_).T
         self.coef_ = W[0].copy() if self._single_output else W
         self.feature_metric_ = self.P_.T @ self.P_
-        M0 = self.sigma_u**2 * np.eye(self.P_.shape[1])
-        self.feature_movement_ = _relative_movement(self.feature_metric_, M0)
+        self.feature_movement_ = _relative_movement(
+            self.feature_metric_, float(self.sigma_u) ** 2
+        )
 
     def fit(self, X, y):
         """Train the infinite-width network from its initialization.

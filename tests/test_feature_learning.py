@@ -138,7 +138,10 @@ def data():
 
 
 @parametrize_with_checks(
-    [MuPLinearRegressor(), MuPLinearRegressor(optimizer="sgd", random_state=0)]
+    [
+        MuPLinearRegressor(),
+        MuPLinearRegressor(optimizer="sgd", n_steps=20, random_state=0),
+    ]
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
@@ -450,7 +453,13 @@ def test_fitted_attributes(data):
     assert np.linalg.eigvalsh(K).min() > -1e-10
     assert len(est.loss_curve_) == 30 and est.loss_curve_[-1] < est.loss_curve_[0]
     # before training: f = 0 and K = sigma_u^2 x.x'
-    est0 = MuPLinearRegressor(n_steps=0, sigma_u=0.7).fit(X, Y)
+    est0 = MuPLinearRegressor(n_steps=0, sigma_u=0.7, sigma_v=1.3).fit(X, Y)
+    np.testing.assert_array_equal(
+        est0.P_, np.vstack([0.7 * np.eye(3), np.zeros((2, 3))])
+    )
+    np.testing.assert_array_equal(
+        est0.Q_, np.vstack([np.zeros((3, 2)), 1.3 * np.eye(2)])
+    )
     np.testing.assert_array_equal(est0.predict(X_test), 0.0)
     np.testing.assert_allclose(est0.feature_kernel(X_test), 0.49 * X_test @ X_test.T)
     assert est0.feature_movement_ == 0.0
