@@ -66,12 +66,13 @@ def _gd_step(P, Q, W, X, Y, lr_p, lr_q):
     return loss
 
 
-def _sgd_epoch(P, Q, X, Y, lr_p, lr_q, order):
+def _sgd_epoch(P, Q, W, X, Y, lr_p, lr_q, order):
     """Per-example steps on (1/2) |f(x_i) - y_i|^2 in the given order, in place.
 
-    Returns the full-batch loss (1/2N) sum_i |f(x_i) - y_i|^2 before the epoch.
+    ``W = P^T Q`` on entry. Returns the full-batch loss (1/2N) sum_i
+    |f(x_i) - y_i|^2 before the epoch.
     """
-    R = X @ (P.T @ Q) - Y
+    R = X @ W - Y
     loss = 0.5 * np.einsum("ij,ij->", R, R) / X.shape[0]
     for i in order:
         x = X[i]
@@ -102,7 +103,7 @@ def _run(P, Q, X, Y, lr_p, lr_q, n_steps, optimizer, rng, X_eval=None, owner="")
                 loss = _gd_step(P, Q, W, X, Y, lr_p, lr_q)
             else:
                 order = _epoch_order(rng, X.shape[0])
-                loss = _sgd_epoch(P, Q, X, Y, lr_p, lr_q, order)
+                loss = _sgd_epoch(P, Q, W, X, Y, lr_p, lr_q, order)
                 np.matmul(P.T, Q, out=W)
             if not (np.isfinite(loss) and np.isfinite(W).all()):
                 raise ValueError(
@@ -120,22 +121,29 @@ def _run(P, Q, X, Y, lr_p, lr_q, n_steps, optimizer, rng, X_eval=None, owner="")
 
 
 def _top_singular_value(A):
-    """Largest singular value of a 2-D array (exact for a small side <= 1000)."""
+    """Largest singular value of a 2-D array.
+
+    Exact (eigenvalues of the small Gram matrix) when one side is <= 1000;
+    otherwise 100 power iterations from a fixed start, without forming a Gram
+    matrix (deterministic, and at most slightly low).
+    """
     if A.size == 0:
         return 0.0
-    small = A.T if A.shape[0] > A.shape[1] else A
-    gram = small @ small.T
-    if gram.shape[0] <= 1000:
+    if min(A.shape) <= 1000:
+        small = A.T if A.shape[0] > A.shape[1] else A
+        gram = small @ small.T
         return float(np.sqrt(max(np.linalg.eigvalsh(gram)[-1], 0.0)))
-    v = np.random.RandomState(0).standard_normal(gram.shape[0])
-    lam = 0.0
+    v = np.random.RandomState(0).standard_normal(A.shape[1])
+    v /= np.linalg.norm(v)
+    sigma = 0.0
     for _ in range(100):
-        w = gram @ v
-        lam = float(np.linalg.norm(w))
-        if lam == 0.0:
+        w = A.T @ (A @ v)
+        norm = float(np.linalg.norm(w))
+        if norm == 0.0:
             return 0.0
-        v = w / lam
-    return float(np.sqrt(lam))
+        sigma = np.sqrt(norm)
+        v = w / norm
+    return float(sigma)
 
 
 def _auto_learning_rate(X, Y, sigma_u, sigma_v, optimizer):
@@ -360,7 +368,8 @@ class MuPLinearRegressor(RegressorMixin, BaseEstimator):
             self.sigma_v,
             self.optimizer,
         )
-        check_int(name, "verbose", self.verbose, 0)
+        if not isinstance(self.verbose, bool):
+            check_int(name, "verbose", self.verbose, 0)
 
     def _validate_xy(self, X, y, reset):
         X, y = validate_data(
@@ -386,6 +395,7 @@ class MuPLinearRegressor(RegressorMixin, BaseEstimator):
         self.loss_curve_ = []
         self.n_iter_ = 0
         self._single_output = single_output
+        self._initial_metric_scale = float(self.sigma_u) ** 2
         self._rng = check_random_state(self.random_state)
         if isinstance(self.learning_rate, str):
             self.learning_rate_ = _auto_learning_rate(
@@ -395,8 +405,10 @@ class MuPLinearRegressor(RegressorMixin, BaseEstimator):
             self.learning_rate_ = float(self.learning_rate)
 
     def _train(self, X, Y, n_steps):
+        if not isinstance(self.learning_rate, str):
+            self.learning_rate_ = float(self.learning_rate)
         lr = self.learning_rate_
-        every = self.verbose
+        every = int(self.verbose)
         done = 0
         while done < n_steps:
             chunk = n_steps - done if not every else min(every, n_steps - done)
@@ -416,7 +428,7 @@ class MuPLinearRegressor(RegressorMixin, BaseEstimator):
             done += chunk
             self.n_iter_ += chunk
             if every:
-                print(f"step {self.n_iter_}: loss {losses[0]:.6g} (before the step)")
+                print(f"Iteration {self.n_iter_}, loss = {losses[-1]:.8f}")
         self._update_attributes()
         return self
 
@@ -425,7 +437,7 @@ class MuPLinearRegressor(RegressorMixin, BaseEstimator):
         self.coef_ = W[0].copy() if self._single_output else W
         self.feature_metric_ = self.P_.T @ self.P_
         self.feature_movement_ = _relative_movement(
-            self.feature_metric_, float(self.sigma_u) ** 2
+            self.feature_metric_, self._initial_metric_scale
         )
 
     def fit(self, X, y):
@@ -454,7 +466,10 @@ class MuPLinearRegressor(RegressorMixin, BaseEstimator):
         One full-batch gradient step (``"gd"``) or one pass of per-example
         steps (``"sgd"``). The first call initializes the network; ``fit``
         with ``n_steps=k`` equals ``k`` calls of ``partial_fit`` on the same
-        data (with the same ``random_state``).
+        data (with the same ``random_state``). ``learning_rate`` and
+        ``optimizer`` are read at every call (``"auto"`` keeps the rate chosen
+        at initialization); ``sigma_u``, ``sigma_v`` and ``random_state`` only
+        matter at initialization.
 
         Parameters
         ----------
@@ -469,8 +484,7 @@ class MuPLinearRegressor(RegressorMixin, BaseEstimator):
             The updated estimator.
         """
         first = not hasattr(self, "P_")
-        if first:
-            self._check_params()
+        self._check_params()
         X, Y, single = self._validate_xy(X, y, reset=first)
         if first:
             self._initialize(X, Y, single)
@@ -520,8 +534,8 @@ class MuPLinearRegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         if Y is None:
-            Z = X @ self.P_.T
-            return Z @ Z.T
+            K = (X @ self.feature_metric_) @ X.T
+            return (K + K.T) / 2  # exactly symmetric
         Y = validate_data(self, Y, reset=False, dtype=np.float64)
         return X @ self.feature_metric_ @ Y.T
 

@@ -532,6 +532,42 @@ def test_invalid_parameters(data, params, message):
         est.fit(X, Y)
 
 
+def test_partial_fit_reads_new_learning_rate(data):
+    X, Y, _ = data
+    est = MuPLinearRegressor(n_steps=3, learning_rate=0.05).fit(X, Y)
+    est.set_params(learning_rate=0.02)
+    est.partial_fit(X, Y)
+    assert est.learning_rate_ == 0.02
+    # by hand: one step of rate 0.02 from the state after 3 steps of 0.05
+    ref = MuPLinearRegressor(n_steps=3, learning_rate=0.05).fit(X, Y)
+    P, Q = ref.P_.copy(), ref.Q_.copy()
+    G = (X @ P.T @ Q - Y).T @ X / len(X)
+    np.testing.assert_allclose(est.P_, P - 0.02 * Q @ G, rtol=1e-14)
+    np.testing.assert_allclose(est.Q_, Q - 0.02 * P @ G.T, rtol=1e-14)
+
+
+def test_verbose(data, capsys):
+    X, Y, _ = data
+    est = MuPLinearRegressor(n_steps=4, verbose=2, learning_rate=0.1).fit(X, Y)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        f"Iteration {k}, loss = {est.loss_curve_[k - 1]:.8f}" for k in (2, 4)
+    ]
+    MuPLinearRegressor(n_steps=1, verbose=True).fit(X, Y)
+    assert capsys.readouterr().out.startswith("Iteration 1, loss = ")
+
+
+def test_top_singular_value_power_iteration():
+    from sknnk.feature_learning import _top_singular_value
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(1100, 1050))
+    A += 3 * np.sqrt(1100) * np.outer(rng.normal(size=1100), rng.normal(size=1050)) / 30
+    assert _top_singular_value(A) == pytest.approx(np.linalg.norm(A, 2), rel=1e-8)
+    B = rng.normal(size=(50, 8))
+    assert _top_singular_value(B) == pytest.approx(np.linalg.norm(B, 2), rel=1e-12)
+
+
 def test_partial_fit_rejects_other_outputs(data):
     X, Y, _ = data
     est = MuPLinearRegressor().partial_fit(X, Y)
