@@ -126,17 +126,19 @@ def available_memory():
         return None
 
 
-def check_memory(owner, n_rows, n_cols, n_matrices):
-    """Refuse an output of ``n_matrices`` float64 (n_rows, n_cols) arrays that
-    would not fit in the available memory."""
-    need = 8 * n_rows * n_cols * n_matrices
+def check_memory(owner, n_rows, n_cols, n_matrices, dtype=np.float64):
+    """Refuse an output of ``n_matrices`` (n_rows, n_cols) arrays of ``dtype``
+    that would not fit in the available memory."""
+    dtype = np.dtype(dtype)
+    need = dtype.itemsize * n_rows * n_cols * n_matrices
     avail = available_memory()
     if avail is not None and need > avail:
         raise MemoryBudgetError(
             f"{owner} would need {_human(need)} for a {n_rows} x {n_cols} "
-            f"Gram matrix ({n_matrices} float64 array(s)) but only "
+            f"Gram matrix ({n_matrices} {dtype.name} array(s)) but only "
             f"{_human(avail)} are available. Compute it in row blocks "
-            "(call the kernel on slices of X), use fewer samples, or use a "
+            "(call the kernel on slices of X), pass dtype='float32' (half the "
+            "memory), use fewer samples, or use a "
             "low-rank approximation such as "
             "sklearn.kernel_approximation.Nystroem(kernel=<this kernel>)."
         )

@@ -10,8 +10,14 @@ activation provides
   derivatives ``dV/dq``, ``dW/dq`` (for the one-dimensional recursion).
 
 Closed-form activations are evaluated per entry by numba functions selected by
-an integer code.  Activations without a closed form use the Hermite (Mehler)
-series of :mod:`sknnk._numerics.series`; they carry the code ``SERIES``.
+an integer ``code`` with a small parameter array ``prm`` (e.g. the slopes of a
+leaky ReLU). Activations without a closed form use the Hermite (Mehler) series
+of :mod:`sknnk._numerics.series`; they carry the code ``SERIES``.
+
+Notation below: ``s = sqrt(a b)``, ``rho = c / s``, ``theta = arccos(rho)`` and
+``k_n(rho) = J_n(theta) / (2 pi)`` with the arc-cosine functions ``J_n`` of Cho
+and Saul (2009), so that ``E[relu(u)^n relu(v)^n] = s^n k_n(rho)`` and
+``d k_n / d rho = n^2 k_{n-1}``.
 """
 
 import math
@@ -24,6 +30,14 @@ SERIES = 0
 IDENTITY = 1
 RELU = 2
 ERF = 3
+ABRELU = 4  # prm = (alpha, beta): alpha * min(x, 0) + beta * max(x, 0)
+STEP = 5
+SIGN = 6
+ARCCOS = 7  # prm = (order,) with order 2 or 3 (0 is STEP, 1 is RELU)
+SIN = 8
+COS = 9
+
+N_PRM = 2  # length of the parameter array
 
 _TWO_PI = 2.0 * math.pi
 _RHO_SNAP = 4e-15
@@ -49,57 +63,42 @@ def _angle(rho):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def closed_form_dual(code, a, b, c):
-    """Return ``(F, G)`` of a closed-form activation at covariance ``(a, b, c)``."""
-    if code == RELU:
-        ab = a * b
-        if ab <= 0.0:
-            # zero-variance input: the correlation is irrelevant, use rho = 0
-            return 0.0, 0.25
-        s = math.sqrt(ab)
-        rho = min(1.0, max(-1.0, c / s))
-        theta, sin_t = _angle(rho)
-        f = s * (sin_t + (math.pi - theta) * rho) / _TWO_PI
-        return f, (math.pi - theta) / _TWO_PI
-    if code == ERF:
-        aa = 1.0 + 2.0 * a
-        bb = 1.0 + 2.0 * b
-        arg = 2.0 * c / math.sqrt(aa * bb)
-        arg = min(1.0, max(-1.0, arg))
-        d = aa * bb - 4.0 * c * c
-        return 2.0 / math.pi * math.asin(arg), 4.0 / math.pi / math.sqrt(d)
-    # IDENTITY
-    return c, 1.0
+def _arccos_k(n, rho, theta, sin_t):
+    """``k_n(rho) = J_n(theta) / (2 pi)`` for ``n = 0..3`` (Cho and Saul, 2009)."""
+    pt = math.pi - theta
+    if n == 0:
+        j = pt
+    elif n == 1:
+        j = sin_t + pt * rho
+    elif n == 2:
+        j = 3.0 * sin_t * rho + pt * (1.0 + 2.0 * rho * rho)
+    else:
+        j = sin_t * (4.0 + 11.0 * rho * rho) + pt * (9.0 * rho + 6.0 * rho**3)
+    return j / _TWO_PI
 
 
 @njit(cache=True, nogil=True, inline="always")
-def closed_form_partials(code, a, b, c):
+def _rho(a, b, c):
+    """Clipped correlation and ``sqrt(a b)`` (``rho = 0`` where ``a b = 0``)."""
+    ab = a * b
+    if ab <= 0.0:
+        return 0.0, 0.0
+    s = math.sqrt(ab)
+    return min(1.0, max(-1.0, c / s)), s
+
+
+@njit(cache=True, nogil=True, inline="always")
+def closed_form_partials(code, prm, a, b, c, want_grad):
     """Return ``(F, G, F_a, F_b, F_c, G_a, G_b, G_c)`` of a closed-form activation.
 
-    For ReLU the partials of ``G`` diverge like ``1 / sin(theta)`` at
-    ``rho = +-1``, where the correlation is constant in every hyperparameter;
-    there the combination entering the gradient is zero and so are the returned
-    partials (see the notes of the kernel classes).
+    The partials are zero unless ``want_grad``. Where the correlation is
+    exactly +-1 (or a variance is 0) it does not depend on any hyperparameter,
+    and the partials that diverge there like ``1 / sin(theta)`` are returned as
+    0, the limit of their contribution to the gradient.
     """
-    if code == RELU:
-        ab = a * b
-        if ab <= 0.0:
-            # a zero-variance input keeps a = 0 (or b = 0) for all
-            # hyperparameters: every term of the gradient vanishes
-            return 0.0, 0.25, 0.0, 0.0, 0.25, 0.0, 0.0, 0.0
-        s = math.sqrt(ab)
-        rho = min(1.0, max(-1.0, c / s))
-        theta, sin_t = _angle(rho)
-        g = (math.pi - theta) / _TWO_PI
-        f = s * (sin_t + (math.pi - theta) * rho) / _TWO_PI
-        fa = math.sqrt(b / a) * sin_t / (2.0 * _TWO_PI)
-        fb = math.sqrt(a / b) * sin_t / (2.0 * _TWO_PI)
-        if sin_t == 0.0:
-            return f, g, fa, fb, g, 0.0, 0.0, 0.0
-        gc = 1.0 / (_TWO_PI * s * sin_t)
-        ga = -rho / (2.0 * _TWO_PI * a * sin_t)
-        gb = -rho / (2.0 * _TWO_PI * b * sin_t)
-        return f, g, fa, fb, g, ga, gb, gc
+    fa = fb = fc = ga = gb = gc = 0.0
+    if code == IDENTITY:
+        return c, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0
     if code == ERF:
         aa = 1.0 + 2.0 * a
         bb = 1.0 + 2.0 * b
@@ -109,25 +108,107 @@ def closed_form_partials(code, a, b, c):
         k = 4.0 / math.pi
         g = k / sd
         f = 2.0 / math.pi * math.asin(arg)
-        d32 = d * sd
-        return (
-            f,
-            g,
-            -k * c / (aa * sd),
-            -k * c / (bb * sd),
-            g,
-            -k * bb / d32,
-            -k * aa / d32,
-            4.0 * k * c / d32,
-        )
-    return c, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0
+        if want_grad:
+            d32 = d * sd
+            fa = -k * c / (aa * sd)
+            fb = -k * c / (bb * sd)
+            fc = g
+            ga = -k * bb / d32
+            gb = -k * aa / d32
+            gc = 4.0 * k * c / d32
+        return f, g, fa, fb, fc, ga, gb, gc
+    if code == SIN or code == COS:
+        em = 0.5 * math.exp(-0.5 * (a + b - 2.0 * c))
+        ep = 0.5 * math.exp(-0.5 * (a + b + 2.0 * c))
+        if code == SIN:
+            f, g = em - ep, em + ep
+        else:
+            f, g = em + ep, em - ep
+        if want_grad:
+            fa = fb = -0.5 * f
+            ga = gb = -0.5 * g
+            fc, gc = g, f
+        return f, g, fa, fb, fc, ga, gb, gc
+
+    # activations of the correlation angle
+    rho, s = _rho(a, b, c)
+    if code == RELU or code == ABRELU:
+        if code == RELU:
+            alpha, beta = 0.0, 1.0
+        else:
+            alpha, beta = prm[0], prm[1]
+        ab_, dd = alpha * beta, (beta - alpha) ** 2
+        if s == 0.0:
+            # a zero-variance input keeps a = 0 (or b = 0) for every
+            # hyperparameter, so every term of the gradient vanishes
+            return ab_ * c, ab_ + 0.25 * dd, 0.0, 0.0, ab_ + 0.25 * dd, 0.0, 0.0, 0.0
+        theta, sin_t = _angle(rho)
+        k0 = (math.pi - theta) / _TWO_PI
+        f = ab_ * c + dd * s * (sin_t + (math.pi - theta) * rho) / _TWO_PI
+        g = ab_ + dd * k0
+        if want_grad:
+            fa = dd * math.sqrt(b / a) * sin_t / (2.0 * _TWO_PI)
+            fb = dd * math.sqrt(a / b) * sin_t / (2.0 * _TWO_PI)
+            fc = g
+            if sin_t > 0.0:
+                gc = dd / (_TWO_PI * s * sin_t)
+                ga = -dd * rho / (2.0 * _TWO_PI * a * sin_t)
+                gb = -dd * rho / (2.0 * _TWO_PI * b * sin_t)
+        return f, g, fa, fb, fc, ga, gb, gc
+    if code == STEP or code == SIGN:
+        # G is a Dirac delta for these; finite networks have zero gradient
+        # through them, so G = 0 (as neural-tangents does)
+        if s == 0.0:
+            return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+        theta, sin_t = _angle(rho)
+        if code == STEP:
+            f, scale = (math.pi - theta) / _TWO_PI, 1.0 / _TWO_PI
+        else:
+            f, scale = 1.0 - 2.0 * theta / math.pi, 2.0 / math.pi
+        if want_grad and sin_t > 0.0:
+            dfdrho = scale / sin_t
+            fc = dfdrho / s
+            fa = -dfdrho * rho / (2.0 * a)
+            fb = -dfdrho * rho / (2.0 * b)
+        return f, 0.0, fa, fb, fc, 0.0, 0.0, 0.0
+    # ARCCOS of order n = 2 or 3: F = s^n k_n, G = n^2 s^(n-1) k_(n-1)
+    n = int(prm[0])
+    if s == 0.0:
+        return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    theta, sin_t = _angle(rho)
+    kn = _arccos_k(n, rho, theta, sin_t)
+    kn1 = _arccos_k(n - 1, rho, theta, sin_t)
+    sn1 = s ** (n - 1)
+    f = sn1 * s * kn
+    g = n * n * sn1 * kn1
+    if want_grad:
+        kn2 = _arccos_k(n - 2, rho, theta, sin_t)
+        fc = g
+        # d/da [s^n k_n(rho)] = s^n / (2a) (n k_n - rho k_n'), k_n' = n^2 k_(n-1)
+        fa = sn1 * s / (2.0 * a) * (n * kn - rho * n * n * kn1)
+        fb = sn1 * s / (2.0 * b) * (n * kn - rho * n * n * kn1)
+        m = n - 1
+        gc = n * n * m * m * s ** (n - 2) * kn2
+        ga = n * n * sn1 / (2.0 * a) * (m * kn1 - rho * m * m * kn2)
+        gb = n * n * sn1 / (2.0 * b) * (m * kn1 - rho * m * m * kn2)
+    return f, g, fa, fb, fc, ga, gb, gc
+
+
+@njit(cache=True, nogil=True, inline="always")
+def closed_form_dual(code, prm, a, b, c):
+    """Return ``(F, G)`` of a closed-form activation at covariance ``(a, b, c)``."""
+    out = closed_form_partials(code, prm, a, b, c, False)
+    return out[0], out[1]
 
 
 @njit(cache=True, nogil=True)
-def closed_form_diag(code, q):
+def closed_form_diag(code, prm, q):
     """Return ``(V, W, dV/dq, dW/dq)`` of a closed-form activation at variance ``q``."""
     if code == RELU:
         return 0.5 * q, 0.5, 0.5, 0.0
+    if code == ABRELU:
+        m = 0.5 * (prm[0] ** 2 + prm[1] ** 2)
+        return m * q, m, m, 0.0
     if code == ERF:
         d = 1.0 + 4.0 * q
         sd = math.sqrt(d)
@@ -137,23 +218,27 @@ def closed_form_diag(code, q):
         dv = 4.0 / math.pi / ((1.0 + 2.0 * q) * sd)
         dw = -8.0 / math.pi / (d * sd)
         return v, w, dv, dw
-    return q, 1.0, 1.0, 0.0
-
-
-def _tanh_derivatives():
-    def d1(x):
-        t = np.tanh(x)
-        return 1.0 - t * t
-
-    def d2(x):
-        t = np.tanh(x)
-        return -2.0 * t * (1.0 - t * t)
-
-    def d3(x):
-        t = np.tanh(x)
-        return -2.0 * (1.0 - t * t) * (1.0 - 3.0 * t * t)
-
-    return (np.tanh, d1, d2, d3)
+    if code == SIN:
+        e = math.exp(-2.0 * q)
+        return 0.5 * (1.0 - e), 0.5 * (1.0 + e), e, -e
+    if code == COS:
+        e = math.exp(-2.0 * q)
+        return 0.5 * (1.0 + e), 0.5 * (1.0 - e), -e, e
+    if code == STEP or code == SIGN:
+        if q <= 0.0:
+            return 0.0, 0.0, 0.0, 0.0
+        return (0.5 if code == STEP else 1.0), 0.0, 0.0, 0.0
+    if code == ARCCOS:
+        # E[relu(z)^(2n)] = (2n - 1)!! / 2
+        n = int(prm[0])
+        dfact_n = 3.0 if n == 2 else 15.0
+        dfact_m = 1.0 if n == 2 else 3.0
+        v = 0.5 * dfact_n * q**n
+        w = 0.5 * n * n * dfact_m * q ** (n - 1)
+        dv = 0.5 * n * dfact_n * q ** (n - 1)
+        dw = 0.5 * n * n * (n - 1) * dfact_m * q ** (n - 2)
+        return v, w, dv, dw
+    return q, 1.0, 1.0, 0.0  # IDENTITY
 
 
 class ActivationSpec:
@@ -164,20 +249,20 @@ class ActivationSpec:
     name : str
     code : int
         ``SERIES`` or the integer code of a closed form.
-    funcs : tuple of callables or None
-        ``(phi, phi', phi'', phi''')`` as vectorised numpy functions, for
-        activations evaluated by the Hermite series.
+    prm : ndarray of shape (N_PRM,)
+        Parameters of a closed form (e.g. the two slopes of ``ABRELU``).
+    funcs : tuple or None
+        ``(phi, phi', phi'', phi''')`` as vectorised numpy functions for
+        activations evaluated by the Hermite series; the last entries may be
+        None, in which case the series engine derives them by Stein's identity.
+    kink : bool
+        Whether ``phi`` or a derivative the series needs has a kink at 0.
     """
 
-    def __init__(self, name, code, funcs=None):
+    def __init__(self, name, code, prm=(), funcs=None, kink=False):
         self.name = name
+        self.kink = kink
         self.code = code
+        self.prm = np.zeros(N_PRM)
+        self.prm[: len(prm)] = prm
         self.funcs = funcs
-
-
-ACTIVATIONS = {
-    "identity": ActivationSpec("identity", IDENTITY),
-    "relu": ActivationSpec("relu", RELU),
-    "erf": ActivationSpec("erf", ERF),
-    "tanh": ActivationSpec("tanh", SERIES, _tanh_derivatives()),
-}

@@ -1,20 +1,49 @@
-"""Compiled drivers that fill row blocks of a Gram matrix (and its gradient)."""
+"""Compiled drivers that fill one tile of a Gram matrix (and its gradient).
 
+A *tile* is the block ``rows i0:i1 x columns j0:j1`` of the output. Before a
+driver runs, the tile holds the dot products ``x_i . y_j`` (one gemm per tile);
+the driver overwrites them with the kernel. Tiles of a symmetric Gram cover its
+upper triangle only: a *diagonal tile* (``i0 = j0``, ``i1 = j1``) computes
+``j > i``, takes the diagonal from the 1-D recursion and mirrors itself; any
+other tile is mirrored to ``(j, i)`` by the driver when the whole output is
+shared (threads), or by the caller when tiles are returned (processes).
+
+* :func:`tile_generic` runs the per-entry recursion of
+  :func:`sknnk._numerics.recursion.entry` and works for every activation code
+  (closed forms through ``closed_form_partials``, and the Hermite series).
+* :func:`sknnk._numerics.fast.tile_relu` is the vectorised ReLU-family path.
+* :func:`tile_series` evaluates the Hermite series of a whole row segment at
+  once (Horner in ``rho`` with the columns in the inner, vectorised loop).
+
+Every driver addresses the output as ``out[i - oi, j - oj]`` and the per-point
+arrays from offsets ``xo``/``yo``, so the same code fills a tile in place in the
+full output (offsets 0) or in a separately allocated block.
+"""
+
+import math
+
+import numpy as np
 from numba import njit
 
+from .activations import ABRELU, RELU, SERIES
+from .fast import FASTMATH, constants, mirror_tile, relu_point_table, tile_relu
 from .recursion import entry
 
 
 @njit(cache=True, nogil=True)
-def fill_rows(
-    i0,
-    i1,
+def tile_generic(
     out,
     grad,
-    ib,
-    iw,
-    kind,
-    symmetric,
+    oi,
+    oj,
+    i0,
+    i1,
+    j0,
+    j1,
+    diag_tile,
+    mirror,
+    xo,
+    yo,
     diag_k,
     diag_grad,
     qx,
@@ -22,6 +51,7 @@ def fill_rows(
     dqx,
     dqy,
     code,
+    prm,
     coefx,
     coefy,
     remx,
@@ -35,37 +65,37 @@ def fill_rows(
     beta,
     ntk_param,
     depth,
+    dval,
+    ib,
+    iw,
+    kind,
     want_grad,
 ):
-    """Overwrite rows ``i0:i1`` of ``out`` (holding ``x . y / d``) with the kernel.
-
-    ``kind`` is 0 for the NNGP and 1 for the NTK.  With ``symmetric`` only the
-    upper triangle is read; the diagonal comes from ``diag_k`` (the 1-D
-    recursion) and the lower triangle is mirrored.  ``grad[i, j, ib]`` and
-    ``grad[i, j, iw]`` receive the derivatives with respect to ``log sigma_b``
-    and ``log sigma_w`` (a negative index skips that column).
-    """
-    m = out.shape[1]
+    """Fill one tile entry by entry (any activation code); see module doc."""
     for i in range(i0, i1):
-        j0 = 0
-        if symmetric:
-            j0 = i + 1
-            out[i, i] = diag_k[i]
+        ri = i - oi
+        xi = i - xo
+        js = j0
+        if diag_tile:
+            js = i + 1
+            out[ri, i - oj] = diag_k[xi]
             if want_grad:
                 if ib >= 0:
-                    grad[i, i, ib] = diag_grad[0, i]
+                    grad[ri, i - oj, ib] = diag_grad[0, xi]
                 if iw >= 0:
-                    grad[i, i, iw] = diag_grad[1, i]
-        for j in range(j0, m):
+                    grad[ri, i - oj, iw] = diag_grad[1, xi]
+        for j in range(js, j1):
+            cj = j - oj
             s, t, ds_b, ds_w, dt_b, dt_w = entry(
-                out[i, j],
-                i,
-                j,
+                out[ri, cj] / dval,
+                xi,
+                j - yo,
                 qx,
                 qy,
                 dqx,
                 dqy,
                 code,
+                prm,
                 coefx,
                 coefy,
                 remx,
@@ -82,18 +112,406 @@ def fill_rows(
                 want_grad,
             )
             if kind == 1:
-                v, d_b, d_w = t, dt_b, dt_w
+                out[ri, cj] = t
+                d_b, d_w = dt_b, dt_w
             else:
-                v, d_b, d_w = s, ds_b, ds_w
-            out[i, j] = v
-            if symmetric:
-                out[j, i] = v
+                out[ri, cj] = s
+                d_b, d_w = ds_b, ds_w
             if want_grad:
                 if ib >= 0:
-                    grad[i, j, ib] = d_b
-                    if symmetric:
-                        grad[j, i, ib] = d_b
+                    grad[ri, cj, ib] = d_b
                 if iw >= 0:
-                    grad[i, j, iw] = d_w
-                    if symmetric:
-                        grad[j, i, iw] = d_w
+                    grad[ri, cj, iw] = d_w
+    if diag_tile or mirror:
+        mirror_tile(out, grad, oi, oj, i0, i1, j0, j1, diag_tile, want_grad)
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def _horner(acc, rho, cx, cyt, n, y0, w):
+    """``acc[k] = acc[k] rho[k]^n + sum_{t<n} cx[t] cyt[t, y0 + k] rho[k]^t``."""
+    for term in range(n - 1, -1, -1):
+        c = cx[term]
+        row = cyt[term, y0 : y0 + w]  # a view: no index wraparound, vectorises
+        for k in range(w):
+            acc[k] = acc[k] * rho[k] + c * row[k]
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def tile_series(
+    out,
+    grad,
+    oi,
+    oj,
+    i0,
+    i1,
+    j0,
+    j1,
+    diag_tile,
+    mirror,
+    xo,
+    yo,
+    diag_k,
+    diag_grad,
+    qx,
+    qy,
+    dqx,
+    dqy,
+    coefx,
+    coefyt,
+    remx,
+    remy,
+    nterms,
+    sw2,
+    sb2,
+    alpha0,
+    beta0,
+    alpha,
+    beta,
+    ntk_param,
+    depth,
+    dval,
+    ib,
+    iw,
+    kind,
+    want_grad,
+):
+    """Fill one tile for an activation evaluated by its Hermite series.
+
+    Same recursion as :func:`sknnk._numerics.recursion.entry` with
+    ``_series_partials``, but a whole row segment at a time: each series
+    ``sum_k a_k(x) b_k(y_j) rho_j^k`` (plus its Cauchy-Schwarz tail) is
+    evaluated by Horner's rule with the columns ``j`` in the inner loop, for
+    which the column tables are transposed: ``coefyt[layer, table, term,
+    point]``; ``coefx[layer, table, point, term]`` as built by
+    :func:`sknnk._numerics.series.coefficient_tables`.
+    """
+    width = j1 - j0
+    s = np.empty(width)
+    t = np.empty(width)
+    rho = np.empty(width)
+    f = np.empty(width)
+    g = np.empty(width)
+    nb = width if want_grad else 0
+    dsb = np.empty(nb)
+    dsw = np.empty(nb)
+    dtb = np.empty(nb)
+    dtw = np.empty(nb)
+    fa = np.empty(nb)
+    fb = np.empty(nb)
+    ga = np.empty(nb)
+    gb = np.empty(nb)
+    gc = np.empty(nb)
+    for i in range(i0, i1):
+        ri = i - oi
+        xi = i - xo
+        js = j0
+        if diag_tile:
+            js = i + 1
+            out[ri, i - oj] = diag_k[xi]
+            if want_grad:
+                if ib >= 0:
+                    grad[ri, i - oj, ib] = diag_grad[0, xi]
+                if iw >= 0:
+                    grad[ri, i - oj, iw] = diag_grad[1, xi]
+        w = j1 - js
+        if w <= 0:
+            continue
+        c0 = js - oj
+        y0 = js - yo
+        for k in range(w):
+            gij = out[ri, c0 + k] / dval
+            s[k] = sw2 * gij + sb2
+            t[k] = alpha0 * gij + beta0
+            if want_grad:
+                dsb[k] = 2.0 * sb2
+                dsw[k] = 2.0 * sw2 * gij
+                dtb[k] = dsb[k] if ntk_param else 0.0
+                dtw[k] = dsw[k] if ntk_param else 0.0
+        dalpha_w = 2.0 * sw2 if ntk_param else 0.0
+        dbeta_b = 2.0 * sb2 if ntk_param else 0.0
+        for layer in range(depth):
+            a = qx[layer, xi]
+            n = nterms[layer]
+            for k in range(w):
+                ab = a * qy[layer, y0 + k]
+                r = 0.0
+                if ab > 0.0:
+                    r = min(1.0, max(-1.0, s[k] / math.sqrt(ab)))
+                rho[k] = r
+            # F and G with the tail rho^n sqrt(r_n(a) r_n(b))
+            for k in range(w):
+                f[k] = math.sqrt(remx[layer, 0, xi] * remy[layer, 0, y0 + k])
+                g[k] = math.sqrt(remx[layer, 1, xi] * remy[layer, 1, y0 + k])
+            _horner(f, rho, coefx[layer, 0, xi], coefyt[layer, 0], n, y0, w)
+            _horner(g, rho, coefx[layer, 1, xi], coefyt[layer, 1], n, y0, w)
+            if not want_grad:
+                for k in range(w):
+                    t[k] = alpha * f[k] + beta + sw2 * g[k] * t[k]
+                    s[k] = sw2 * f[k] + sb2
+                continue
+            for k in range(w):
+                fa[k] = 0.0
+                fb[k] = 0.0
+                ga[k] = 0.0
+                gb[k] = 0.0
+                gc[k] = 0.0
+            _horner(fa, rho, coefx[layer, 2, xi], coefyt[layer, 0], n, y0, w)
+            _horner(fb, rho, coefx[layer, 0, xi], coefyt[layer, 2], n, y0, w)
+            _horner(gc, rho, coefx[layer, 2, xi], coefyt[layer, 2], n, y0, w)
+            _horner(ga, rho, coefx[layer, 3, xi], coefyt[layer, 1], n, y0, w)
+            _horner(gb, rho, coefx[layer, 1, xi], coefyt[layer, 3], n, y0, w)
+            dqxb = dqx[0, layer, xi]
+            dqxw = dqx[1, layer, xi]
+            for k in range(w):
+                yk = y0 + k
+                fk = f[k]
+                gk = g[k]
+                tk = t[k]
+                df_b = 0.5 * fa[k] * dqxb + 0.5 * fb[k] * dqy[0, layer, yk]
+                df_b += gk * dsb[k]
+                df_w = 0.5 * fa[k] * dqxw + 0.5 * fb[k] * dqy[1, layer, yk]
+                df_w += gk * dsw[k]
+                dg_b = 0.5 * ga[k] * dqxb + 0.5 * gb[k] * dqy[0, layer, yk]
+                dg_b += gc[k] * dsb[k]
+                dg_w = 0.5 * ga[k] * dqxw + 0.5 * gb[k] * dqy[1, layer, yk]
+                dg_w += gc[k] * dsw[k]
+                dtb[k] = alpha * df_b + dbeta_b + sw2 * dg_b * tk + sw2 * gk * dtb[k]
+                dtw[k] = (
+                    dalpha_w * fk
+                    + alpha * df_w
+                    + 2.0 * sw2 * gk * tk
+                    + sw2 * dg_w * tk
+                    + sw2 * gk * dtw[k]
+                )
+                dsb[k] = sw2 * df_b + 2.0 * sb2
+                dsw[k] = 2.0 * sw2 * fk + sw2 * df_w
+                t[k] = alpha * fk + beta + sw2 * gk * tk
+                s[k] = sw2 * fk + sb2
+        res = t if kind == 1 else s
+        for k in range(w):
+            out[ri, c0 + k] = res[k]
+        if want_grad:
+            rb = dtb if kind == 1 else dsb
+            rw = dtw if kind == 1 else dsw
+            if ib >= 0:
+                for k in range(w):
+                    grad[ri, c0 + k, ib] = rb[k]
+            if iw >= 0:
+                for k in range(w):
+                    grad[ri, c0 + k, iw] = rw[k]
+    if diag_tile or mirror:
+        mirror_tile(out, grad, oi, oj, i0, i1, j0, j1, diag_tile, want_grad)
+
+
+# --------------------------------------------------------------------------
+# Python side: everything one tile needs, and how to compute it
+RELU_FAMILY, SERIES_FAMILY, GENERIC_FAMILY = "relu", "series", "generic"
+
+
+class GramPlan:
+    """Inputs of the tile drivers for one Gram matrix.
+
+    Holds the row points ``X`` (global rows ``xo:``), the column points as one
+    transposed chunk per tile column (``Yt[c]`` of shape ``(d, tile)``, for the
+    global columns ``yo + c * tile`` onwards), the per-point arrays of the
+    chosen family (``rows``/``cols``: dicts of arrays whose last axis runs over
+    points, except ``coef[layer, table, point, term]``) and the scalars and
+    constant arrays of the recursion (``static``). :meth:`compute` fills one
+    tile of an output array; :meth:`subset` restricts the plan to a box of rows
+    and columns (what a task on another process needs).
+    """
+
+    def __init__(self, family, tile, X, Yt, xo, yo, rows, cols, static):
+        self.family = family
+        self.tile = tile
+        self.X = X
+        self.Yt = Yt
+        self.xo = xo
+        self.yo = yo
+        self.rows = rows
+        self.cols = cols
+        self.static = static
+
+    def subset(self, r0, r1, c0, c1):
+        """The plan restricted to rows ``r0:r1`` and columns ``c0:c1``.
+
+        ``c0 - yo`` must be a multiple of the tile (tiles start on the grid).
+        """
+        xs = slice(r0 - self.xo, r1 - self.xo)
+        ys = slice(c0 - self.yo, c1 - self.yo)
+        t = self.tile
+        return GramPlan(
+            self.family,
+            t,
+            np.ascontiguousarray(self.X[xs]),
+            self.Yt[(c0 - self.yo) // t : -(-(c1 - self.yo) // t)],
+            r0,
+            c0,
+            {k: _points(k, v, xs) for k, v in self.rows.items()},
+            {k: _points(k, v, ys) for k, v in self.cols.items()},
+            self.static,
+        )
+
+    def compute(self, out, grad, oi, oj, tile, mirror):
+        """Fill ``tile = (i0, i1, j0, j1, diagonal)`` of ``out[i - oi, j - oj]``.
+
+        ``mirror`` also writes the transposed tile (``out`` is then the whole
+        symmetric output, ``oi = oj = 0``).
+        """
+        if out.dtype != self.X.dtype:
+            self._compute_cast(out, grad, oi, oj, tile, mirror)
+            return
+        i0, i1, j0, j1, diag = tile
+        xo, yo = self.xo, self.yo
+        np.matmul(
+            self.X[i0 - xo : i1 - xo],
+            self.Yt[(j0 - yo) // self.tile],
+            out=out[i0 - oi : i1 - oi, j0 - oj : j1 - oj],
+        )
+        sc = self.static
+        r, c = self.rows, self.cols
+        if self.family == RELU_FAMILY:
+            tile_relu(
+                out, grad, oi, oj, i0, i1, j0, j1, diag, mirror,
+                r["P"], c["P"], xo, yo, r["diag_k"], r["diag_grad"],
+                sc["cst"], sc["rp"], sc["ib"], sc["iw"], sc["kind"],
+                sc["ntk_param"], sc["depth"], sc["want_grad"],
+            )  # fmt: skip
+        elif self.family == SERIES_FAMILY:
+            tile_series(
+                out, grad, oi, oj, i0, i1, j0, j1, diag, mirror, xo, yo,
+                r["diag_k"], r["diag_grad"], r["q"], c["q"], r["dq"], c["dq"],
+                r["coef"], c["coefT"], r["rem"], c["rem"], sc["nterms"],
+                *sc["p"], sc["depth"], sc["d"], sc["ib"], sc["iw"], sc["kind"],
+                sc["want_grad"],
+            )  # fmt: skip
+        else:
+            tile_generic(
+                out, grad, oi, oj, i0, i1, j0, j1, diag, mirror, xo, yo,
+                r["diag_k"], r["diag_grad"], r["q"], c["q"], r["dq"], c["dq"],
+                sc["code"], sc["prm"], r.get("coef", sc.get("coef")),
+                c.get("coef", sc.get("coef")), r.get("rem", sc.get("rem")),
+                c.get("rem", sc.get("rem")), sc["nterms"], *sc["p"],
+                sc["depth"], sc["d"], sc["ib"], sc["iw"], sc["kind"],
+                sc["want_grad"],
+            )  # fmt: skip
+
+    def _compute_cast(self, out, grad, oi, oj, tile, mirror):
+        """:meth:`compute` through a scratch tile in the plan's dtype."""
+        i0, i1, j0, j1, diag = tile
+        want_grad = self.static["want_grad"]
+        sk = np.empty((i1 - i0, j1 - j0), dtype=self.X.dtype)
+        gshape = (i1 - i0, j1 - j0, grad.shape[2]) if want_grad else (0, 0, 0)
+        sg = np.empty(gshape, dtype=self.X.dtype)
+        self.compute(sk, sg, i0, j0, tile, False)
+        rs = slice(i0 - oi, i1 - oi)
+        cs = slice(j0 - oj, j1 - oj)
+        out[rs, cs] = sk
+        if want_grad:
+            grad[rs, cs] = sg
+        if mirror and not diag:
+            out[cs, rs] = sk.T
+            if want_grad:
+                grad[cs, rs] = sg.transpose(1, 0, 2)
+
+
+def _points(key, a, sl):
+    """Contiguous copy of the points ``sl`` of a per-point array."""
+    if key == "coef":
+        return np.ascontiguousarray(a[..., sl, :])
+    return np.ascontiguousarray(a[..., sl])
+
+
+def family_of(code):
+    """Which tile driver evaluates an activation code."""
+    if code == SERIES:
+        return SERIES_FAMILY
+    if code == RELU or code == ABRELU:
+        return RELU_FAMILY
+    return GENERIC_FAMILY
+
+
+def make_plan(
+    code,
+    prm,
+    X,
+    Y,
+    px,
+    py,
+    diag_k,
+    diag_grad,
+    recursion_params,
+    kind,
+    depth,
+    ib,
+    iw,
+    n_grad,
+    want_grad,
+    dtype,
+    tile,
+):
+    """Build the :class:`GramPlan` of ``k(X, Y)`` (``Y is None``: symmetric).
+
+    ``px``/``py`` carry the per-point results of the 1-D recursion (``q``,
+    ``dq``) and, for series activations, the coefficient tables (``coef``,
+    ``rem``, ``nterms``); ``diag_k``/``diag_grad`` are the diagonal values of
+    the returned kernel (symmetric case).
+    """
+    sw2, sb2, alpha0, beta0, alpha, beta, ntk_param = recursion_params
+    d = X.shape[1]
+    family = family_of(code) if depth > 0 else RELU_FAMILY
+    out_dtype = dtype
+    if family != RELU_FAMILY:
+        # float32 output of the float64 drivers (one compiled variant each):
+        # tiles are computed in float64 and rounded when stored
+        dtype = np.float64
+    Xc = np.ascontiguousarray(X, dtype=dtype)
+    Ys = Xc if Y is None else np.ascontiguousarray(Y, dtype=dtype)
+    Yt = [np.ascontiguousarray(Ys[c : c + tile].T) for c in range(0, Ys.shape[0], tile)]
+    if diag_k is None:
+        diag_k = np.zeros(X.shape[0])
+        diag_grad = np.zeros((2, X.shape[0]))
+    static = dict(
+        out_dtype=np.dtype(out_dtype),
+        depth=depth,
+        kind=kind,
+        ib=ib,
+        iw=iw,
+        n_grad=n_grad,
+        want_grad=want_grad,
+        ntk_param=ntk_param,
+        d=float(d),
+        p=(sw2, sb2, alpha0, beta0, alpha, beta, ntk_param),
+    )
+    rows = {}
+    cols = {}
+    if family == RELU_FAMILY:
+        if code == ABRELU:
+            a_, b_ = float(prm[0]), float(prm[1])
+            ab_, dd = a_ * b_, (b_ - a_) ** 2
+        else:
+            ab_, dd = 0.0, 1.0
+        dalpha_w = 2.0 * sw2 if ntk_param else 0.0
+        dbeta_b = 2.0 * sb2 if ntk_param else 0.0
+        static["cst"] = constants(dtype)
+        static["rp"] = np.array(
+            [sw2, sb2, alpha0, beta0, alpha, beta, dalpha_w, dbeta_b, d, ab_, dd],
+            dtype=dtype,
+        )
+        rows["P"] = relu_point_table(px.q, px.dq, dtype)
+        cols["P"] = rows["P"] if py is px else relu_point_table(py.q, py.dq, dtype)
+        rows["diag_k"] = np.asarray(diag_k, dtype=dtype)
+        rows["diag_grad"] = np.asarray(diag_grad, dtype=dtype)
+    else:
+        rows.update(diag_k=diag_k, diag_grad=diag_grad, q=px.q, dq=px.dq)
+        cols.update(q=py.q, dq=py.dq)
+        static.update(code=code, prm=prm, nterms=px.nterms)
+        if family == SERIES_FAMILY:
+            rows.update(coef=px.coef, rem=px.rem)
+            cols.update(rem=py.rem, coefT=np.ascontiguousarray(py.coef.swapaxes(2, 3)))
+        elif code == SERIES:  # the per-entry driver on a series (tests)
+            rows.update(coef=px.coef, rem=px.rem)
+            cols.update(coef=py.coef, rem=py.rem)
+        else:  # placeholders, never read by closed forms
+            static.update(coef=px.coef, rem=px.rem)
+    return GramPlan(family, tile, Xc, Yt, 0, 0, rows, cols, static)

@@ -21,16 +21,11 @@ import math
 import numpy as np
 from numba import njit
 
-from .activations import (
-    SERIES,
-    closed_form_diag,
-    closed_form_dual,
-    closed_form_partials,
-)
+from .activations import SERIES, closed_form_diag, closed_form_partials
 
 
 @njit(cache=True, nogil=True)
-def closed_form_diag_values(code, q):
+def closed_form_diag_values(code, prm, q):
     """Vectorised :func:`closed_form_diag` over an array of variances."""
     n = q.shape[0]
     v = np.empty(n)
@@ -38,7 +33,7 @@ def closed_form_diag_values(code, q):
     dv = np.empty(n)
     dw = np.empty(n)
     for i in range(n):
-        v[i], w[i], dv[i], dw[i] = closed_form_diag(code, q[i])
+        v[i], w[i], dv[i], dw[i] = closed_form_diag(code, prm, q[i])
     return v, w, dv, dw
 
 
@@ -88,6 +83,7 @@ def entry(
     dqx,
     dqy,
     code,
+    prm,
     coefx,
     coefy,
     remx,
@@ -138,11 +134,10 @@ def entry(
                 s,
                 want_grad,
             )
-        elif want_grad:
-            f, g, fa, fb, fc, ga, gb, gc = closed_form_partials(code, a, b, s)
         else:
-            f, g = closed_form_dual(code, a, b, s)
-            fa = fb = fc = ga = gb = gc = 0.0
+            f, g, fa, fb, fc, ga, gb, gc = closed_form_partials(
+                code, prm, a, b, s, want_grad
+            )
         s_new = sw2 * f + sb2
         t_new = alpha * f + beta + sw2 * g * t
         if want_grad:

@@ -1,0 +1,382 @@
+"""Vectorised tile kernels for the hot activations, and the arccos they use.
+
+The generic per-entry recursion (:func:`sknnk._numerics.recursion.entry`) calls
+``atan2`` once per entry and layer, which LLVM cannot vectorise. Here the depth
+recursion runs *row by row*: for one row ``i`` of a tile, every layer is one
+loop over a contiguous segment of columns, with the per-point quantities of the
+row hoisted out and those of the columns read from contiguous arrays, so that
+LLVM emits SIMD code (AVX2: 4 doubles or 8 floats per instruction).
+
+The angle comes from a branch-free polynomial instead of a libm call:
+
+.. math::
+
+    \\arcsin y = y + y z P(z), \\qquad z = y^2 \\in [0, 1/4],
+
+with ``P`` of degree 12 fitted (Lawson-weighted least squares in 50-digit
+arithmetic, ``benchmarks/arccos_accuracy.py``) to a maximum error of 1.3e-17.
+For ``|rho| <= 1/2``, ``theta = pi/2 - arcsin(rho)``; for ``|rho| > 1/2`` the
+half-angle form ``theta = 2 arcsin(sqrt((1 - |rho|) / 2))`` (reflected for
+``rho < 0``) is used, where ``1 - |rho|`` is exact (Sterbenz), so ``theta``
+keeps its full *relative* accuracy near ``rho = 1`` and ``pi - theta`` near
+``rho = -1``. Both branches share one polynomial evaluation and are selected
+without branches. The kernels need ``pi - theta`` (never ``theta`` alone), which
+is returned directly: measured against ``math.acos(-rho)`` over [-1, 1] (4e6
+points plus the 2000 doubles nearest to each end) the maximum absolute error is
+4.4e-16, one ulp of ``pi`` (the ``atan2`` form has the same), and near
+``rho = -1``, where ``pi - theta`` is small, the relative error stays below 2
+ulps (``benchmarks/arccos_accuracy.py``).
+
+The correlation is clipped to [-1, 1] and snapped to +-1 within
+``_RHO_SNAP`` exactly as :func:`sknnk._numerics.activations._angle` does, so
+duplicate inputs get identical values, and ``sin(theta)`` is
+``sqrt((1 - rho)(1 + rho))`` as there.
+
+``FASTMATH`` is the one vetted set of LLVM fast-math flags of the package:
+``contract`` (fused multiply-add) and ``nsz`` (signed zeros), nothing that
+assumes finite or non-NaN values and no reassociation, so results do not
+depend on the vector width or on how a loop is split.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .activations import _RHO_SNAP
+
+#: The only fast-math flags used in sknnk (no nnan/ninf/reassoc/afn/arcp).
+FASTMATH = {"contract", "nsz"}
+
+# arcsin(y) = y + y z P(z), z = y^2 in [0, 1/4]; max |error of P| = 1.3e-17
+_ASIN_COEF = (
+    0.16666666666666669,
+    0.0749999999999824,
+    0.044642857146723634,
+    0.030381944110940192,
+    0.022372174009716927,
+    0.017352368360421217,
+    0.013971565221567308,
+    0.011475825605414358,
+    0.010344084715321873,
+    0.005368372396045098,
+    0.01763770724079084,
+    -0.015213307401721044,
+    0.028999128756133936,
+)
+
+# layout of the constants array ``cst`` (dtype of the computation)
+_ONE, _HALF, _PI, _HPI, _INV2PI, _SNAP, _INV4PI, _ZERO = range(8)
+_C0 = 8
+_N_CST = _C0 + len(_ASIN_COEF)
+
+
+def constants(dtype):
+    """Constants of the tile kernels in ``dtype`` (float64 or float32).
+
+    The snapping threshold scales with the precision: ``_RHO_SNAP`` is 18
+    units of float64 rounding, and the same 18 units are used for float32.
+    """
+    eps = np.finfo(dtype).eps
+    snap = _RHO_SNAP if dtype == np.float64 else _RHO_SNAP / np.finfo(float).eps * eps
+    vals = [1.0, 0.5, math.pi, 0.5 * math.pi, 1.0 / (2.0 * math.pi), 1.0 - snap]
+    vals += [1.0 / (4.0 * math.pi), 0.0]
+    vals += list(_ASIN_COEF)
+    return np.array(vals, dtype=dtype)
+
+
+@njit(cache=True, nogil=True)
+def unpack(cst):
+    """The constants array as a tuple: its entries then live in registers."""
+    return (
+        cst[0], cst[1], cst[2], cst[3], cst[4], cst[5], cst[6], cst[7],
+        cst[8], cst[9], cst[10], cst[11], cst[12], cst[13], cst[14], cst[15],
+        cst[16], cst[17], cst[18], cst[19], cst[20],
+    )  # fmt: skip
+
+
+@njit(cache=True, nogil=True, inline="always", fastmath=FASTMATH, error_model="numpy")
+def _snap(rho, k):
+    """Clip ``rho`` to [-1, 1], snapping values within ``_RHO_SNAP`` of +-1."""
+    one = k[_ONE]
+    if rho >= k[_SNAP]:
+        rho = one
+    if rho <= -k[_SNAP]:
+        rho = -one
+    return rho
+
+
+@njit(cache=True, nogil=True, inline="always", fastmath=FASTMATH, error_model="numpy")
+def pi_minus_arccos(rho, k):
+    """``pi - arccos(rho)`` for ``rho`` in [-1, 1], branch-free (see module doc).
+
+    ``k`` is :func:`unpack` of :func:`constants`.
+    """
+    half = k[_HALF]
+    ax = abs(rho)
+    big = ax > half
+    zb = (k[_ONE] - ax) * half
+    z = zb if big else rho * rho
+    y = math.sqrt(zb) if big else ax
+    p = k[_C0 + 12]
+    p = p * z + k[_C0 + 11]
+    p = p * z + k[_C0 + 10]
+    p = p * z + k[_C0 + 9]
+    p = p * z + k[_C0 + 8]
+    p = p * z + k[_C0 + 7]
+    p = p * z + k[_C0 + 6]
+    p = p * z + k[_C0 + 5]
+    p = p * z + k[_C0 + 4]
+    p = p * z + k[_C0 + 3]
+    p = p * z + k[_C0 + 2]
+    p = p * z + k[_C0 + 1]
+    p = p * z + k[_C0]
+    r = y + y * z * p  # arcsin(y)
+    r2 = r + r
+    pos = rho > k[_ZERO]
+    # |rho| <= 1/2: pi - (pi/2 - arcsin(rho)) = pi/2 + arcsin(rho)
+    small = k[_HPI] + (r if pos else -r)
+    # |rho| > 1/2: theta = 2 r (rho > 0) or pi - 2 r (rho < 0)
+    large = k[_PI] - r2 if pos else r2
+    return large if big else small
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def pi_minus_arccos_array(x, cst):
+    """Vectorised :func:`pi_minus_arccos` (for the accuracy checks)."""
+    out = np.empty_like(x)
+    k = unpack(cst)
+    for i in range(x.shape[0]):
+        out[i] = pi_minus_arccos(x[i], k)
+    return out
+
+
+# per-point fields of the ReLU-family tables, ``P[layer, field, point]``
+F_SQ, F_RS, F_UB, F_UW, F_VB, F_VW = range(6)
+N_FIELDS = 6
+
+
+def relu_point_table(q, dq, dtype):
+    """Per-point quantities of the ReLU-family kernel at every layer.
+
+    ``q`` (depth + 1, n) are the layer variances and ``dq`` (2, depth + 1, n)
+    their derivatives in ``(log sigma_b, log sigma_w)``. Returns ``P`` of shape
+    (depth, N_FIELDS, n): ``sqrt(q)``, ``1/sqrt(q)``, ``dq/sqrt(q)`` (two
+    columns) and ``dq/q`` (two columns), with 0 in place of ``1/sqrt(q)`` and
+    ``dq/q`` where ``q = 0`` (the correlation is then taken as 0, as in
+    :func:`sknnk._numerics.activations._rho`).
+    """
+    depth = q.shape[0] - 1
+    qq = q[:depth]
+    pos = qq > 0.0
+    sq = np.sqrt(qq)
+    rs = np.zeros_like(qq)
+    np.divide(1.0, sq, out=rs, where=pos)
+    inv = np.zeros_like(qq)
+    np.divide(1.0, qq, out=inv, where=pos)
+    P = np.empty((depth, N_FIELDS, q.shape[1]), dtype=dtype)
+    P[:, F_SQ] = sq
+    P[:, F_RS] = rs
+    P[:, F_UB] = dq[0, :depth] * rs
+    P[:, F_UW] = dq[1, :depth] * rs
+    P[:, F_VB] = dq[0, :depth] * inv
+    P[:, F_VW] = dq[1, :depth] * inv
+    return P
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def tile_relu(
+    out,
+    grad,
+    oi,
+    oj,
+    i0,
+    i1,
+    j0,
+    j1,
+    diag_tile,
+    mirror,
+    Px,
+    Py,
+    xo,
+    yo,
+    diag_k,
+    diag_grad,
+    cst,
+    rp,
+    ib,
+    iw,
+    kind,
+    ntk_param,
+    depth,
+    want_grad,
+):
+    """Fill one tile of the Gram matrix for the ReLU family (ReLU, ABReLU).
+
+    ``out[i - oi, j - oj]`` holds ``x_i . y_j`` (un-normalised) for the tile's
+    rows ``i0:i1`` and columns ``j0:j1`` and is overwritten with the kernel;
+    ``grad[i - oi, j - oj, ib/iw]`` receives the log-derivatives. On a
+    diagonal tile (``diag_tile``, a symmetric Gram) only ``j > i`` is
+    computed, the diagonal comes from ``diag_k`` (1-D recursion) and the
+    lower triangle of the tile is mirrored; otherwise, with ``mirror``, the
+    transposed tile ``out[j, i]`` is written as well. ``Px``/``Py`` are
+    :func:`relu_point_table` of the row and column points, indexed from
+    ``xo``/``yo``. ``rp`` = (sw2, sb2, alpha0, beta0, alpha, beta, dalpha_w,
+    dbeta_b, d, ab, dd) with ``F = ab c + dd sqrt(a b) k1(rho)`` and
+    ``G = ab + dd k0(rho)``.
+    """
+    sw2 = rp[0]
+    sb2 = rp[1]
+    alpha0 = rp[2]
+    beta0 = rp[3]
+    alpha = rp[4]
+    beta = rp[5]
+    dalpha_w = rp[6]
+    dbeta_b = rp[7]
+    dval = rp[8]
+    ab_ = rp[9]
+    dd = rp[10]
+    kc = unpack(cst)
+    one = kc[_ONE]
+    zero = kc[_ZERO]
+    half = kc[_HALF]
+    inv2pi = kc[_INV2PI]
+    inv4pi = kc[_INV4PI]
+    two = one + one
+    width = j1 - j0
+    s = np.empty(width, dtype=out.dtype)
+    t = np.empty(width, dtype=out.dtype)
+    nb = width if want_grad else 0
+    dsb = np.empty(nb, dtype=out.dtype)
+    dsw = np.empty(nb, dtype=out.dtype)
+    dtb = np.empty(nb, dtype=out.dtype)
+    dtw = np.empty(nb, dtype=out.dtype)
+    sb2x2 = two * sb2
+    sw2x2 = two * sw2
+    for i in range(i0, i1):
+        ri = i - oi
+        xi = i - xo
+        js = i + 1 if diag_tile else j0
+        if diag_tile:
+            out[ri, i - oj] = diag_k[xi]
+            if want_grad:
+                if ib >= 0:
+                    grad[ri, i - oj, ib] = diag_grad[0, xi]
+                if iw >= 0:
+                    grad[ri, i - oj, iw] = diag_grad[1, xi]
+        w = j1 - js
+        if w <= 0:
+            continue
+        c0 = js - oj
+        y0 = js - yo
+        # 1-D views: indices in range(w) need no wraparound checks, so the
+        # loops below vectorise
+        orow = out[ri, c0 : c0 + w]
+        for k in range(w):
+            g = orow[k] / dval
+            s[k] = sw2 * g + sb2
+            t[k] = alpha0 * g + beta0
+        if want_grad:
+            for k in range(w):
+                g = orow[k] / dval
+                dsb[k] = sb2x2
+                dsw[k] = sw2x2 * g
+                if ntk_param:
+                    dtb[k] = sb2x2
+                    dtw[k] = sw2x2 * g
+                else:
+                    dtb[k] = zero
+                    dtw[k] = zero
+        for layer in range(depth):
+            sqx = Px[layer, F_SQ, xi]
+            rsx = Px[layer, F_RS, xi]
+            sqy = Py[layer, F_SQ, y0 : y0 + w]
+            rsy = Py[layer, F_RS, y0 : y0 + w]
+            if not want_grad:
+                for k in range(w):
+                    rho = _snap(s[k] * rsx * rsy[k], kc)
+                    pmt = pi_minus_arccos(rho, kc)
+                    sin_t = math.sqrt((one - rho) * (one + rho))
+                    f = ab_ * s[k] + dd * (sqx * sqy[k]) * (
+                        (sin_t + pmt * rho) * inv2pi
+                    )
+                    gg = ab_ + dd * (pmt * inv2pi)
+                    t[k] = alpha * f + beta + sw2 * gg * t[k]
+                    s[k] = sw2 * f + sb2
+            else:
+                uxb = Px[layer, F_UB, xi]
+                uxw = Px[layer, F_UW, xi]
+                vxb = Px[layer, F_VB, xi]
+                vxw = Px[layer, F_VW, xi]
+                uyb = Py[layer, F_UB, y0 : y0 + w]
+                uyw = Py[layer, F_UW, y0 : y0 + w]
+                vyb = Py[layer, F_VB, y0 : y0 + w]
+                vyw = Py[layer, F_VW, y0 : y0 + w]
+                for k in range(w):
+                    sk = s[k]
+                    tk = t[k]
+                    rr = rsx * rsy[k]
+                    rho = _snap(sk * rr, kc)
+                    pmt = pi_minus_arccos(rho, kc)
+                    sin_t = math.sqrt((one - rho) * (one + rho))
+                    f = ab_ * sk + dd * (sqx * sqy[k]) * ((sin_t + pmt * rho) * inv2pi)
+                    gg = ab_ + dd * (pmt * inv2pi)
+                    # F_a dq_x + F_b dq_y = dd sin / (4 pi) (sq_y u_x + sq_x u_y)
+                    fs = dd * sin_t * inv4pi
+                    df_b = fs * (sqy[k] * uxb + sqx * uyb[k]) + gg * dsb[k]
+                    df_w = fs * (sqy[k] * uxw + sqx * uyw[k]) + gg * dsw[k]
+                    # dG = dd drho / (2 pi sin), drho = ds rr - rho/2 (dq_x/q_x + ..)
+                    gs = dd * inv2pi / sin_t if sin_t > zero else zero
+                    rh = half * rho
+                    dg_b = gs * (dsb[k] * rr - rh * (vxb + vyb[k]))
+                    dg_w = gs * (dsw[k] * rr - rh * (vxw + vyw[k]))
+                    sgt = sw2 * gg
+                    dtb[k] = alpha * df_b + dbeta_b + sw2 * dg_b * tk + sgt * dtb[k]
+                    dtw[k] = (
+                        dalpha_w * f
+                        + alpha * df_w
+                        + sw2x2 * gg * tk
+                        + sw2 * dg_w * tk
+                        + sgt * dtw[k]
+                    )
+                    dsb[k] = sw2 * df_b + sb2x2
+                    dsw[k] = sw2x2 * f + sw2 * df_w
+                    t[k] = alpha * f + beta + sgt * tk
+                    s[k] = sw2 * f + sb2
+        res = t if kind == 1 else s
+        for k in range(w):
+            orow[k] = res[k]
+        if want_grad:
+            rb = dtb if kind == 1 else dsb
+            rw = dtw if kind == 1 else dsw
+            if ib >= 0:
+                grow = grad[ri, c0 : c0 + w, ib]
+                for k in range(w):
+                    grow[k] = rb[k]
+            if iw >= 0:
+                grow = grad[ri, c0 : c0 + w, iw]
+                for k in range(w):
+                    grow[k] = rw[k]
+    if diag_tile or mirror:
+        mirror_tile(out, grad, oi, oj, i0, i1, j0, j1, diag_tile, want_grad)
+
+
+@njit(cache=True, nogil=True)
+def mirror_tile(out, grad, oi, oj, i0, i1, j0, j1, diag_tile, want_grad):
+    """Copy the computed tile to its transposed position.
+
+    A diagonal tile copies its strict upper triangle to its lower one; any
+    other tile (of a symmetric Gram held in full, ``oi = oj = 0``) is copied
+    to ``out[j, i]``. The loop runs along rows of the destination, so the
+    strided reads hit the same few cache lines for consecutive ``j``.
+    """
+    nf = grad.shape[2] if want_grad else 0
+    for j in range(j0, j1):
+        ie = min(i1, j) if diag_tile else i1
+        rj = j - oi
+        cj = j - oj
+        for i in range(i0, ie):
+            out[rj, i - oj] = out[i - oi, cj]
+        for c in range(nf):
+            for i in range(i0, ie):
+                grad[rj, i - oj, c] = grad[i - oi, cj, c]

@@ -1,0 +1,275 @@
+"""Activation functions of the hidden layers.
+
+A kernel's ``activation`` is either a name (see :data:`ACTIVATION_NAMES`), one
+of the parameterised objects below, or any vectorised callable. Parameterised
+objects behave like scikit-learn parameters: ``clone``, ``get_params`` and
+``set_params`` work, so ``GridSearchCV`` can search e.g.
+``{"kernel__activation__negative_slope": [0.01, 0.1, 0.3]}``.
+
+Each activation is evaluated through its *dual*: the pair
+``F(a, b, c) = E[phi(u) phi(v)]`` and ``G(a, b, c) = E[phi'(u) phi'(v)]`` for a
+centred Gaussian pair with covariance ``[[a, c], [c, b]]``.
+
+Closed forms (exact to rounding): ``"relu"``, ``"leaky_relu"`` (slope 0.01),
+``"abs"``, :class:`ABReLU`, :class:`LeakyReLU`, ``"erf"``, ``"identity"``,
+``"step"``, ``"sign"``, :class:`ArcCosine` of order 0 to 3, ``"sin"``,
+``"cos"``. Step and sign have a Dirac-delta derivative; as finite networks have
+zero gradient through them, their ``G`` is 0 (the NTK then ignores the layers
+below, as in neural-tangents).
+
+Hermite series (see Notes of :class:`sknnk.NTKKernel`): ``"tanh"``,
+``"sigmoid"``, ``"softplus"``, ``"swish"`` (= ``"silu"``), ``"gelu"`` (exact
+``x Phi(x)``), ``"gelu_tanh"``, ``"elu"``, ``"selu"``, :class:`ArcCosine` of
+order >= 4 and user callables (:class:`Custom`).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from ._numerics import activations as _na
+from ._numerics.smooth import SMOOTH, numerical_derivative
+
+__all__ = [
+    "ABReLU",
+    "ACTIVATION_NAMES",
+    "ArcCosine",
+    "Custom",
+    "LeakyReLU",
+    "resolve_activation",
+]
+
+_CLOSED = {
+    "identity": _na.ActivationSpec("identity", _na.IDENTITY),
+    "relu": _na.ActivationSpec("relu", _na.RELU),
+    "erf": _na.ActivationSpec("erf", _na.ERF),
+    "leaky_relu": _na.ActivationSpec("leaky_relu", _na.ABRELU, (0.01, 1.0)),
+    "abs": _na.ActivationSpec("abs", _na.ABRELU, (-1.0, 1.0)),
+    "step": _na.ActivationSpec("step", _na.STEP),
+    "sign": _na.ActivationSpec("sign", _na.SIGN),
+    "sin": _na.ActivationSpec("sin", _na.SIN),
+    "cos": _na.ActivationSpec("cos", _na.COS),
+}
+_ALIASES = {"silu": "swish", "linear": "identity"}
+
+#: Names accepted by the ``activation`` parameter of the kernels.
+ACTIVATION_NAMES = tuple(sorted(set(_CLOSED) | set(SMOOTH) | set(_ALIASES)))
+
+
+class _Activation(BaseEstimator):
+    """Base of parameterised activations (sklearn-style parameters)."""
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.get_params() == other.get_params()
+
+    def __hash__(self):
+        return hash((type(self).__name__, tuple(sorted(self.get_params().items()))))
+
+    def _spec(self, owner):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _check_real(owner, name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"The '{name}' parameter of {owner} must be a float. Got {value!r} instead."
+        )
+    if not np.isfinite(value):
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be finite. Got {value!r} instead."
+        )
+
+
+class ABReLU(_Activation):
+    r"""Piecewise-linear activation :math:`\phi(x) = a \min(x, 0) + b \max(x, 0)`.
+
+    ``ABReLU(0, 1)`` is ReLU, ``ABReLU(s, 1)`` the leaky ReLU with slope ``s``,
+    ``ABReLU(-1, 1)`` the absolute value and ``ABReLU(1, 1)`` the identity.
+
+    Parameters
+    ----------
+    a : float, default=0.0
+        Slope for negative inputs.
+    b : float, default=1.0
+        Slope for positive inputs.
+
+    Notes
+    -----
+    .. math::
+
+        F = ab\,c + (b - a)^2 \sqrt{a_u b_v}\,\kappa_1(\rho), \qquad
+        G = ab + (b - a)^2 \kappa_0(\rho)
+
+    with the arc-cosine functions :math:`\kappa_0, \kappa_1` of ReLU.
+    """
+
+    def __init__(self, a: float = 0.0, b: float = 1.0):
+        self.a = a
+        self.b = b
+
+    def _spec(self, owner):
+        _check_real(owner, "a", self.a)
+        _check_real(owner, "b", self.b)
+        return _na.ActivationSpec(
+            repr(self), _na.ABRELU, (float(self.a), float(self.b))
+        )
+
+
+class LeakyReLU(_Activation):
+    """Leaky ReLU ``max(x, 0) + negative_slope * min(x, 0)`` (closed form).
+
+    Parameters
+    ----------
+    negative_slope : float, default=0.01
+        Slope for negative inputs.
+    """
+
+    def __init__(self, negative_slope: float = 0.01):
+        self.negative_slope = negative_slope
+
+    def _spec(self, owner):
+        _check_real(owner, "negative_slope", self.negative_slope)
+        prm = (float(self.negative_slope), 1.0)
+        return _na.ActivationSpec(repr(self), _na.ABRELU, prm)
+
+
+def _relu_power(n):
+    def phi(x):
+        return np.maximum(x, 0.0) ** n
+
+    def dphi(x):
+        return n * np.maximum(x, 0.0) ** (n - 1)
+
+    return phi, dphi
+
+
+class ArcCosine(_Activation):
+    """The activation ``max(x, 0)**order`` of the arc-cosine kernels.
+
+    Order 0 is the step function, 1 is ReLU; orders 0-3 use the closed forms
+    of Cho and Saul (2009), higher orders the Hermite series.
+
+    Parameters
+    ----------
+    order : int, default=1
+        The power ``n >= 0``.
+    """
+
+    def __init__(self, order: int = 1):
+        self.order = order
+
+    def _spec(self, owner):
+        n = self.order
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+            raise ValueError(
+                f"The 'order' parameter of {owner} must be an int >= 0. "
+                f"Got {n!r} instead."
+            )
+        if n == 0:
+            return _na.ActivationSpec(repr(self), _na.STEP)
+        if n == 1:
+            return _na.ActivationSpec(repr(self), _na.RELU)
+        if n <= 3:
+            return _na.ActivationSpec(repr(self), _na.ARCCOS, (float(n),))
+        phi, dphi = _relu_power(int(n))
+        return _na.ActivationSpec(repr(self), _na.SERIES, funcs=(phi, dphi, None, None))
+
+
+class Custom(_Activation):
+    """A user-supplied activation, evaluated by the Hermite series.
+
+    Parameters
+    ----------
+    function : callable
+        Vectorised ``phi`` (takes and returns float arrays), e.g. ``np.sin``.
+    derivative : callable, default=None
+        Vectorised ``phi'``. If None it is derived by central differences of
+        ``function`` (about 1e-10 relative for smooth functions); pass it for
+        full accuracy. Higher derivatives, needed for gradients only, are
+        always derived from the series by Stein's identity.
+    name : str, default=None
+        Name shown in ``repr``.
+
+    Notes
+    -----
+    ``phi`` must be square-integrable under every Gaussian the layers produce.
+    Smooth functions converge geometrically; functions with kinks or jumps
+    converge slowly and trigger a warning that states the truncation bound.
+    """
+
+    def __init__(self, function=None, derivative=None, name: str | None = None):
+        self.function = function
+        self.derivative = derivative
+        self.name = name
+
+    def _spec(self, owner):
+        if not callable(self.function):
+            raise TypeError(
+                f"The 'function' parameter of {owner} must be a callable. "
+                f"Got {self.function!r} instead."
+            )
+        if self.derivative is not None and not callable(self.derivative):
+            raise TypeError(
+                f"The 'derivative' parameter of {owner} must be a callable or None. "
+                f"Got {self.derivative!r} instead."
+            )
+        fn = _vectorised(self.function)
+        d1 = (
+            numerical_derivative(fn)
+            if self.derivative is None
+            else _vectorised(self.derivative)
+        )
+        probe = fn(np.linspace(-3.0, 3.0, 7))
+        if probe.shape != (7,) or not np.all(np.isfinite(probe)):
+            raise ValueError(
+                f"{owner}'s activation function must map a float array to a finite "
+                "float array of the same shape (a vectorised numpy function)."
+            )
+        return _na.ActivationSpec(repr(self), _na.SERIES, funcs=(fn, d1, None, None))
+
+    def __eq__(self, other):
+        return (
+            type(self) is type(other)
+            and self.function is other.function
+            and self.derivative is other.derivative
+            and self.name == other.name
+        )
+
+    def __hash__(self):
+        return hash((id(self.function), id(self.derivative), self.name))
+
+    def __repr__(self, N_CHAR_MAX=700):
+        if self.name is not None:
+            return f"Custom(name={self.name!r})"
+        return f"Custom({getattr(self.function, '__name__', repr(self.function))})"
+
+
+def _vectorised(fn):
+    def call(x):
+        return np.asarray(fn(x), dtype=float)
+
+    return call
+
+
+def resolve_activation(activation, owner="kernel"):
+    """Return the numerics' :class:`ActivationSpec` of an ``activation`` value."""
+    if isinstance(activation, str):
+        name = _ALIASES.get(activation, activation)
+        if name in _CLOSED:
+            return _CLOSED[name]
+        if name in SMOOTH:
+            kink = name in ("elu", "selu")
+            return _na.ActivationSpec(name, _na.SERIES, funcs=SMOOTH[name], kink=kink)
+    elif isinstance(activation, _Activation):
+        return activation._spec(owner)
+    elif callable(activation):
+        return Custom(activation)._spec(owner)
+    listed = ", ".join(repr(n) for n in ACTIVATION_NAMES)
+    raise ValueError(
+        f"The 'activation' parameter of {owner} must be a str among {{{listed}}}, "
+        "an activation object from sknnk.activations (ABReLU, ArcCosine, Custom, "
+        f"LeakyReLU) or a vectorised callable. Got {activation!r} instead."
+    )
