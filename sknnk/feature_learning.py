@@ -245,15 +245,15 @@ class MuPLinearRegressor(RegressorMixin, BaseEstimator):
 
     Attributes
     ----------
-    P_ : ndarray of shape (d_in + d_out, n_features_in_)
+    P_ : ndarray of shape (d_in + d_out, n_features_in)
         First layer of the width-:math:`(d_{\rm in} + d_{\rm out})` network
         that the limit reduces to (see Notes).
-    Q_ : ndarray of shape (d_in + d_out, n_outputs_)
+    Q_ : ndarray of shape (d_in + d_out, n_outputs)
         Its readout layer (transposed).
-    coef_ : ndarray of shape (n_outputs_, n_features_in_) or (n_features_in_,)
+    coef_ : ndarray of shape (n_outputs, n_features_in) or (n_features_in,)
         The linear map learned, :math:`(P^\top Q)^\top`, so that
         ``predict(X) == X @ coef_.T``; 1-D when ``y`` was 1-D.
-    feature_metric_ : ndarray of shape (n_features_in_, n_features_in_)
+    feature_metric_ : ndarray of shape (n_features_in, n_features_in)
         :math:`M = P^\top P`, the learned feature kernel's metric.
     feature_movement_ : float
         How far the features moved: :math:`\|M - M_0\|_F / \|M_0\|_F` with
