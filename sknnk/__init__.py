@@ -5,6 +5,7 @@
 are :class:`sklearn.gaussian_process.kernels.Kernel` subclasses.
 """
 
+from .dynamics import InfiniteWidthClassifier, InfiniteWidthRegressor
 from .feature_learning import MuPLinearRegressor
 from .kernels import ACTIVATION_NAMES, NNGPKernel, NTKKernel
 
@@ -12,6 +13,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATION_NAMES",
+    "InfiniteWidthClassifier",
+    "InfiniteWidthRegressor",
     "MuPLinearRegressor",
     "NNGPKernel",
     "NTKKernel",
