@@ -1,0 +1,258 @@
+"""The Gram engine: tile schedule, fast paths, parallel backends, float32,
+progress output and memory refusal."""
+
+import math
+
+import joblib
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from sklearn.base import clone
+
+import sknnk.kernels as kernels_module
+from sknnk import NNGPKernel, NTKKernel
+from sknnk import _parallel as par
+from sknnk._numerics import gram
+from sknnk._numerics.fast import constants, pi_minus_arccos_array
+
+
+def _design(seed, n, d=6):
+    """Random rows of varied norm with the degenerate cases of the angle:
+    duplicates, a zero row, parallel and antiparallel pairs."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * rng.uniform(0.2, 2.0, size=(n, 1))
+    X[1] = X[0]
+    X[2] = 0.0
+    X[3] = 3.0 * X[4]
+    X[5] = -0.5 * X[6]
+    return X
+
+
+@pytest.fixture
+def small_tiles(monkeypatch):
+    """Tiles of 8 x 8, so that small inputs exercise many (and edge) tiles."""
+    monkeypatch.setattr(kernels_module, "TILE", 8)
+
+
+# ----------------------------------------------------------------- schedule
+@pytest.mark.parametrize("n,m", [(1, 1), (7, 7), (8, 8), (9, 9), (37, 37), (5, 19)])
+@pytest.mark.parametrize("tile", [1, 3, 8])
+def test_tiles_cover_every_entry_once(n, m, tile):
+    for symmetric in (True, False) if n == m else (False,):
+        count = np.zeros((n, m), dtype=int)
+        for i0, i1, j0, j1, diag in par.tile_grid(n, m, symmetric, tile):
+            assert (i1 - i0) <= tile and (j1 - j0) <= tile
+            if diag:
+                assert (i0, i1) == (j0, j1)
+                iu = np.triu_indices(i1 - i0)
+                count[i0 + iu[0], j0 + iu[1]] += 1
+            else:
+                count[i0:i1, j0:j1] += 1
+        if symmetric:
+            assert np.array_equal(count, np.triu(np.ones((n, n), dtype=int)))
+        else:
+            assert np.all(count == 1)
+
+
+@pytest.mark.parametrize("n_tasks", [1, 2, 3, 8, 100])
+def test_band_tasks_partition_the_tiles(n_tasks):
+    tiles = par.tile_grid(53, 53, True, 8)
+    tasks = par.band_tasks(tiles, 53, n_tasks)
+    flat = [t for task in tasks for t in task]
+    assert sorted(flat) == sorted(tiles)
+    assert 1 <= len(tasks) <= min(n_tasks, 7)
+    for task in tasks:  # whole row bands
+        assert len({t[0] for t in task}) == len({t[0] for t in task if t[4]})
+
+
+# ------------------------------------------------------ fast arccos accuracy
+def test_polynomial_arccos_accuracy():
+    cst = constants(np.float64)
+    x = np.concatenate(
+        [
+            np.linspace(-1.0, 1.0, 400_001),
+            np.nextafter(1.0, 0.0) - np.arange(2000) * 2.0**-53,
+            -1.0 + np.arange(1, 2000) * 2.0**-53,
+            np.random.default_rng(0).uniform(-1.0, 1.0, 200_000),
+        ]
+    )
+    ref = np.array([math.acos(-v) for v in x])  # pi - arccos(x)
+    got = pi_minus_arccos_array(x, cst)
+    err = np.abs(got - ref)
+    assert err.max() <= 4.5e-16  # one ulp of pi
+    # near rho = -1, where pi - theta is small, it keeps its relative accuracy
+    near = (x < -0.999) & (x > -1.0)
+    assert (err[near] / ref[near]).max() <= 2.3e-16
+    assert got[x == -1.0].max() == 0.0 and got[x == 1.0].min() == np.float64(np.pi)
+    assert got[x == 0.0].min() == np.float64(np.pi / 2)
+
+
+# --------------------------------------- fast paths against the generic path
+def _generic(kernel, X, Y=None, eval_gradient=False):
+    """The same kernel through the per-entry driver (``tile_generic``)."""
+    orig = gram.family_of
+    try:
+        gram.family_of = lambda code: (
+            gram.SERIES_FAMILY if code == gram.SERIES else gram.GENERIC_FAMILY
+        )
+        return kernel(X, Y, eval_gradient=eval_gradient)
+    finally:
+        gram.family_of = orig
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "abs"])
+@pytest.mark.parametrize("depth", [1, 3, 6])
+@pytest.mark.parametrize("sigma_w,sigma_b", [(1.5, 0.1), (np.sqrt(2.0), 0.0)])
+def test_relu_fast_path_matches_generic(activation, depth, sigma_w, sigma_b):
+    X, Y = _design(0, 40), _design(1, 9)
+    for cls in (NNGPKernel, NTKKernel):
+        k = cls(depth=depth, activation=activation, sigma_w=sigma_w, sigma_b=sigma_b)
+        K, dK = k(X, eval_gradient=True)
+        K_ref, dK_ref = _generic(k, X, eval_gradient=True)
+        scale = np.abs(K_ref).max()
+        assert_allclose(K, K_ref, rtol=1e-13, atol=1e-14 * scale)
+        # dG diverges like 1/sin(theta) near rho = +-1: compare in scale
+        assert_allclose(dK, dK_ref, rtol=1e-9, atol=1e-11 * np.abs(dK_ref).max())
+        assert_allclose(k(X, Y), _generic(k, X, Y), rtol=1e-13, atol=1e-14 * scale)
+
+
+@pytest.mark.parametrize("sigma_b", [0.1, 0.0])
+def test_series_rows_match_generic(sigma_b):
+    X = _design(2, 12, d=3)
+    X *= 1.2 * np.sqrt(3) / np.linalg.norm(X, axis=1).max()
+    for cls in (NNGPKernel, NTKKernel):
+        k = cls(depth=2, activation="tanh", sigma_w=1.2, sigma_b=sigma_b)
+        K, dK = k(X, eval_gradient=True)
+        orig = gram.family_of
+        try:
+            gram.family_of = lambda code: gram.GENERIC_FAMILY
+            K_ref, dK_ref = k(X, eval_gradient=True)
+        finally:
+            gram.family_of = orig
+        assert_allclose(K, K_ref, rtol=1e-12, atol=1e-14)
+        assert_allclose(dK, dK_ref, rtol=1e-10, atol=1e-13)
+
+
+# --------------------------------------------- n_jobs and backend invariance
+KERNELS = [
+    NTKKernel(depth=3, activation="relu", sigma_w=1.4, sigma_b=0.2),
+    NNGPKernel(depth=2, activation="leaky_relu", sigma_w=1.1, sigma_b=0.3),
+    NTKKernel(depth=2, activation="erf", sigma_w=1.3, sigma_b=0.1),
+    NTKKernel(depth=2, activation="tanh", sigma_w=1.0, sigma_b=0.1),
+]
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=repr)
+def test_bitwise_equal_for_any_n_jobs(kernel, small_tiles):
+    X = _design(3, 45)
+    X[-3:] = X[:3]  # duplicates on different tiles
+    ref_K, ref_dK = clone(kernel).set_params(n_jobs=1)(X, eval_gradient=True)
+    ref_XY = kernel(X, X[:20])
+    assert np.array_equal(ref_K, ref_K.T)
+    for n_jobs in (2, 3, -1):
+        k = clone(kernel).set_params(n_jobs=n_jobs)
+        K, dK = k(X, eval_gradient=True)
+        assert np.array_equal(K, ref_K) and np.array_equal(dK, ref_dK)
+        assert np.array_equal(k(X, X[:20]), ref_XY)
+    with joblib.parallel_config(backend="threading", n_jobs=4):
+        K, dK = kernel(X, eval_gradient=True)
+    assert np.array_equal(K, ref_K) and np.array_equal(dK, ref_dK)
+
+
+@pytest.mark.parametrize("kernel", KERNELS[:3], ids=repr)
+def test_returning_blocks_path_equals_shared_path(kernel, small_tiles, monkeypatch):
+    """The path of process backends (tasks return blocks), run on threads."""
+    X = _design(4, 45)
+    ref_K, ref_dK = kernel(X, eval_gradient=True)
+    ref_XY = kernel(X, X[:30])
+    monkeypatch.setattr(par, "active_backend", lambda: ("returning", False))
+    k = clone(kernel).set_params(n_jobs=3)
+    K, dK = k(X, eval_gradient=True)
+    assert np.array_equal(K, ref_K) and np.array_equal(dK, ref_dK)
+    assert np.array_equal(k(X, X[:30]), ref_XY)
+
+
+@pytest.mark.slow
+def test_process_backend_is_used_not_replaced_by_threads(monkeypatch):
+    """A user's ``parallel_config(backend=...)`` without shared memory reaches
+    the returning path (``require='sharedmem'`` would override it)."""
+    seen = []
+    orig = par.run_returning
+    monkeypatch.setattr(
+        par, "run_returning", lambda *a, **k: seen.append(1) or orig(*a, **k)
+    )
+    X = _design(5, 30)
+    k = NTKKernel(depth=2)
+    ref = k(X)
+    with joblib.parallel_config(backend="loky", n_jobs=2):
+        assert par.active_backend()[1] is False
+        K = k(X)
+    assert seen and np.array_equal(K, ref)
+
+
+# ------------------------------------------------------------------ float32
+@pytest.mark.parametrize("activation", ["relu", "erf", "tanh", "leaky_relu"])
+def test_float32_error_bound(activation, small_tiles):
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(60, 16))
+    kw = dict(depth=3, activation=activation, sigma_w=1.4, sigma_b=0.1)
+    for cls in (NNGPKernel, NTKKernel):
+        K64, dK64 = cls(**kw)(X, eval_gradient=True)
+        K32, dK32 = cls(**kw, dtype="float32")(X, eval_gradient=True)
+        assert K32.dtype == np.float32 and dK32.dtype == np.float32
+        assert np.abs(K32 - K64).max() <= 1e-6 * np.abs(K64).max()
+        assert np.abs(dK32 - dK64).max() <= 1e-5 * np.abs(dK64).max()
+        assert np.array_equal(K32, K32.T)
+        Y32 = cls(**kw, dtype=np.float32)(X, X[:7])
+        assert Y32.dtype == np.float32
+        assert np.abs(Y32 - K64[:, :7]).max() <= 1e-6 * np.abs(K64).max()
+
+
+def test_float32_near_duplicates_bound():
+    # the angle of nearly parallel inputs is ill-conditioned: dtheta ~
+    # sqrt(2 drho), so float32 loses about half its digits there
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(20, 32))
+    X = np.vstack([X, X + 1e-4 * rng.normal(size=X.shape)])
+    K64 = NTKKernel(depth=3, sigma_w=1.4, sigma_b=0.1)(X)
+    K32 = NTKKernel(depth=3, sigma_w=1.4, sigma_b=0.1, dtype="float32")(X)
+    assert np.abs(K32 - K64).max() <= 1e-4 * np.abs(K64).max()
+
+
+def test_dtype_validation():
+    X = _design(8, 10)
+    with pytest.raises(ValueError, match="'dtype' parameter of NTKKernel"):
+        NTKKernel(dtype="float16")(X)
+    with pytest.raises(ValueError, match="'dtype' parameter of NNGPKernel"):
+        NNGPKernel(dtype=int)(X)
+    assert NTKKernel(dtype=np.dtype("float64"))(X).dtype == np.float64
+
+
+# ------------------------------------------------------- verbose, memory
+def test_verbose_progress(capsys, small_tiles):
+    X = _design(9, 60)
+    NTKKernel(depth=2, verbose=0)(X)
+    assert capsys.readouterr().out == ""
+    NTKKernel(depth=2, verbose=1, n_jobs=2)(X, eval_gradient=True)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("[sknnk] NTKKernel 60 x 60 + gradient: 36 tiles")
+    assert any("%" in line and "left" in line for line in lines[1:-1])
+    assert lines[-1].startswith("[sknnk] NTKKernel 60 x 60 + gradient: done in")
+    with pytest.raises(ValueError, match="'verbose' parameter"):
+        NTKKernel(verbose=-1)(X)
+
+
+def test_memory_refused_before_allocating(monkeypatch):
+    import sknnk._validation as v
+
+    monkeypatch.setattr(v, "available_memory", lambda: 10**6)
+
+    def no_plan(*args, **kwargs):  # pragma: no cover - must not be reached
+        raise AssertionError("planned (and would allocate) before refusing")
+
+    monkeypatch.setattr(kernels_module, "make_plan", no_plan)
+    X = np.zeros((400, 3))
+    with pytest.raises(MemoryError, match=r"1\.2 MiB .*float64.*float32.*Nystroem"):
+        NTKKernel()(X)
+    with pytest.raises(MemoryError, match=r"1\.8 MiB .*3 float32"):
+        NTKKernel(dtype="float32")(X, eval_gradient=True)
