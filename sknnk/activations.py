@@ -175,7 +175,9 @@ class ArcCosine(_Activation):
         if n <= 3:
             return _na.ActivationSpec(repr(self), _na.ARCCOS, (float(n),))
         phi, dphi = _relu_power(int(n))
-        return _na.ActivationSpec(repr(self), _na.SERIES, funcs=(phi, dphi, None, None))
+        return _na.ActivationSpec(
+            repr(self), _na.SERIES, funcs=(phi, dphi, None, None), kink=True
+        )
 
 
 class Custom(_Activation):

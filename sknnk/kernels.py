@@ -37,11 +37,20 @@ class _Prepared:
         d = X.shape[1]
         self.sq_norms = np.einsum("ij,ij->i", X, X) / d
         p = kernel._recursion_params(d)
+        n_tables = 4 if want_grad else 2
+        layers = []
         if spec.code == SERIES:
             funcs = spec.funcs
 
             def values(q):
-                return series.diag_values(funcs, q, want_grad, spec.kink)
+                # sample each function once per layer, for the diagonal and
+                # for the coefficient tables of the same layer
+                samples = series.sample(funcs[:n_tables], q, spec.kink)
+                out = series.diag_values(funcs, q, want_grad, spec.kink, samples)
+                layers.append(
+                    series.layer_tables(funcs[:n_tables], q, 8, spec.kink, samples)
+                )
+                return out
 
         else:
             code, prm = spec.code, spec.prm
@@ -53,9 +62,9 @@ class _Prepared:
             self.sq_norms, values, kernel.depth, *p
         )
         self.coef, self.rem, self.nterms = _EMPTY3, _EMPTY2, _EMPTY_N
-        self._series = (spec.funcs, kernel.depth, 4 if want_grad else 2, spec.kink)
-        if spec.code == SERIES and kernel.depth > 0:
-            self.tables()
+        self._series = (spec.funcs, kernel.depth, n_tables, spec.kink)
+        if layers:
+            self.coef, self.rem, self.nterms = series.assemble(layers)
 
     def tables(self, min_terms=None):
         """Build the Hermite coefficient tables (series activations only)."""

@@ -27,22 +27,35 @@ import warnings
 import numpy as np
 
 _Z_MAX = 13.0
-_Z_STEP = 0.01
+_Z_STEP = 0.01  # grid step for kinked activations and very large variances
+_Z_STEP_SMOOTH = 0.025  # analytic activations at variances <= _Q_SMOOTH
+_Q_SMOOTH = 100.0
 _MAX_TERMS = 1000
 _REL_TOL = 1e-13
 
-_basis_cache = []
+_basis_cache = {}
 
 
-def _basis():
+def _step_for(q, kink):
+    """Grid step: the trapezoid rule's error for an integrand analytic in the
+    strip |Im z| < a decays like exp(-2 pi a / h); tanh-like activations at
+    variance q have their nearest singularity at a ~ pi / (2 sqrt(q)), so
+    h = 0.025 keeps it below 1e-30 up to q = 100. Kinks need the fine grid
+    (Gregory weights are O(h^6))."""
+    if kink or np.max(q, initial=0.0) > _Q_SMOOTH:
+        return _Z_STEP
+    return _Z_STEP_SMOOTH
+
+
+def _basis(step=_Z_STEP):
     """Grid ``z``, matrix ``B[m, k] = psi_k(z_m) psi_0(z_m) dz`` and weights.
 
     Built once per process (about 20 MB) for ``k < _MAX_TERMS + 1``.
     """
-    if _basis_cache:
-        return _basis_cache[0]
+    if step in _basis_cache:
+        return _basis_cache[step]
     n_terms = _MAX_TERMS + 1
-    n = int(round(2 * _Z_MAX / _Z_STEP)) + 1
+    n = int(round(2 * _Z_MAX / step)) + 1
     z = np.linspace(-_Z_MAX, _Z_MAX, n)
     psi = np.empty((z.size, n_terms))
     psi[:, 0] = np.exp(-0.25 * z * z) / (2.0 * math.pi) ** 0.25
@@ -51,16 +64,16 @@ def _basis():
         psi[:, k + 1] = (z * psi[:, k] - math.sqrt(k) * psi[:, k - 1]) / math.sqrt(
             k + 1
         )
-    basis = psi * (psi[:, :1] * _Z_STEP)
+    basis = psi * (psi[:, :1] * step)
     # flush values that cannot matter to zero: subnormal numbers would slow
     # every product with the basis down by orders of magnitude
     basis[np.abs(basis) < 1e-200] = 0.0
-    weights = psi[:, 0] ** 2 * _Z_STEP  # standard normal density times dz
-    _basis_cache.append((z, basis, weights))
-    return _basis_cache[0]
+    weights = psi[:, 0] ** 2 * step  # standard normal density times dz
+    _basis_cache[step] = (z, basis, weights)
+    return _basis_cache[step]
 
 
-def _gregory():
+def _gregory(step=_Z_STEP):
     """Weight multipliers for integrands with a kink at the node ``z = 0``.
 
     The trapezoid rule is spectrally accurate for smooth integrands but only
@@ -68,20 +81,20 @@ def _gregory():
     sixth-order end weights on both halves restores O(h^6) (about 1e-13 here)
     for functions that are smooth on each side, such as ELU and SELU.
     """
-    if _gregory_cache:
-        return _gregory_cache[0]
-    z, _, _ = _basis()
+    if step in _gregory_cache:
+        return _gregory_cache[step]
+    z, _, _ = _basis(step)
     g = np.ones(z.size)
     mid = z.size // 2
     ends = [95 / 288, 317 / 240, 23 / 30, 793 / 720, 157 / 160]
     g[mid] = 2 * ends[0]
     for i, e in enumerate(ends[1:], start=1):
         g[mid - i] = g[mid + i] = e
-    _gregory_cache.append(g)
+    _gregory_cache[step] = g
     return g
 
 
-_gregory_cache = []
+_gregory_cache = {}
 
 
 class _Sampled:
@@ -93,8 +106,9 @@ class _Sampled:
     of the products of the limits, a linear use the mean of the limits).
     """
 
-    def __init__(self, f, u, kink):
+    def __init__(self, f, u, kink, step):
         self.v = f(u)
+        self.step = step
         self.kink = kink
         if kink:
             tiny = np.array([-1e-300, 1e-300])
@@ -115,7 +129,21 @@ class _Sampled:
         return p
 
 
-def diag_values(funcs, q, want_grad=True, kink=False):
+def sample(funcs, q, kink=False):
+    """Sample the given functions of ``funcs`` on ``u = sqrt(q) z`` (the grid).
+
+    Returns a list with a :class:`_Sampled` (or None for a missing function)
+    per entry of ``funcs``, to be shared by :func:`diag_values` and
+    :func:`layer_tables` so each function is evaluated once per layer.
+    """
+    q = np.asarray(q, dtype=float)
+    step = _step_for(q, kink)
+    z, _, _ = _basis(step)
+    u = np.sqrt(q)[:, None] * z[None, :]
+    return [None if f is None else _Sampled(f, u, kink, step) for f in funcs]
+
+
+def diag_values(funcs, q, want_grad=True, kink=False, samples=None):
     """Return ``V, W, dV/dq, dW/dq`` at variances ``q`` by 1-D quadrature.
 
     ``funcs`` are ``(phi, phi', phi'', phi''')`` as vectorised numpy callables.
@@ -126,12 +154,13 @@ def diag_values(funcs, q, want_grad=True, kink=False):
     The derivatives are zeros unless ``want_grad``. With ``kink`` the
     functions may have kinks or jumps at 0 (see :func:`_gregory`).
     """
-    z, _, w = _basis()
-    if kink:
-        w = w * _gregory()
     q = np.asarray(q, dtype=float)
-    u = np.sqrt(q)[:, None] * z[None, :]
-    f0, f1 = _Sampled(funcs[0], u, kink), _Sampled(funcs[1], u, kink)
+    if samples is None:
+        samples = sample(funcs if want_grad else funcs[:2], q, kink)
+    f0, f1 = samples[0], samples[1]
+    z, _, w = _basis(f0.step)
+    if kink:
+        w = w * _gregory(f0.step)
     v = f0.times(f0) @ w
     wv = f1.times(f1) @ w
     zero = np.zeros_like(v)
@@ -143,12 +172,12 @@ def diag_values(funcs, q, want_grad=True, kink=False):
         dv = (f0.times(f0) @ wz) * inv2q
         dw = (f1.times(f1) @ wz) * inv2q
         return v, wv, dv, dw
-    f2 = _Sampled(funcs[2], u, kink)
+    f2 = samples[2]
     dv = f2.times(f0) @ w + wv
     if funcs[3] is None:
         dw = (f1.times(f1) @ wz) * inv2q
     else:
-        dw = _Sampled(funcs[3], u, kink).times(f1) @ w + f2.times(f2) @ w
+        dw = samples[3].times(f1) @ w + f2.times(f2) @ w
     return v, wv, dv, dw
 
 
@@ -178,15 +207,19 @@ def coefficient_tables(funcs, q_layers, n_tables, min_terms=None, kink=False):
     n_used : ndarray of shape (n_layers,), int
         Number of terms used at each layer.
     """
-    n_layers, n_points = q_layers.shape
-    tables, rems, used = [], [], []
-    for layer in range(n_layers):
+    layers = []
+    for layer in range(q_layers.shape[0]):
         low = 8 if min_terms is None else int(min_terms[layer])
-        c, r, n = _layer_tables(funcs[:n_tables], q_layers[layer], low, kink)
-        tables.append(c)
-        rems.append(r)
-        used.append(n)
-    n_max = max(used) if used else 1
+        layers.append(layer_tables(funcs[:n_tables], q_layers[layer], low, kink))
+    return assemble(layers)
+
+
+def assemble(layers):
+    """Stack per-layer ``(coef, rem, n_terms)`` into padded arrays."""
+    tables, rems, used = zip(*layers)
+    n_layers = len(tables)
+    n_tables, n_points = tables[0].shape[:2]
+    n_max = max(used)
     coef = np.zeros((n_layers, n_tables, n_points, n_max))
     for layer, c in enumerate(tables):
         coef[layer, :, :, : c.shape[2]] = c
@@ -194,25 +227,27 @@ def coefficient_tables(funcs, q_layers, n_tables, min_terms=None, kink=False):
     return coef, rem, np.array(used, dtype=np.int64)
 
 
-def _layer_tables(funcs, q, min_terms, kink=False):
+def layer_tables(funcs, q, min_terms=8, kink=False, samples=None):
     """Coefficient tables of one layer with an adaptive number of terms.
 
     Tables of derivatives whose function is ``None`` are derived from the
     previous table by Stein's identity ``c_k(s) = sqrt((k + 1) / s) b_(k+1)(s)``
     (exact also when the derivative has jumps or Dirac masses).
     """
-    z, basis, w = _basis()
-    u = np.sqrt(q)[:, None] * z[None, :]
     n_tables = len(funcs)
     direct = 0
     while direct < n_tables and funcs[direct] is not None:
         direct += 1
     extra = n_tables - direct  # columns the Stein recursion consumes
-    sampled = [_Sampled(funcs[t], u, kink) for t in range(direct)]
+    if samples is None:
+        samples = sample(funcs[:direct], q, kink)
+    sampled = samples[:direct]
+    step = sampled[0].step
+    z, basis, w = _basis(step)
     if kink:
-        w = w * _gregory()
+        w = w * _gregory(step)
         norms = [f.times(f) @ w for f in sampled]
-        values = [f.linear() * _gregory() for f in sampled]
+        values = [f.linear() * _gregory(step) for f in sampled]
     else:
         norms = [f.times(f) @ w for f in sampled]
         values = [f.v for f in sampled]
