@@ -181,7 +181,11 @@ def test_gradients_every_activation(activation, sigma_b):
     [
         (n, k)
         for n, k in ALL
-        if n not in ("linear", "silu") and k not in ("step", "sign")
+        # (step/sign: no G to test; arc-cosine of order 3 and 4 make f(x) f(y)
+        # so heavy-tailed (8th-12th moments) that the Monte Carlo standard
+        # error itself is unreliable; their duals are checked by quadrature)
+        if n not in ("linear", "silu")
+        and k not in ("step", "sign", "arccos3", "arccos4")
     ],
     ids=str,
 )
