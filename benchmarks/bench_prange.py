@@ -8,7 +8,7 @@ sknnk spreads its tiles over joblib threads (one task per worker pulling tiles
 from a shared queue; each tile = one gemm + one ``nogil`` driver call). The
 alternative measured here runs one full ``X @ X.T`` (BLAS with as many threads)
 and then a ``numba.prange`` loop over the same tiles calling the same compiled
-driver (``tile_relu``), i.e. no Python at all per tile but a fixed, static
+driver (``tile_fast``), i.e. no Python at all per tile but a fixed, static
 split of the tiles and one extra pass over the output for the gemm.
 """
 
@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 
 import sknnk
 import sknnk.kernels as km
-from sknnk._numerics.fast import tile_relu
+from sknnk._numerics.fast import tile_fast
 from sknnk._numerics.gram import make_plan
 from sknnk._parallel import tile_grid, tile_work
 
@@ -31,8 +31,8 @@ from sknnk._parallel import tile_grid, tile_work
 def _prange_tiles(K, g, tiles, P, diag_k, diag_grad, cst, rp, kind, depth):
     for t in prange(tiles.shape[0]):
         i0, i1, j0, j1, diag = tiles[t]
-        tile_relu(
-            K, g, 0, 0, i0, i1, j0, j1, diag == 1, True, P, P, 0, 0,
+        tile_fast(
+            0, K, g, 0, 0, i0, i1, j0, j1, diag == 1, True, P, P, 0, 0,
             diag_k, diag_grad, cst, rp, -1, -1, kind, True, depth, False,
         )  # fmt: skip
 

@@ -13,7 +13,7 @@ import sknnk.kernels as kernels_module
 from sknnk import NNGPKernel, NTKKernel
 from sknnk import _parallel as par
 from sknnk._numerics import gram
-from sknnk._numerics.fast import constants, pi_minus_arccos_array
+from sknnk._numerics.fast import arcsin_array, constants, pi_minus_arccos_array
 
 
 def _design(seed, n, d=6):
@@ -85,6 +85,13 @@ def test_polynomial_arccos_accuracy():
     assert (err[near] / ref[near]).max() <= 2.3e-16
     assert got[x == -1.0].max() == 0.0 and got[x == 1.0].min() == np.float64(np.pi)
     assert got[x == 0.0].min() == np.float64(np.pi / 2)
+    # the arcsin of the erf path, relative accuracy for small arguments
+    y = np.concatenate([x, np.geomspace(1e-300, 0.5, 2000)])
+    ref = np.array([math.asin(v) for v in y])
+    got = arcsin_array(y, cst)
+    assert np.all(np.abs(got - ref) <= 2.3e-16 * np.maximum(np.abs(ref), 1.0))
+    nz = ref != 0
+    assert (np.abs(got - ref)[nz] / np.abs(ref[nz])).max() <= 4.5e-16  # 2 ulps
 
 
 # --------------------------------------- fast paths against the generic path
@@ -100,10 +107,10 @@ def _generic(kernel, X, Y=None, eval_gradient=False):
         gram.family_of = orig
 
 
-@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "abs"])
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "abs", "erf"])
 @pytest.mark.parametrize("depth", [1, 3, 6])
 @pytest.mark.parametrize("sigma_w,sigma_b", [(1.5, 0.1), (np.sqrt(2.0), 0.0)])
-def test_relu_fast_path_matches_generic(activation, depth, sigma_w, sigma_b):
+def test_fast_paths_match_generic(activation, depth, sigma_w, sigma_b):
     X, Y = _design(0, 40), _design(1, 9)
     for cls in (NNGPKernel, NTKKernel):
         k = cls(depth=depth, activation=activation, sigma_w=sigma_w, sigma_b=sigma_b)

@@ -1,36 +1,41 @@
-"""Vectorised tile kernels for the hot activations, and the arccos they use.
+"""Vectorised tile kernels for the hot closed forms (ReLU family, erf).
 
 The generic per-entry recursion (:func:`sknnk._numerics.recursion.entry`) calls
-``atan2`` once per entry and layer, which LLVM cannot vectorise. Here the depth
-recursion runs *row by row*: for one row ``i`` of a tile, every layer is one
-loop over a contiguous segment of columns, with the per-point quantities of the
-row hoisted out and those of the columns read from contiguous arrays, so that
+``atan2`` or ``asin`` once per entry and layer, which LLVM cannot vectorise.
+Here the depth recursion runs *row by row*: for one row ``i`` of a tile, every
+layer is one loop over a contiguous segment of columns, with the per-point
+quantities of the row hoisted out and those of the columns read from
+contiguous arrays (1-D views, so that indices need no wraparound checks), and
 LLVM emits SIMD code (AVX2: 4 doubles or 8 floats per instruction).
 
-The angle comes from a branch-free polynomial instead of a libm call:
+Angles come from a branch-free polynomial instead of a libm call:
 
 .. math::
 
     \\arcsin y = y + y z P(z), \\qquad z = y^2 \\in [0, 1/4],
 
 with ``P`` of degree 12 fitted (Lawson-weighted least squares in 50-digit
-arithmetic, ``benchmarks/arccos_accuracy.py``) to a maximum error of 1.3e-17.
-For ``|rho| <= 1/2``, ``theta = pi/2 - arcsin(rho)``; for ``|rho| > 1/2`` the
-half-angle form ``theta = 2 arcsin(sqrt((1 - |rho|) / 2))`` (reflected for
-``rho < 0``) is used, where ``1 - |rho|`` is exact (Sterbenz), so ``theta``
-keeps its full *relative* accuracy near ``rho = 1`` and ``pi - theta`` near
-``rho = -1``. Both branches share one polynomial evaluation and are selected
-without branches. The kernels need ``pi - theta`` (never ``theta`` alone), which
+arithmetic, ``benchmarks/arccos_accuracy.py --refit``) to a maximum error of
+1.3e-17. For ``|rho| <= 1/2``, ``theta = pi/2 - arcsin(rho)``; for
+``|rho| > 1/2`` the half-angle form ``theta = 2 arcsin(sqrt((1 - |rho|) / 2))``
+(reflected for ``rho < 0``) is used, where ``1 - |rho|`` is exact (Sterbenz).
+Both branches share one polynomial evaluation and are selected without
+branches. The ReLU kernels need ``pi - theta`` (never ``theta`` alone), which
 is returned directly: measured against ``math.acos(-rho)`` over [-1, 1] (4e6
 points plus the 2000 doubles nearest to each end) the maximum absolute error is
 4.4e-16, one ulp of ``pi`` (the ``atan2`` form has the same), and near
-``rho = -1``, where ``pi - theta`` is small, the relative error stays below 2
-ulps (``benchmarks/arccos_accuracy.py``).
+``rho = -1``, where ``pi - theta`` is small, the relative error stays below one
+ulp. :func:`arcsin_poly` (erf) is within 2 ulps of ``math.asin``, relative
+accuracy included for small arguments.
 
 The correlation is clipped to [-1, 1] and snapped to +-1 within
 ``_RHO_SNAP`` exactly as :func:`sknnk._numerics.activations._angle` does, so
 duplicate inputs get identical values, and ``sin(theta)`` is
 ``sqrt((1 - rho)(1 + rho))`` as there.
+
+The kernels are generic in the floating type: every constant comes from the
+array :func:`constants` in the dtype of the computation, so float32 inputs
+compile to pure single-precision SIMD code (8 lanes).
 
 ``FASTMATH`` is the one vetted set of LLVM fast-math flags of the package:
 ``contract`` (fused multiply-add) and ``nsz`` (signed zeros), nothing that
@@ -151,7 +156,47 @@ def pi_minus_arccos_array(x, cst):
     return out
 
 
-# per-point fields of the ReLU-family tables, ``P[layer, field, point]``
+@njit(cache=True, nogil=True, inline="always", fastmath=FASTMATH, error_model="numpy")
+def arcsin_poly(x, k):
+    """``arcsin(x)`` for ``x`` in [-1, 1], branch-free, with the polynomial of
+    :func:`pi_minus_arccos` (relative accuracy kept for small ``|x|``)."""
+    half = k[_HALF]
+    ax = abs(x)
+    big = ax > half
+    zb = (k[_ONE] - ax) * half
+    z = zb if big else x * x
+    y = math.sqrt(zb) if big else ax
+    p = k[_C0 + 12]
+    p = p * z + k[_C0 + 11]
+    p = p * z + k[_C0 + 10]
+    p = p * z + k[_C0 + 9]
+    p = p * z + k[_C0 + 8]
+    p = p * z + k[_C0 + 7]
+    p = p * z + k[_C0 + 6]
+    p = p * z + k[_C0 + 5]
+    p = p * z + k[_C0 + 4]
+    p = p * z + k[_C0 + 3]
+    p = p * z + k[_C0 + 2]
+    p = p * z + k[_C0 + 1]
+    p = p * z + k[_C0]
+    r = y + y * z * p
+    a = k[_HPI] - (r + r) if big else r  # arcsin(|x|)
+    return a if x >= k[_ZERO] else -a
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def arcsin_array(x, cst):
+    """Vectorised :func:`arcsin_poly` (for the accuracy checks)."""
+    out = np.empty_like(x)
+    k = unpack(cst)
+    for i in range(x.shape[0]):
+        out[i] = arcsin_poly(x[i], k)
+    return out
+
+
+# per-point fields of the tables ``P[layer, field, point]`` of the fast paths;
+# ReLU family: sqrt(q), 1/sqrt(q), dq/sqrt(q) (b, w), dq/q (b, w);
+# erf: A = 1 + 2q, 1/sqrt(A), dq (b, w), dq/A (b, w)
 F_SQ, F_RS, F_UB, F_UW, F_VB, F_VW = range(6)
 N_FIELDS = 6
 
@@ -184,8 +229,165 @@ def relu_point_table(q, dq, dtype):
     return P
 
 
+def erf_point_table(q, dq, dtype):
+    """Per-point quantities of the erf kernel: ``A = 1 + 2q``, ``1/sqrt(A)``,
+    ``dq`` and ``dq / A`` (two columns each), shape (depth, N_FIELDS, n)."""
+    depth = q.shape[0] - 1
+    A = 1.0 + 2.0 * q[:depth]
+    P = np.empty((depth, N_FIELDS, q.shape[1]), dtype=dtype)
+    P[:, F_SQ] = A
+    P[:, F_RS] = 1.0 / np.sqrt(A)
+    P[:, F_UB] = dq[0, :depth]
+    P[:, F_UW] = dq[1, :depth]
+    P[:, F_VB] = dq[0, :depth] / A
+    P[:, F_VW] = dq[1, :depth] / A
+    return P
+
+
+@njit(cache=True, nogil=True, inline="always", fastmath=FASTMATH, error_model="numpy")
+def _relu_fg(sk, sqx, rsx, sqy, rsy, ab_, dd, kc):
+    """``(F, G)`` of ``ab c + dd sqrt(a b) k1``, ``ab + dd k0`` (ReLU family)."""
+    one = kc[_ONE]
+    inv2pi = kc[_INV2PI]
+    rho = _snap(sk * rsx * rsy, kc)
+    pmt = pi_minus_arccos(rho, kc)
+    sin_t = math.sqrt((one - rho) * (one + rho))
+    f = ab_ * sk + dd * (sqx * sqy) * ((sin_t + pmt * rho) * inv2pi)
+    return f, ab_ + dd * (pmt * inv2pi)
+
+
+@njit(cache=True, nogil=True, inline="always", fastmath=FASTMATH, error_model="numpy")
+def _relu_all(sk, dsb, dsw, x, y, ab_, dd, kc):
+    """``(F, G, dF_b, dF_w, dG_b, dG_w)`` of the ReLU family; ``x``/``y`` are
+    the six fields of the two points (see :func:`relu_point_table`)."""
+    one = kc[_ONE]
+    zero = kc[_ZERO]
+    inv2pi = kc[_INV2PI]
+    sqx, rsx, uxb, uxw, vxb, vxw = x
+    sqy, rsy, uyb, uyw, vyb, vyw = y
+    rr = rsx * rsy
+    rho = _snap(sk * rr, kc)
+    pmt = pi_minus_arccos(rho, kc)
+    sin_t = math.sqrt((one - rho) * (one + rho))
+    f = ab_ * sk + dd * (sqx * sqy) * ((sin_t + pmt * rho) * inv2pi)
+    g = ab_ + dd * (pmt * inv2pi)
+    # F_a dq_x + F_b dq_y = dd sin / (4 pi) (sq_y u_x + sq_x u_y); F_c = G
+    fs = dd * sin_t * kc[_INV4PI]
+    df_b = fs * (sqy * uxb + sqx * uyb) + g * dsb
+    df_w = fs * (sqy * uxw + sqx * uyw) + g * dsw
+    # dG = dd drho / (2 pi sin), drho = ds rr - rho/2 (dq_x/q_x + dq_y/q_y);
+    # 0 where sin = 0 (rho = +-1 does not move with the hyperparameters)
+    gs = dd * inv2pi / sin_t if sin_t > zero else zero
+    rh = kc[_HALF] * rho
+    dg_b = gs * (dsb * rr - rh * (vxb + vyb))
+    dg_w = gs * (dsw * rr - rh * (vxw + vyw))
+    return f, g, df_b, df_w, dg_b, dg_w
+
+
+@njit(cache=True, nogil=True, inline="always", fastmath=FASTMATH, error_model="numpy")
+def _erf_fg(sk, ax, rax, ay, ray, kc):
+    """``(F, G)`` of erf: ``2/pi asin(2c / sqrt(A B))``, ``4/pi / sqrt(D)``."""
+    one = kc[_ONE]
+    arg = (sk + sk) * rax * ray
+    arg = min(one, max(-one, arg))
+    d = ax * ay - (sk + sk) * (sk + sk)
+    inv2pi = kc[_INV2PI]
+    k4 = (one + one) * (inv2pi + inv2pi + inv2pi + inv2pi)  # 4 / pi
+    return (inv2pi + inv2pi + inv2pi + inv2pi) * arcsin_poly(arg, kc), k4 / math.sqrt(d)
+
+
+@njit(cache=True, nogil=True, inline="always", fastmath=FASTMATH, error_model="numpy")
+def _erf_all(sk, dsb, dsw, x, y, kc):
+    """``(F, G, dF_b, dF_w, dG_b, dG_w)`` of erf (see :func:`erf_point_table`)."""
+    one = kc[_ONE]
+    ax, rax, dxb, dxw, exb, exw = x
+    ay, ray, dyb, dyw, eyb, eyw = y
+    c2 = sk + sk
+    arg = min(one, max(-one, c2 * rax * ray))
+    d = ax * ay - c2 * c2
+    sd = math.sqrt(d)
+    inv2pi = kc[_INV2PI]
+    k2 = inv2pi + inv2pi + inv2pi + inv2pi  # 2 / pi
+    k4 = k2 + k2
+    f = k2 * arcsin_poly(arg, kc)
+    g = k4 / sd
+    # F_a dq_x + F_b dq_y = -k c / sqrt(D) (dq_x / A + dq_y / B); F_c = G
+    fc = -k4 * sk / sd
+    df_b = fc * (exb + eyb) + g * dsb
+    df_w = fc * (exw + eyw) + g * dsw
+    # G_a = -k B / D^1.5, G_b = -k A / D^1.5, G_c = 4 k c / D^1.5
+    gd = k4 / (d * sd)
+    dg_b = gd * ((c2 + c2) * dsb - (ay * dxb + ax * dyb))
+    dg_w = gd * ((c2 + c2) * dsw - (ay * dxw + ax * dyw))
+    return f, g, df_b, df_w, dg_b, dg_w
+
+
+@njit(cache=True, nogil=True, inline="always", fastmath=FASTMATH, error_model="numpy")
+def _advance(f, g, df_b, df_w, dg_b, dg_w, tk, dsb, dsw, dtb, dtw, rp):
+    """One layer of the recursion of ``(Sigma, Theta)`` and their gradients."""
+    sw2 = rp[0]
+    sb2 = rp[1]
+    alpha = rp[4]
+    sw2x2 = sw2 + sw2
+    sgt = sw2 * g
+    dtb_n = alpha * df_b + rp[7] + sw2 * dg_b * tk + sgt * dtb
+    dtw_n = rp[6] * f + alpha * df_w + sw2x2 * g * tk + sw2 * dg_w * tk + sgt * dtw
+    dsb_n = sw2 * df_b + (sb2 + sb2)
+    dsw_n = sw2x2 * f + sw2 * df_w
+    return sw2 * f + sb2, alpha * f + rp[5] + sgt * tk, dsb_n, dsw_n, dtb_n, dtw_n
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _start_row(orow, w, s, t, dsb, dsw, dtb, dtw, rp, ntk_param, want_grad, zero):
+    """Layer 0 of a row segment from the dot products in ``orow``."""
+    sw2 = rp[0]
+    sb2 = rp[1]
+    dval = rp[8]
+    for k in range(w):
+        g = orow[k] / dval
+        s[k] = sw2 * g + sb2
+        t[k] = rp[2] * g + rp[3]
+    if want_grad:
+        for k in range(w):
+            g = orow[k] / dval
+            dsb[k] = sb2 + sb2
+            dsw[k] = (sw2 + sw2) * g
+            dtb[k] = dsb[k] if ntk_param else zero
+            dtw[k] = dsw[k] if ntk_param else zero
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _store_row(grad, ri, c0, orow, w, s, t, dsb, dsw, dtb, dtw, kind, ib, iw, want):
+    """Write the returned kernel (and gradient columns) of a row segment."""
+    res = t if kind == 1 else s
+    for k in range(w):
+        orow[k] = res[k]
+    if want:
+        rb = dtb if kind == 1 else dsb
+        rw = dtw if kind == 1 else dsw
+        if ib >= 0:
+            gcol = grad[ri, c0 : c0 + w, ib]
+            for k in range(w):
+                gcol[k] = rb[k]
+        if iw >= 0:
+            gcol = grad[ri, c0 : c0 + w, iw]
+            for k in range(w):
+                gcol[k] = rw[k]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _diag_entry(out, grad, ri, ci, xi, diag_k, diag_grad, ib, iw, want_grad):
+    out[ri, ci] = diag_k[xi]
+    if want_grad:
+        if ib >= 0:
+            grad[ri, ci, ib] = diag_grad[0, xi]
+        if iw >= 0:
+            grad[ri, ci, iw] = diag_grad[1, xi]
+
+
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
-def tile_relu(
+def tile_fast(
+    family,
     out,
     grad,
     oi,
@@ -211,38 +413,25 @@ def tile_relu(
     depth,
     want_grad,
 ):
-    """Fill one tile of the Gram matrix for the ReLU family (ReLU, ABReLU).
+    """Fill one tile of the Gram matrix with a vectorised closed form.
 
+    ``family`` is 0 for the ReLU family (``F = ab c + dd sqrt(a b) k1(rho)``,
+    ``G = ab + dd k0(rho)``: ReLU, leaky ReLU, abs, ABReLU) and 1 for erf.
     ``out[i - oi, j - oj]`` holds ``x_i . y_j`` (un-normalised) for the tile's
     rows ``i0:i1`` and columns ``j0:j1`` and is overwritten with the kernel;
     ``grad[i - oi, j - oj, ib/iw]`` receives the log-derivatives. On a
     diagonal tile (``diag_tile``, a symmetric Gram) only ``j > i`` is
     computed, the diagonal comes from ``diag_k`` (1-D recursion) and the
     lower triangle of the tile is mirrored; otherwise, with ``mirror``, the
-    transposed tile ``out[j, i]`` is written as well. ``Px``/``Py`` are
-    :func:`relu_point_table` of the row and column points, indexed from
-    ``xo``/``yo``. ``rp`` = (sw2, sb2, alpha0, beta0, alpha, beta, dalpha_w,
-    dbeta_b, d, ab, dd) with ``F = ab c + dd sqrt(a b) k1(rho)`` and
-    ``G = ab + dd k0(rho)``.
+    transposed tile ``out[j, i]`` is written as well. ``Px``/``Py`` are the
+    point tables (:func:`relu_point_table`, :func:`erf_point_table`) of the
+    row and column points, indexed from ``xo``/``yo``. ``rp`` = (sw2, sb2,
+    alpha0, beta0, alpha, beta, dalpha_w, dbeta_b, d, ab, dd).
     """
-    sw2 = rp[0]
-    sb2 = rp[1]
-    alpha0 = rp[2]
-    beta0 = rp[3]
-    alpha = rp[4]
-    beta = rp[5]
-    dalpha_w = rp[6]
-    dbeta_b = rp[7]
-    dval = rp[8]
     ab_ = rp[9]
     dd = rp[10]
     kc = unpack(cst)
-    one = kc[_ONE]
     zero = kc[_ZERO]
-    half = kc[_HALF]
-    inv2pi = kc[_INV2PI]
-    inv4pi = kc[_INV4PI]
-    two = one + one
     width = j1 - j0
     s = np.empty(width, dtype=out.dtype)
     t = np.empty(width, dtype=out.dtype)
@@ -251,19 +440,13 @@ def tile_relu(
     dsw = np.empty(nb, dtype=out.dtype)
     dtb = np.empty(nb, dtype=out.dtype)
     dtw = np.empty(nb, dtype=out.dtype)
-    sb2x2 = two * sb2
-    sw2x2 = two * sw2
     for i in range(i0, i1):
         ri = i - oi
         xi = i - xo
-        js = i + 1 if diag_tile else j0
+        js = j0
         if diag_tile:
-            out[ri, i - oj] = diag_k[xi]
-            if want_grad:
-                if ib >= 0:
-                    grad[ri, i - oj, ib] = diag_grad[0, xi]
-                if iw >= 0:
-                    grad[ri, i - oj, iw] = diag_grad[1, xi]
+            js = i + 1
+            _diag_entry(out, grad, ri, i - oj, xi, diag_k, diag_grad, ib, iw, want_grad)
         w = j1 - js
         if w <= 0:
             continue
@@ -272,91 +455,56 @@ def tile_relu(
         # 1-D views: indices in range(w) need no wraparound checks, so the
         # loops below vectorise
         orow = out[ri, c0 : c0 + w]
-        for k in range(w):
-            g = orow[k] / dval
-            s[k] = sw2 * g + sb2
-            t[k] = alpha0 * g + beta0
-        if want_grad:
-            for k in range(w):
-                g = orow[k] / dval
-                dsb[k] = sb2x2
-                dsw[k] = sw2x2 * g
-                if ntk_param:
-                    dtb[k] = sb2x2
-                    dtw[k] = sw2x2 * g
-                else:
-                    dtb[k] = zero
-                    dtw[k] = zero
+        _start_row(orow, w, s, t, dsb, dsw, dtb, dtw, rp, ntk_param, want_grad, zero)
         for layer in range(depth):
-            sqx = Px[layer, F_SQ, xi]
-            rsx = Px[layer, F_RS, xi]
-            sqy = Py[layer, F_SQ, y0 : y0 + w]
-            rsy = Py[layer, F_RS, y0 : y0 + w]
+            x0 = Px[layer, F_SQ, xi]
+            x1 = Px[layer, F_RS, xi]
+            y0v = Py[layer, F_SQ, y0 : y0 + w]
+            y1v = Py[layer, F_RS, y0 : y0 + w]
             if not want_grad:
+                if family == 0:
+                    for k in range(w):
+                        f, g = _relu_fg(s[k], x0, x1, y0v[k], y1v[k], ab_, dd, kc)
+                        t[k] = rp[4] * f + rp[5] + rp[0] * g * t[k]
+                        s[k] = rp[0] * f + rp[1]
+                else:
+                    for k in range(w):
+                        f, g = _erf_fg(s[k], x0, x1, y0v[k], y1v[k], kc)
+                        t[k] = rp[4] * f + rp[5] + rp[0] * g * t[k]
+                        s[k] = rp[0] * f + rp[1]
+                continue
+            x = (
+                x0,
+                x1,
+                Px[layer, F_UB, xi],
+                Px[layer, F_UW, xi],
+                Px[layer, F_VB, xi],
+                Px[layer, F_VW, xi],
+            )
+            y2v = Py[layer, F_UB, y0 : y0 + w]
+            y3v = Py[layer, F_UW, y0 : y0 + w]
+            y4v = Py[layer, F_VB, y0 : y0 + w]
+            y5v = Py[layer, F_VW, y0 : y0 + w]
+            if family == 0:
                 for k in range(w):
-                    rho = _snap(s[k] * rsx * rsy[k], kc)
-                    pmt = pi_minus_arccos(rho, kc)
-                    sin_t = math.sqrt((one - rho) * (one + rho))
-                    f = ab_ * s[k] + dd * (sqx * sqy[k]) * (
-                        (sin_t + pmt * rho) * inv2pi
+                    y = (y0v[k], y1v[k], y2v[k], y3v[k], y4v[k], y5v[k])
+                    f, g, dfb, dfw, dgb, dgw = _relu_all(
+                        s[k], dsb[k], dsw[k], x, y, ab_, dd, kc
                     )
-                    gg = ab_ + dd * (pmt * inv2pi)
-                    t[k] = alpha * f + beta + sw2 * gg * t[k]
-                    s[k] = sw2 * f + sb2
+                    s[k], t[k], dsb[k], dsw[k], dtb[k], dtw[k] = _advance(
+                        f, g, dfb, dfw, dgb, dgw, t[k], dsb[k], dsw[k], dtb[k],
+                        dtw[k], rp,
+                    )  # fmt: skip
             else:
-                uxb = Px[layer, F_UB, xi]
-                uxw = Px[layer, F_UW, xi]
-                vxb = Px[layer, F_VB, xi]
-                vxw = Px[layer, F_VW, xi]
-                uyb = Py[layer, F_UB, y0 : y0 + w]
-                uyw = Py[layer, F_UW, y0 : y0 + w]
-                vyb = Py[layer, F_VB, y0 : y0 + w]
-                vyw = Py[layer, F_VW, y0 : y0 + w]
                 for k in range(w):
-                    sk = s[k]
-                    tk = t[k]
-                    rr = rsx * rsy[k]
-                    rho = _snap(sk * rr, kc)
-                    pmt = pi_minus_arccos(rho, kc)
-                    sin_t = math.sqrt((one - rho) * (one + rho))
-                    f = ab_ * sk + dd * (sqx * sqy[k]) * ((sin_t + pmt * rho) * inv2pi)
-                    gg = ab_ + dd * (pmt * inv2pi)
-                    # F_a dq_x + F_b dq_y = dd sin / (4 pi) (sq_y u_x + sq_x u_y)
-                    fs = dd * sin_t * inv4pi
-                    df_b = fs * (sqy[k] * uxb + sqx * uyb[k]) + gg * dsb[k]
-                    df_w = fs * (sqy[k] * uxw + sqx * uyw[k]) + gg * dsw[k]
-                    # dG = dd drho / (2 pi sin), drho = ds rr - rho/2 (dq_x/q_x + ..)
-                    gs = dd * inv2pi / sin_t if sin_t > zero else zero
-                    rh = half * rho
-                    dg_b = gs * (dsb[k] * rr - rh * (vxb + vyb[k]))
-                    dg_w = gs * (dsw[k] * rr - rh * (vxw + vyw[k]))
-                    sgt = sw2 * gg
-                    dtb[k] = alpha * df_b + dbeta_b + sw2 * dg_b * tk + sgt * dtb[k]
-                    dtw[k] = (
-                        dalpha_w * f
-                        + alpha * df_w
-                        + sw2x2 * gg * tk
-                        + sw2 * dg_w * tk
-                        + sgt * dtw[k]
-                    )
-                    dsb[k] = sw2 * df_b + sb2x2
-                    dsw[k] = sw2x2 * f + sw2 * df_w
-                    t[k] = alpha * f + beta + sgt * tk
-                    s[k] = sw2 * f + sb2
-        res = t if kind == 1 else s
-        for k in range(w):
-            orow[k] = res[k]
-        if want_grad:
-            rb = dtb if kind == 1 else dsb
-            rw = dtw if kind == 1 else dsw
-            if ib >= 0:
-                grow = grad[ri, c0 : c0 + w, ib]
-                for k in range(w):
-                    grow[k] = rb[k]
-            if iw >= 0:
-                grow = grad[ri, c0 : c0 + w, iw]
-                for k in range(w):
-                    grow[k] = rw[k]
+                    y = (y0v[k], y1v[k], y2v[k], y3v[k], y4v[k], y5v[k])
+                    f, g, dfb, dfw, dgb, dgw = _erf_all(s[k], dsb[k], dsw[k], x, y, kc)
+                    s[k], t[k], dsb[k], dsw[k], dtb[k], dtw[k] = _advance(
+                        f, g, dfb, dfw, dgb, dgw, t[k], dsb[k], dsw[k], dtb[k],
+                        dtw[k], rp,
+                    )  # fmt: skip
+        _store_row(grad, ri, c0, orow, w, s, t, dsb, dsw, dtb, dtw, kind, ib, iw,
+                   want_grad)  # fmt: skip
     if diag_tile or mirror:
         mirror_tile(out, grad, oi, oj, i0, i1, j0, j1, diag_tile, want_grad)
 

@@ -11,7 +11,8 @@ shared (threads), or by the caller when tiles are returned (processes).
 * :func:`tile_generic` runs the per-entry recursion of
   :func:`sknnk._numerics.recursion.entry` and works for every activation code
   (closed forms through ``closed_form_partials``, and the Hermite series).
-* :func:`sknnk._numerics.fast.tile_relu` is the vectorised ReLU-family path.
+* :func:`sknnk._numerics.fast.tile_fast` is the vectorised path of the ReLU
+  family (ReLU, leaky ReLU, abs, ABReLU) and of erf.
 * :func:`tile_series` evaluates the Hermite series of a whole row segment at
   once (Horner in ``rho`` with the columns in the inner, vectorised loop).
 
@@ -25,8 +26,15 @@ import math
 import numpy as np
 from numba import njit
 
-from .activations import ABRELU, RELU, SERIES
-from .fast import FASTMATH, constants, mirror_tile, relu_point_table, tile_relu
+from .activations import ABRELU, ERF, RELU, SERIES
+from .fast import (
+    FASTMATH,
+    constants,
+    erf_point_table,
+    mirror_tile,
+    relu_point_table,
+    tile_fast,
+)
 from .recursion import entry
 
 
@@ -305,7 +313,9 @@ def tile_series(
 
 # --------------------------------------------------------------------------
 # Python side: everything one tile needs, and how to compute it
-RELU_FAMILY, SERIES_FAMILY, GENERIC_FAMILY = "relu", "series", "generic"
+RELU_FAMILY, ERF_FAMILY = "relu", "erf"  # vectorised closed forms (tile_fast)
+SERIES_FAMILY, GENERIC_FAMILY = "series", "generic"
+_FAST = {RELU_FAMILY: 0, ERF_FAMILY: 1}
 
 
 class GramPlan:
@@ -370,9 +380,9 @@ class GramPlan:
         )
         sc = self.static
         r, c = self.rows, self.cols
-        if self.family == RELU_FAMILY:
-            tile_relu(
-                out, grad, oi, oj, i0, i1, j0, j1, diag, mirror,
+        if self.family in _FAST:
+            tile_fast(
+                _FAST[self.family], out, grad, oi, oj, i0, i1, j0, j1, diag, mirror,
                 r["P"], c["P"], xo, yo, r["diag_k"], r["diag_grad"],
                 sc["cst"], sc["rp"], sc["ib"], sc["iw"], sc["kind"],
                 sc["ntk_param"], sc["depth"], sc["want_grad"],
@@ -428,6 +438,8 @@ def family_of(code):
         return SERIES_FAMILY
     if code == RELU or code == ABRELU:
         return RELU_FAMILY
+    if code == ERF:
+        return ERF_FAMILY
     return GENERIC_FAMILY
 
 
@@ -461,7 +473,7 @@ def make_plan(
     d = X.shape[1]
     family = family_of(code) if depth > 0 else RELU_FAMILY
     out_dtype = dtype
-    if family != RELU_FAMILY:
+    if family not in _FAST:
         # float32 output of the float64 drivers (one compiled variant each):
         # tiles are computed in float64 and rounded when stored
         dtype = np.float64
@@ -485,7 +497,7 @@ def make_plan(
     )
     rows = {}
     cols = {}
-    if family == RELU_FAMILY:
+    if family in _FAST:
         if code == ABRELU:
             a_, b_ = float(prm[0]), float(prm[1])
             ab_, dd = a_ * b_, (b_ - a_) ** 2
@@ -498,8 +510,9 @@ def make_plan(
             [sw2, sb2, alpha0, beta0, alpha, beta, dalpha_w, dbeta_b, d, ab_, dd],
             dtype=dtype,
         )
-        rows["P"] = relu_point_table(px.q, px.dq, dtype)
-        cols["P"] = rows["P"] if py is px else relu_point_table(py.q, py.dq, dtype)
+        table = erf_point_table if family == ERF_FAMILY else relu_point_table
+        rows["P"] = table(px.q, px.dq, dtype)
+        cols["P"] = rows["P"] if py is px else table(py.q, py.dq, dtype)
         rows["diag_k"] = np.asarray(diag_k, dtype=dtype)
         rows["diag_grad"] = np.asarray(diag_grad, dtype=dtype)
     else:
