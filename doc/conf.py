@@ -38,7 +38,6 @@ numpydoc_validation_checks = set()
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "auto_examples/*.ipynb"]
 html_theme = "pydata_sphinx_theme"
-html_static_path = ["_static"]
 html_title = f"sknnk {release}"
 
 intersphinx_mapping = {}  # the build runs offline
