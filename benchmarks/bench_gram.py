@@ -23,12 +23,15 @@ Usage examples (run from the repository root)::
     # cold start: first call in a fresh process, numba cache cold vs warm
     python benchmarks/bench_gram.py --cold-start
 
-Every row of the table is one configuration: ``seconds`` is the median of
-``--repeat`` calls after one warm-up call (which compiles), ``xRBF`` and
-``xgemm`` divide it by the time of ``RBF()(X)`` (or of RBF's gradient call with
-``--gradient``) and of ``X @ X.T`` on the same data in the same run, ``peak``
-is the largest growth of the resident memory during one call (sampled every
-millisecond) and ``peak/out`` divides it by the size of the returned arrays.
+Every row of the table is one configuration: ``seconds`` is the best of
+``--repeat`` calls after a warm-up call (which compiles); the calls of all
+configurations of one ``N`` and of the references are interleaved round by
+round, so that load from other processes hits them alike. ``xRBF`` and
+``xgemm`` divide it by the best time of ``RBF()(X)`` (or of RBF's gradient
+call with ``--gradient``) and of ``X @ X.T`` on the same data in the same run.
+``peak`` is the peak of the memory allocated during one call (``tracemalloc``,
+which traces every numpy array) and ``peak/out`` divides it by the size of the
+returned arrays.
 ``NT`` is neural-tangents' jitted ``kernel_fn(X, None, ("nngp", "ntk"))`` for
 the same network (after a warm-up call) when it can be imported here or run
 through ``--nt-python``, and ``NT/sknnk`` the speed-up over it.
@@ -44,79 +47,38 @@ import gc
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
+import tracemalloc
 
 import numpy as np
 
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
-
-def _rss():
-    """Resident set size of this process in bytes (Linux), or None."""
+def _peak_memory(fn):
+    """Peak of the memory allocated through numpy/Python during ``fn()``
+    (``tracemalloc``, which sees every numpy array), in bytes, and the bytes
+    of what ``fn`` returns."""
+    gc.collect()
+    tracemalloc.start()
     try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * _PAGE
-    except OSError:
-        return None
+        base = tracemalloc.get_traced_memory()[0]
+        out = fn()
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    return peak, _nbytes(out)
 
 
-class _PeakMemory:
-    """Largest growth of the resident memory inside a ``with`` block."""
-
-    def __init__(self, interval=0.001):
-        self.interval = interval
-        self.peak = 0
-
-    def __enter__(self):
-        gc.collect()
-        self._base = _rss()
-        self._stop = threading.Event()
-        self._max = self._base or 0
-        if self._base is not None:
-            self._thread = threading.Thread(target=self._run, daemon=True)
-            self._thread.start()
-        return self
-
-    def _run(self):
-        while not self._stop.is_set():
-            r = _rss()
-            if r > self._max:
-                self._max = r
-            time.sleep(self.interval)
-
-    def __exit__(self, *exc):
-        if self._base is None:
-            self.peak = float("nan")
-            return
-        r = _rss()
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self._max, r) - self._base
-
-
-def _time(fn, repeat):
-    """Median wall time of ``repeat`` calls and the peak memory of the first."""
-    times, peak = [], None
-    for k in range(repeat):
-        gc.collect()
-        if k == 0:
-            with _PeakMemory() as pm:
-                t0 = time.perf_counter()
-                out = fn()
-                times.append(time.perf_counter() - t0)
-            peak = pm.peak
-        else:
-            t0 = time.perf_counter()
-            out = fn()
-            times.append(time.perf_counter() - t0)
-        del out
-    return statistics.median(times), peak
+def _timed(fn):
+    gc.collect()
+    t0 = time.perf_counter()
+    out = fn()
+    dt = time.perf_counter() - t0
+    del out
+    return dt
 
 
 def _nbytes(out):
@@ -154,7 +116,7 @@ _NT_SCRIPT = textwrap.dedent(
             t0 = time.perf_counter()
             jax.block_until_ready(kernel_fn(Xj, None, ("nngp", "ntk")))
             ts.append(time.perf_counter() - t0)
-        return sorted(ts)[len(ts) // 2]
+        return min(ts)
 
     if __name__ == "__main__":
         a = json.loads(sys.argv[2])
@@ -258,38 +220,49 @@ def run_table(args):
     )
     print(header)
     print("-" * len(header))
+    grad = args.gradient
     ctx, close = _backend_context(args)
     try:
         with ctx:
             for n in args.n:
                 X = rng.standard_normal((n, args.d))
-                t_rbf, _ = _time(
-                    lambda X=X: RBF()(X, eval_gradient=args.gradient), args.repeat
-                )
-                t_gemm, _ = _time(lambda X=X: X @ X.T, args.repeat)
-                for depth in args.depth:
-                    t_nt = _nt_time(X, args, depth) if args.nt else None
-                    for n_jobs in args.n_jobs:
-                        k = _make_kernel(args, depth, n_jobs)
-                        k(X[:50], eval_gradient=args.gradient)  # compile/warm up
-                        out_bytes = _nbytes(k(X[:2], eval_gradient=args.gradient))
-                        out_bytes = out_bytes / 4 * n * n
-                        t, peak = _time(
-                            lambda k=k, X=X: k(X, eval_gradient=args.gradient),
-                            args.repeat,
+                configs = [(dp, nj) for dp in args.depth for nj in args.n_jobs]
+                kernels = {c: _make_kernel(args, *c) for c in configs}
+                for k in kernels.values():
+                    k(X[:50], eval_gradient=grad)  # compile / load the cache
+                # interleaved rounds, so that load from elsewhere hits all alike
+                times = {c: [] for c in configs}
+                t_rbf, t_gemm = [], []
+                for _ in range(args.repeat):
+                    t_rbf.append(_timed(lambda X=X: RBF()(X, eval_gradient=grad)))
+                    t_gemm.append(_timed(lambda X=X: X @ X.T))
+                    for c, k in kernels.items():
+                        times[c].append(
+                            _timed(lambda k=k, X=X: k(X, eval_gradient=grad))
                         )
-                        nt_s = f"{t_nt:7.3f}" if t_nt else f"{'-':>7}"
-                        nt_r = f"{t_nt / t:8.1f}" if t_nt else f"{'-':>8}"
-                        print(
-                            f"{n:>6} {args.kernel:>6} {args.activation[:5]:>5} "
-                            f"{depth:>5} {args.backend:>9} {n_jobs:>6} "
-                            f"{args.dtype:>7} {'yes' if args.gradient else 'no':>4} "
-                            f"{t:8.3f} {t / t_rbf:6.2f} {t / t_gemm:6.2f} "
-                            f"{peak / 2**20:8.0f} {peak / out_bytes:8.2f} "
-                            f"{nt_s} {nt_r}",
-                            flush=True,
-                        )
-                rbf_name = "RBF(grad)" if args.gradient else "RBF"
+                t_rbf, t_gemm = min(t_rbf), min(t_gemm)
+                nt = {}
+                for c, k in kernels.items():
+                    t = min(times[c])
+                    depth, n_jobs = c
+                    if args.nt and depth not in nt:
+                        nt[depth] = _nt_time(X, args, depth)
+                    t_nt = nt.get(depth)
+                    peak, out_bytes = _peak_memory(
+                        lambda k=k, X=X: k(X, eval_gradient=grad)
+                    )
+                    nt_s = f"{t_nt:7.3f}" if t_nt else f"{'-':>7}"
+                    nt_r = f"{t_nt / t:8.1f}" if t_nt else f"{'-':>8}"
+                    print(
+                        f"{n:>6} {args.kernel:>6} {args.activation[:5]:>5} "
+                        f"{depth:>5} {args.backend:>9} {n_jobs:>6} "
+                        f"{args.dtype:>7} {'yes' if grad else 'no':>4} "
+                        f"{t:8.3f} {t / t_rbf:6.2f} {t / t_gemm:6.2f} "
+                        f"{peak / 2**20:8.0f} {peak / out_bytes:8.2f} "
+                        f"{nt_s} {nt_r}",
+                        flush=True,
+                    )
+                rbf_name = "RBF(grad)" if grad else "RBF"
                 print(
                     f"{'':>6} reference for N={n}: {rbf_name} {t_rbf:.3f} s, "
                     f"X @ X.T {t_gemm:.3f} s",
@@ -323,27 +296,34 @@ _COLD_SCRIPT = textwrap.dedent(
 )
 
 
+def _fresh_process(argv, cache_dir):
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env)
+    return proc, time.perf_counter() - t0
+
+
 def run_cold_start(args):
-    """First call in fresh processes with an empty and with a warm numba cache."""
+    """First call in fresh processes with an empty and with a warm numba cache.
+
+    Each "cold" row uses a new, empty ``NUMBA_CACHE_DIR`` (everything the call
+    needs is compiled); the "warm" row after it reuses that cache (compiled
+    code is loaded from disk), as on a machine where sknnk ran before.
+    """
     print(f"{'cache':>6} {'grad':>4} {'import s':>8} {'1st call s':>10} {'2nd s':>8}")
-    with tempfile.TemporaryDirectory() as cache_dir:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
-        for grad in (False, True) if args.gradient else (False,):
-            params = dict(
-                n=args.n[0],
-                kernel=args.kernel,
-                depth=args.depth[0],
-                activation=args.activation,
-                n_jobs=args.n_jobs[0],
-                grad=grad,
-            )
+    for grad in (False, True) if args.gradient else (False,):
+        params = dict(
+            n=args.n[0],
+            kernel=args.kernel,
+            depth=args.depth[0],
+            activation=args.activation,
+            n_jobs=args.n_jobs[0],
+            grad=grad,
+        )
+        argv = [sys.executable, "-c", _COLD_SCRIPT, json.dumps(params)]
+        with tempfile.TemporaryDirectory() as cache_dir:
             for label in ("cold", "warm"):
-                proc = subprocess.run(
-                    [sys.executable, "-c", _COLD_SCRIPT, json.dumps(params)],
-                    capture_output=True,
-                    text=True,
-                    env=env,
-                )
+                proc, _ = _fresh_process(argv, cache_dir)
                 if proc.returncode != 0:
                     raise SystemExit(proc.stderr)
                 r = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -352,23 +332,12 @@ def run_cold_start(args):
                     f"{r['t_first']:10.2f} {r['t_second']:8.3f}",
                     flush=True,
                 )
+    argv = [sys.executable, "-m", "sknnk", "--restarts", "0"]
+    with tempfile.TemporaryDirectory() as cache_dir:
         for label in ("cold", "warm"):
-            if label == "cold":
-                env = dict(os.environ, NUMBA_CACHE_DIR=tempfile.mkdtemp())
-            else:
-                env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
-            t0 = time.perf_counter()
-            proc = subprocess.run(
-                [sys.executable, "-m", "sknnk", "--restarts", "0"],
-                capture_output=True,
-                text=True,
-                env=env,
-            )
-            dt = time.perf_counter() - t0
+            proc, dt = _fresh_process(argv, cache_dir)
             status = "ok" if proc.returncode == 0 else f"exit {proc.returncode}"
-            print(
-                f"python -m sknnk --restarts 0 ({label} cache): {dt:.1f} s ({status})"
-            )
+            print(f"python -m sknnk --restarts 0, {label} cache: {dt:.1f} s ({status})")
 
 
 def _machine():
@@ -421,7 +390,7 @@ def main(argv=None):
     parser.add_argument("--dask-workers", type=int, default=2)
     parser.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     parser.add_argument("--gradient", action="store_true", help="eval_gradient=True")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--nt-python",

@@ -100,7 +100,7 @@ def unpack(cst):
     )  # fmt: skip
 
 
-@njit(cache=True, nogil=True, inline="always", fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _snap(rho, k):
     """Clip ``rho`` to [-1, 1], snapping values within ``_RHO_SNAP`` of +-1."""
     one = k[_ONE]
@@ -111,7 +111,7 @@ def _snap(rho, k):
     return rho
 
 
-@njit(cache=True, nogil=True, inline="always", fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def pi_minus_arccos(rho, k):
     """``pi - arccos(rho)`` for ``rho`` in [-1, 1], branch-free (see module doc).
 
@@ -156,7 +156,7 @@ def pi_minus_arccos_array(x, cst):
     return out
 
 
-@njit(cache=True, nogil=True, inline="always", fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def arcsin_poly(x, k):
     """``arcsin(x)`` for ``x`` in [-1, 1], branch-free, with the polynomial of
     :func:`pi_minus_arccos` (relative accuracy kept for small ``|x|``)."""
@@ -244,7 +244,7 @@ def erf_point_table(q, dq, dtype):
     return P
 
 
-@njit(cache=True, nogil=True, inline="always", fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _relu_fg(sk, sqx, rsx, sqy, rsy, ab_, dd, kc):
     """``(F, G)`` of ``ab c + dd sqrt(a b) k1``, ``ab + dd k0`` (ReLU family)."""
     one = kc[_ONE]
@@ -256,7 +256,7 @@ def _relu_fg(sk, sqx, rsx, sqy, rsy, ab_, dd, kc):
     return f, ab_ + dd * (pmt * inv2pi)
 
 
-@njit(cache=True, nogil=True, inline="always", fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _relu_all(sk, dsb, dsw, x, y, ab_, dd, kc):
     """``(F, G, dF_b, dF_w, dG_b, dG_w)`` of the ReLU family; ``x``/``y`` are
     the six fields of the two points (see :func:`relu_point_table`)."""
@@ -284,7 +284,7 @@ def _relu_all(sk, dsb, dsw, x, y, ab_, dd, kc):
     return f, g, df_b, df_w, dg_b, dg_w
 
 
-@njit(cache=True, nogil=True, inline="always", fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _erf_fg(sk, ax, rax, ay, ray, kc):
     """``(F, G)`` of erf: ``2/pi asin(2c / sqrt(A B))``, ``4/pi / sqrt(D)``."""
     one = kc[_ONE]
@@ -296,7 +296,7 @@ def _erf_fg(sk, ax, rax, ay, ray, kc):
     return (inv2pi + inv2pi + inv2pi + inv2pi) * arcsin_poly(arg, kc), k4 / math.sqrt(d)
 
 
-@njit(cache=True, nogil=True, inline="always", fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _erf_all(sk, dsb, dsw, x, y, kc):
     """``(F, G, dF_b, dF_w, dG_b, dG_w)`` of erf (see :func:`erf_point_table`)."""
     one = kc[_ONE]
@@ -322,7 +322,7 @@ def _erf_all(sk, dsb, dsw, x, y, kc):
     return f, g, df_b, df_w, dg_b, dg_w
 
 
-@njit(cache=True, nogil=True, inline="always", fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _advance(f, g, df_b, df_w, dg_b, dg_w, tk, dsb, dsw, dtb, dtw, rp):
     """One layer of the recursion of ``(Sigma, Theta)`` and their gradients."""
     sw2 = rp[0]
@@ -337,7 +337,7 @@ def _advance(f, g, df_b, df_w, dg_b, dg_w, tk, dsb, dsw, dtb, dtw, rp):
     return sw2 * f + sb2, alpha * f + rp[5] + sgt * tk, dsb_n, dsw_n, dtb_n, dtw_n
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _start_row(orow, w, s, t, dsb, dsw, dtb, dtw, rp, ntk_param, want_grad, zero):
     """Layer 0 of a row segment from the dot products in ``orow``."""
     sw2 = rp[0]
@@ -356,7 +356,7 @@ def _start_row(orow, w, s, t, dsb, dsw, dtb, dtw, rp, ntk_param, want_grad, zero
             dtw[k] = dsw[k] if ntk_param else zero
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _store_row(grad, ri, c0, orow, w, s, t, dsb, dsw, dtb, dtw, kind, ib, iw, want):
     """Write the returned kernel (and gradient columns) of a row segment."""
     res = t if kind == 1 else s
@@ -375,7 +375,7 @@ def _store_row(grad, ri, c0, orow, w, s, t, dsb, dsw, dtb, dtw, kind, ib, iw, wa
                 gcol[k] = rw[k]
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _diag_entry(out, grad, ri, ci, xi, diag_k, diag_grad, ib, iw, want_grad):
     out[ri, ci] = diag_k[xi]
     if want_grad:

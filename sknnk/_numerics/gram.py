@@ -321,9 +321,12 @@ _FAST = {RELU_FAMILY: 0, ERF_FAMILY: 1}
 class GramPlan:
     """Inputs of the tile drivers for one Gram matrix.
 
-    Holds the row points ``X`` (global rows ``xo:``), the column points as one
-    transposed chunk per tile column (``Yt[c]`` of shape ``(d, tile)``, for the
-    global columns ``yo + c * tile`` onwards), the per-point arrays of the
+    Holds the row points ``X`` (global rows ``xo:``) and the column points
+    ``Y`` (global rows ``yo:``), two separate C-contiguous buffers even for a
+    symmetric Gram: every tile's gemm is then the same BLAS call (``gemm`` with
+    a transposed operand, never ``syrk``) with operands of the same layout,
+    whichever process computes it and whatever the subset. The per-point
+    arrays of the
     chosen family (``rows``/``cols``: dicts of arrays whose last axis runs over
     points, except ``coef[layer, table, point, term]``) and the scalars and
     constant arrays of the recursion (``static``). :meth:`compute` fills one
@@ -331,11 +334,11 @@ class GramPlan:
     and columns (what a task on another process needs).
     """
 
-    def __init__(self, family, tile, X, Yt, xo, yo, rows, cols, static):
+    def __init__(self, family, tile, X, Y, xo, yo, rows, cols, static):
         self.family = family
         self.tile = tile
         self.X = X
-        self.Yt = Yt
+        self.Y = Y
         self.xo = xo
         self.yo = yo
         self.rows = rows
@@ -343,10 +346,7 @@ class GramPlan:
         self.static = static
 
     def subset(self, r0, r1, c0, c1):
-        """The plan restricted to rows ``r0:r1`` and columns ``c0:c1``.
-
-        ``c0 - yo`` must be a multiple of the tile (tiles start on the grid).
-        """
+        """The plan restricted to rows ``r0:r1`` and columns ``c0:c1``."""
         xs = slice(r0 - self.xo, r1 - self.xo)
         ys = slice(c0 - self.yo, c1 - self.yo)
         t = self.tile
@@ -354,7 +354,7 @@ class GramPlan:
             self.family,
             t,
             np.ascontiguousarray(self.X[xs]),
-            self.Yt[(c0 - self.yo) // t : -(-(c1 - self.yo) // t)],
+            np.ascontiguousarray(self.Y[ys]),
             r0,
             c0,
             {k: _points(k, v, xs) for k, v in self.rows.items()},
@@ -375,7 +375,7 @@ class GramPlan:
         xo, yo = self.xo, self.yo
         np.matmul(
             self.X[i0 - xo : i1 - xo],
-            self.Yt[(j0 - yo) // self.tile],
+            self.Y[j0 - yo : j1 - yo].T,
             out=out[i0 - oi : i1 - oi, j0 - oj : j1 - oj],
         )
         sc = self.static
@@ -478,8 +478,8 @@ def make_plan(
         # tiles are computed in float64 and rounded when stored
         dtype = np.float64
     Xc = np.ascontiguousarray(X, dtype=dtype)
-    Ys = Xc if Y is None else np.ascontiguousarray(Y, dtype=dtype)
-    Yt = [np.ascontiguousarray(Ys[c : c + tile].T) for c in range(0, Ys.shape[0], tile)]
+    # a separate buffer even when symmetric (see GramPlan)
+    Yc = np.array(X if Y is None else Y, dtype=dtype, order="C", copy=True)
     if diag_k is None:
         diag_k = np.zeros(X.shape[0])
         diag_grad = np.zeros((2, X.shape[0]))
@@ -527,4 +527,4 @@ def make_plan(
             cols.update(coef=py.coef, rem=py.rem)
         else:  # placeholders, never read by closed forms
             static.update(coef=px.coef, rem=px.rem)
-    return GramPlan(family, tile, Xc, Yt, 0, 0, rows, cols, static)
+    return GramPlan(family, tile, Xc, Yc, 0, 0, rows, cols, static)
