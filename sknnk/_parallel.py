@@ -177,21 +177,26 @@ def run_returning(task_fn, plan, tasks, n_jobs, assemble, progress):
     """Run ``task_fn(sub_plan, tiles)`` on a backend without shared memory.
 
     Each task gets ``plan.subset(...)`` holding only the rows and columns of
-    its tiles; ``assemble(tiles, box, result)`` stores the returned blocks.
+    its tiles; ``assemble(result)`` stores the returned tiles as they arrive
+    (in completion order where joblib supports it), so that only the tiles in
+    flight are held twice.
     """
-    boxes = []
+    jobs = []
     for tiles in tasks:
         r0 = min(t[0] for t in tiles)
         r1 = max(t[1] for t in tiles)
         c0 = min(t[2] for t in tiles)
         c1 = max(t[3] for t in tiles)
-        boxes.append((r0, r1, c0, c1))
-    results = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")(
-        delayed(task_fn)(plan.subset(*box), tiles) for box, tiles in zip(boxes, tasks)
-    )
-    for tiles, box, res in zip(tasks, boxes, results):
-        assemble(tiles, box, res)
-        for t in tiles:
+        jobs.append(delayed(task_fn)(plan.subset(r0, r1, c0, c1), tiles))
+    try:
+        parallel = Parallel(
+            n_jobs=n_jobs, prefer="threads", return_as="generator_unordered"
+        )
+    except ValueError:  # pragma: no cover - joblib < 1.4
+        parallel = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")
+    for res in parallel(jobs):
+        assemble(res)
+        for t in res[0]:
             progress.update(tile_work(t))
 
 
@@ -214,22 +219,24 @@ def n_workers_of(n_jobs):
 
 
 def compute_block(plan, tiles):
-    """Task of the process backends: compute ``tiles`` into a block of their own.
+    """Task of the process backends: compute ``tiles`` into arrays of their own.
 
-    Returns ``(K_block, grad_block)`` covering the plan's box; tiles off the
-    diagonal are not mirrored (the caller writes their transposes).
+    Returns ``(tiles, K_tiles, grad_tiles)``; tiles off the diagonal are not
+    mirrored (the caller writes their transposes).
     """
     st = plan.static
-    nr = max(t[1] for t in tiles) - plan.xo
-    nc = max(t[3] for t in tiles) - plan.yo
     dtype = st["out_dtype"]
-    K = np.empty((nr, nc), dtype=dtype)
-    shape = (nr, nc, st["n_grad"]) if st["want_grad"] else (0, 0, 0)
-    grad = np.empty(shape, dtype=dtype)
+    Ks, Gs = [], []
     with single_threaded_blas():
         for t in tiles:
-            plan.compute(K, grad, plan.xo, plan.yo, t, False)
-    return K, grad
+            i0, i1, j0, j1, _ = t
+            K = np.empty((i1 - i0, j1 - j0), dtype=dtype)
+            shape = (i1 - i0, j1 - j0, st["n_grad"]) if st["want_grad"] else (0, 0, 0)
+            G = np.empty(shape, dtype=dtype)
+            plan.compute(K, G, i0, j0, t, False)
+            Ks.append(K)
+            Gs.append(G)
+    return tiles, Ks, Gs
 
 
 def compute_gram(plan, K, grad, symmetric, n_jobs, verbose=0, label="Gram"):
@@ -256,16 +263,12 @@ def compute_gram(plan, K, grad, symmetric, n_jobs, verbose=0, label="Gram"):
             run_shared(compute, tiles, n_workers, progress)
     else:
 
-        def assemble(tiles, box, res):
-            Kb, Gb = res
-            r0, _, c0, _ = box
-            for i0, i1, j0, j1, diag in tiles:
-                blk = Kb[i0 - r0 : i1 - r0, j0 - c0 : j1 - c0]
+        def assemble(res):
+            for (i0, i1, j0, j1, diag), blk, gb in zip(*res):
                 K[i0:i1, j0:j1] = blk
                 if symmetric and not diag:
                     K[j0:j1, i0:i1] = blk.T
                 if want_grad:
-                    gb = Gb[i0 - r0 : i1 - r0, j0 - c0 : j1 - c0]
                     grad[i0:i1, j0:j1] = gb
                     if symmetric and not diag:
                         grad[j0:j1, i0:i1] = gb.transpose(1, 0, 2)
