@@ -218,6 +218,7 @@ class _InfiniteWidthKernel(Kernel):
             self._recursion_params(X.shape[1]), self._kind, self.depth,
             ib, iw, n_free, want_grad, dtype, TILE,
         )  # fmt: skip
+        px.coef = py.coef = None  # the plan has its own copy: lower peak memory
         K = np.empty((n, m), dtype=dtype)
         grad = np.empty((n, m, n_free) if eval_gradient else (0, 0, 0), dtype=dtype)
         label = f"{owner} {n} x {m}" + (" + gradient" if want_grad else "")

@@ -135,10 +135,10 @@ def tile_generic(
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
-def _horner(acc, rho, cx, cyt, n, y0, w):
-    """``acc[k] = acc[k] rho[k]^n + sum_{t<n} cx[t] cyt[t, y0 + k] rho[k]^t``."""
+def _horner(acc, rho, cxt, xi, cyt, n, y0, w):
+    """``acc[k] = acc[k] rho[k]^n + sum_{t<n} cxt[t, xi] cyt[t, y0 + k] rho[k]^t``."""
     for term in range(n - 1, -1, -1):
-        c = cx[term]
+        c = cxt[term, xi]
         row = cyt[term, y0 : y0 + w]  # a view: no index wraparound, vectorises
         for k in range(w):
             acc[k] = acc[k] * rho[k] + c * row[k]
@@ -164,7 +164,7 @@ def tile_series(
     qy,
     dqx,
     dqy,
-    coefx,
+    coefxt,
     coefyt,
     remx,
     remy,
@@ -189,9 +189,10 @@ def tile_series(
     ``_series_partials``, but a whole row segment at a time: each series
     ``sum_k a_k(x) b_k(y_j) rho_j^k`` (plus its Cauchy-Schwarz tail) is
     evaluated by Horner's rule with the columns ``j`` in the inner loop, for
-    which the column tables are transposed: ``coefyt[layer, table, term,
-    point]``; ``coefx[layer, table, point, term]`` as built by
-    :func:`sknnk._numerics.series.coefficient_tables`.
+    which the tables are transposed from the layout of
+    :func:`sknnk._numerics.series.coefficient_tables`:
+    ``coefxt[layer, table, term, point]`` (rows) and ``coefyt`` (columns),
+    the same array for a symmetric Gram.
     """
     width = j1 - j0
     s = np.empty(width)
@@ -250,8 +251,8 @@ def tile_series(
             for k in range(w):
                 f[k] = math.sqrt(remx[layer, 0, xi] * remy[layer, 0, y0 + k])
                 g[k] = math.sqrt(remx[layer, 1, xi] * remy[layer, 1, y0 + k])
-            _horner(f, rho, coefx[layer, 0, xi], coefyt[layer, 0], n, y0, w)
-            _horner(g, rho, coefx[layer, 1, xi], coefyt[layer, 1], n, y0, w)
+            _horner(f, rho, coefxt[layer, 0], xi, coefyt[layer, 0], n, y0, w)
+            _horner(g, rho, coefxt[layer, 1], xi, coefyt[layer, 1], n, y0, w)
             if not want_grad:
                 for k in range(w):
                     t[k] = alpha * f[k] + beta + sw2 * g[k] * t[k]
@@ -263,11 +264,11 @@ def tile_series(
                 ga[k] = 0.0
                 gb[k] = 0.0
                 gc[k] = 0.0
-            _horner(fa, rho, coefx[layer, 2, xi], coefyt[layer, 0], n, y0, w)
-            _horner(fb, rho, coefx[layer, 0, xi], coefyt[layer, 2], n, y0, w)
-            _horner(gc, rho, coefx[layer, 2, xi], coefyt[layer, 2], n, y0, w)
-            _horner(ga, rho, coefx[layer, 3, xi], coefyt[layer, 1], n, y0, w)
-            _horner(gb, rho, coefx[layer, 1, xi], coefyt[layer, 3], n, y0, w)
+            _horner(fa, rho, coefxt[layer, 2], xi, coefyt[layer, 0], n, y0, w)
+            _horner(fb, rho, coefxt[layer, 0], xi, coefyt[layer, 2], n, y0, w)
+            _horner(gc, rho, coefxt[layer, 2], xi, coefyt[layer, 2], n, y0, w)
+            _horner(ga, rho, coefxt[layer, 3], xi, coefyt[layer, 1], n, y0, w)
+            _horner(gb, rho, coefxt[layer, 1], xi, coefyt[layer, 3], n, y0, w)
             dqxb = dqx[0, layer, xi]
             dqxw = dqx[1, layer, xi]
             for k in range(w):
@@ -391,7 +392,7 @@ class GramPlan:
             tile_series(
                 out, grad, oi, oj, i0, i1, j0, j1, diag, mirror, xo, yo,
                 r["diag_k"], r["diag_grad"], r["q"], c["q"], r["dq"], c["dq"],
-                r["coef"], c["coefT"], r["rem"], c["rem"], sc["nterms"],
+                r["coefT"], c["coefT"], r["rem"], c["rem"], sc["nterms"],
                 *sc["p"], sc["depth"], sc["d"], sc["ib"], sc["iw"], sc["kind"],
                 sc["want_grad"],
             )  # fmt: skip
@@ -423,6 +424,11 @@ class GramPlan:
             out[cs, rs] = sk.T
             if want_grad:
                 grad[cs, rs] = sg.transpose(1, 0, 2)
+
+
+def _transposed(coef):
+    """``coef[layer, table, point, term]`` as ``[layer, table, term, point]``."""
+    return np.ascontiguousarray(coef.swapaxes(2, 3))
 
 
 def _points(key, a, sl):
@@ -520,8 +526,11 @@ def make_plan(
         cols.update(q=py.q, dq=py.dq)
         static.update(code=code, prm=prm, nterms=px.nterms)
         if family == SERIES_FAMILY:
-            rows.update(coef=px.coef, rem=px.rem)
-            cols.update(rem=py.rem, coefT=np.ascontiguousarray(py.coef.swapaxes(2, 3)))
+            # one transposed copy (shared when symmetric); the caller may drop
+            # the original tables afterwards
+            rows.update(coefT=_transposed(px.coef), rem=px.rem)
+            coef_t = rows["coefT"] if py is px else _transposed(py.coef)
+            cols.update(rem=py.rem, coefT=coef_t)
         elif code == SERIES:  # the per-entry driver on a series (tests)
             rows.update(coef=px.coef, rem=px.rem)
             cols.update(coef=py.coef, rem=py.rem)
