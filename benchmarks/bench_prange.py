@@ -91,8 +91,7 @@ def main():
                 numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
             same = np.allclose(K1, K2, rtol=1e-12, atol=0)
             print(
-                f"{n:>6} {th:>7} {min(tj):9.3f} {min(tp):9.3f} "
-                f"{str(same):>6}",
+                f"{n:>6} {th:>7} {min(tj):9.3f} {min(tp):9.3f} {str(same):>6}",
                 flush=True,
             )
 
