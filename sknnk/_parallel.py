@@ -19,10 +19,10 @@ no per-tile dispatch (a tile costs one gemm call and one compiled call, about
 **Other backends (processes, dask).** ``require="sharedmem"`` would silently
 replace a user's ``parallel_config(backend="dask")`` by threads, so it is not
 used. When the active backend does not share memory, the tiles are grouped
-into row bands of about equal work; each task receives only the rows, columns
-and per-point tables it needs, computes its tiles into a block of its own and
-returns it, and the caller copies the blocks (and their mirror images) into
-the output as they arrive.
+into row bands of about equal work (4 tasks per worker); each task receives
+only the rows, columns and per-point tables it needs, computes its tiles into
+arrays of its own and returns them, and the caller copies them (and their
+mirror images) into the output as they arrive.
 """
 
 from __future__ import annotations
@@ -96,7 +96,8 @@ class Progress:
         self.lock = threading.Lock()
         if verbose > 0:
             self._print(
-                f"{label}: {n_tiles} tiles on {n_workers} worker(s) ({backend})"
+                f"{label}: {n_tiles} tile{'s' if n_tiles != 1 else ''} on "
+                f"{n_workers} worker(s) ({backend})"
             )
 
     def _print(self, msg):

@@ -166,7 +166,7 @@ class _InfiniteWidthKernel(Kernel):
         Returns
         -------
         K : ndarray of shape (n_samples_X, n_samples_Y)
-            Kernel k(X, Y).
+            Kernel k(X, Y), float64 (float32 with ``dtype="float32"``).
         K_gradient : ndarray of shape (n_samples_X, n_samples_X, n_dims)
             The gradient of k(X, X) with respect to ``self.theta``, in the
             order of ``self.hyperparameters`` (``log sigma_b`` before
@@ -199,7 +199,9 @@ class _InfiniteWidthKernel(Kernel):
             )
         dtype = np.dtype(dtype).type
         verbose = getattr(self, "verbose", 0)
-        check_int(owner, "verbose", int(verbose) if verbose is True else verbose, 0)
+        if isinstance(verbose, bool):
+            verbose = int(verbose)
+        check_int(owner, "verbose", verbose, 0)
         ib, iw, n_free = self._free_columns()
         want_grad = bool(eval_gradient) and n_free > 0
         n = X.shape[0]

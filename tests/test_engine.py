@@ -239,6 +239,7 @@ def test_dtype_validation():
 def test_verbose_progress(capsys, small_tiles):
     X = _design(9, 60)
     NTKKernel(depth=2, verbose=0)(X)
+    NTKKernel(depth=2, verbose=False)(X)
     assert capsys.readouterr().out == ""
     NTKKernel(depth=2, verbose=1, n_jobs=2)(X, eval_gradient=True)
     lines = capsys.readouterr().out.strip().splitlines()

@@ -326,13 +326,12 @@ class GramPlan:
     ``Y`` (global rows ``yo:``), two separate C-contiguous buffers even for a
     symmetric Gram: every tile's gemm is then the same BLAS call (``gemm`` with
     a transposed operand, never ``syrk``) with operands of the same layout,
-    whichever process computes it and whatever the subset. The per-point
-    arrays of the
-    chosen family (``rows``/``cols``: dicts of arrays whose last axis runs over
-    points, except ``coef[layer, table, point, term]``) and the scalars and
-    constant arrays of the recursion (``static``). :meth:`compute` fills one
-    tile of an output array; :meth:`subset` restricts the plan to a box of rows
-    and columns (what a task on another process needs).
+    whichever process computes it and whatever the subset. ``rows``/``cols``
+    are dicts of the per-point arrays of the chosen family (last axis over
+    points, except ``coef[layer, table, point, term]``) and ``static`` holds the
+    scalars and constant arrays of the recursion. :meth:`compute` fills one tile
+    of an output array; :meth:`subset` restricts the plan to a box of rows and
+    columns (what a task on another process needs).
     """
 
     def __init__(self, family, tile, X, Y, xo, yo, rows, cols, static):
