@@ -7,6 +7,7 @@ are :class:`sklearn.gaussian_process.kernels.Kernel` subclasses.
 
 from .dynamics import InfiniteWidthClassifier, InfiniteWidthRegressor
 from .feature_learning import MuPLinearRegressor
+from .kernel_approximation import NNGPSampler, NTKSampler
 from .kernels import ACTIVATION_NAMES, NNGPKernel, NTKKernel
 
 __version__ = "0.1.0"
@@ -17,6 +18,8 @@ __all__ = [
     "InfiniteWidthRegressor",
     "MuPLinearRegressor",
     "NNGPKernel",
+    "NNGPSampler",
     "NTKKernel",
+    "NTKSampler",
     "__version__",
 ]

@@ -134,14 +134,74 @@ def tile_generic(
         mirror_tile(out, grad, oi, oj, i0, i1, j0, j1, diag_tile, want_grad)
 
 
+# number of correlation levels of the truncation tables (see need_table)
+LEVELS = 64
+# relative bound on what the adaptive truncation of a row segment omits
+_ADAPT_TOL = 1e-15
+# a parity class whose energy is below this fraction of a table (every point)
+# is noise of the quadrature and is skipped
+_PARITY_TOL2 = 1e-20
+
+
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
-def _horner(acc, rho, cxt, xi, cyt, n, y0, w):
-    """``acc[k] = acc[k] rho[k]^n + sum_{t<n} cxt[t, xi] cyt[t, y0 + k] rho[k]^t``."""
-    for term in range(n - 1, -1, -1):
-        c = cxt[term, xi]
-        row = cyt[term, y0 : y0 + w]  # a view: no index wraparound, vectorises
+def _horner(acc, r, cxt, xi, cyt, t_hi, step, count, y0, w):
+    """Horner's rule over ``count`` terms ``t_hi, t_hi - step, ...``.
+
+    ``acc[k] <- acc[k] r[k]^count + sum_m cxt[t_m, xi] cyt[t_m, y0 + k] r[k]^m``
+    with ``t_m = t_hi - step (count - 1 - m)``, i.e. ``r = rho`` with
+    ``step = 1`` (every term) or ``r = rho^2`` with ``step = 2`` (one parity).
+    Four terms per pass over the columns, so that ``acc`` and ``r`` are loaded
+    and ``acc`` stored once per four terms.
+    """
+    t = t_hi
+    lead = count % 4
+    for _ in range(lead):
+        c = cxt[t, xi]
+        row = cyt[t, y0 : y0 + w]  # a view: no index wraparound, vectorises
         for k in range(w):
-            acc[k] = acc[k] * rho[k] + c * row[k]
+            acc[k] = acc[k] * r[k] + c * row[k]
+        t -= step
+    for _ in range(count // 4):
+        c3 = cxt[t, xi]
+        c2 = cxt[t - step, xi]
+        c1 = cxt[t - 2 * step, xi]
+        c0 = cxt[t - 3 * step, xi]
+        row3 = cyt[t, y0 : y0 + w]
+        row2 = cyt[t - step, y0 : y0 + w]
+        row1 = cyt[t - 2 * step, y0 : y0 + w]
+        row0 = cyt[t - 3 * step, y0 : y0 + w]
+        for k in range(w):
+            rk = r[k]
+            a = acc[k] * rk + c3 * row3[k]
+            a = a * rk + c2 * row2[k]
+            a = a * rk + c1 * row1[k]
+            acc[k] = a * rk + c0 * row0[k]
+        t -= 4 * step
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def _series(acc, rho, rho2, cxt, xi, cyt, y0, w, n, par):
+    """``acc <- acc rho^n' + sum_{t < n} cxt[t, xi] cyt[t, y0 + k] rho^t``.
+
+    ``par`` is -1 (every term, ``n' = n``) or the parity of the only nonzero
+    terms (0 even, 1 odd): Horner in ``rho^2`` over half the terms, times
+    ``rho^par``; ``n'`` is then the first omitted term of that parity.
+    """
+    if par < 0:
+        _horner(acc, rho, cxt, xi, cyt, n - 1, 1, n, y0, w)
+        return
+    count = (n - par + 1) // 2 if n > par else 0
+    _horner(acc, rho2, cxt, xi, cyt, par + 2 * (count - 1), 2, count, y0, w)
+    if par == 1:
+        for k in range(w):
+            acc[k] *= rho[k]
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def _pair_parity(par, layer, tx, ty):
+    """Parity shared by the tables ``tx`` (rows) and ``ty`` (columns), or -1."""
+    p = par[layer, tx]
+    return p if p == par[layer, ty] else -1
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
@@ -168,6 +228,9 @@ def tile_series(
     coefyt,
     remx,
     remy,
+    needx,
+    needy,
+    par,
     nterms,
     sw2,
     sb2,
@@ -193,11 +256,23 @@ def tile_series(
     :func:`sknnk._numerics.series.coefficient_tables`:
     ``coefxt[layer, table, term, point]`` (rows) and ``coefyt`` (columns),
     the same array for a symmetric Gram.
+
+    Two savings, neither of which loosens the truncation bound:
+
+    * ``par[layer, table]`` (:func:`parity_table`): a table whose terms of one
+      parity vanish (odd or even activations) is summed over the other parity
+      only, in ``rho^2``.
+    * The number of terms of a row segment at a layer is the smallest ``n``
+      for which ``|rho|^n`` times the tail energies of its points is below
+      ``_ADAPT_TOL`` (``needx``/``needy``, :func:`need_table`, at the level
+      just above the segment's largest ``|rho|``); the full ``nterms`` and its
+      Cauchy-Schwarz tail when ``|rho|`` reaches the top level.
     """
     width = j1 - j0
     s = np.empty(width)
     t = np.empty(width)
     rho = np.empty(width)
+    rho2 = np.empty(width)
     f = np.empty(width)
     g = np.empty(width)
     nb = width if want_grad else 0
@@ -210,6 +285,12 @@ def tile_series(
     ga = np.empty(nb)
     gb = np.empty(nb)
     gc = np.empty(nb)
+    # terms needed by the columns of the tile at every layer and level
+    ncol = np.zeros((depth, LEVELS + 1), dtype=np.int64)
+    for layer in range(depth):
+        for lev in range(LEVELS + 1):
+            for j in range(j0, j1):
+                ncol[layer, lev] = max(ncol[layer, lev], needy[layer, lev, j - yo])
     for i in range(i0, i1):
         ri = i - oi
         xi = i - xo
@@ -240,19 +321,33 @@ def tile_series(
         dbeta_b = 2.0 * sb2 if ntk_param else 0.0
         for layer in range(depth):
             a = qx[layer, xi]
-            n = nterms[layer]
+            rmax = 0.0
             for k in range(w):
                 ab = a * qy[layer, y0 + k]
                 r = 0.0
                 if ab > 0.0:
                     r = min(1.0, max(-1.0, s[k] / math.sqrt(ab)))
                 rho[k] = r
-            # F and G with the tail rho^n sqrt(r_n(a) r_n(b))
-            for k in range(w):
-                f[k] = math.sqrt(remx[layer, 0, xi] * remy[layer, 0, y0 + k])
-                g[k] = math.sqrt(remx[layer, 1, xi] * remy[layer, 1, y0 + k])
-            _horner(f, rho, coefxt[layer, 0], xi, coefyt[layer, 0], n, y0, w)
-            _horner(g, rho, coefxt[layer, 1], xi, coefyt[layer, 1], n, y0, w)
+                rho2[k] = r * r
+                rmax = max(rmax, abs(r))
+            full = nterms[layer]
+            lev = min(LEVELS, int(rmax * LEVELS) + 1)
+            n = min(full, max(needx[layer, lev, xi], ncol[layer, lev]))
+            if n >= full:
+                # F and G with the tail rho^n sqrt(r_n(a) r_n(b))
+                for k in range(w):
+                    f[k] = math.sqrt(remx[layer, 0, xi] * remy[layer, 0, y0 + k])
+                    g[k] = math.sqrt(remx[layer, 1, xi] * remy[layer, 1, y0 + k])
+            else:
+                for k in range(w):
+                    f[k] = 0.0
+                    g[k] = 0.0
+            cx = coefxt[layer]
+            cy = coefyt[layer]
+            p00 = _pair_parity(par, layer, 0, 0)
+            p11 = _pair_parity(par, layer, 1, 1)
+            _series(f, rho, rho2, cx[0], xi, cy[0], y0, w, n, p00)
+            _series(g, rho, rho2, cx[1], xi, cy[1], y0, w, n, p11)
             if not want_grad:
                 for k in range(w):
                     t[k] = alpha * f[k] + beta + sw2 * g[k] * t[k]
@@ -264,11 +359,16 @@ def tile_series(
                 ga[k] = 0.0
                 gb[k] = 0.0
                 gc[k] = 0.0
-            _horner(fa, rho, coefxt[layer, 2], xi, coefyt[layer, 0], n, y0, w)
-            _horner(fb, rho, coefxt[layer, 0], xi, coefyt[layer, 2], n, y0, w)
-            _horner(gc, rho, coefxt[layer, 2], xi, coefyt[layer, 2], n, y0, w)
-            _horner(ga, rho, coefxt[layer, 3], xi, coefyt[layer, 1], n, y0, w)
-            _horner(gb, rho, coefxt[layer, 1], xi, coefyt[layer, 3], n, y0, w)
+            p20 = _pair_parity(par, layer, 2, 0)
+            p02 = _pair_parity(par, layer, 0, 2)
+            p22 = _pair_parity(par, layer, 2, 2)
+            p31 = _pair_parity(par, layer, 3, 1)
+            p13 = _pair_parity(par, layer, 1, 3)
+            _series(fa, rho, rho2, cx[2], xi, cy[0], y0, w, n, p20)
+            _series(fb, rho, rho2, cx[0], xi, cy[2], y0, w, n, p02)
+            _series(gc, rho, rho2, cx[2], xi, cy[2], y0, w, n, p22)
+            _series(ga, rho, rho2, cx[3], xi, cy[1], y0, w, n, p31)
+            _series(gb, rho, rho2, cx[1], xi, cy[3], y0, w, n, p13)
             dqxb = dqx[0, layer, xi]
             dqxw = dqx[1, layer, xi]
             for k in range(w):
@@ -310,6 +410,84 @@ def tile_series(
                     grad[ri, c0 + k, iw] = rw[k]
     if diag_tile or mirror:
         mirror_tile(out, grad, oi, oj, i0, i1, j0, j1, diag_tile, want_grad)
+
+
+@njit(cache=True, nogil=True)
+def need_table(coeft, rem, nterms):
+    """Terms needed at each correlation level, per layer and point.
+
+    ``need[layer, lev, p]`` is the smallest ``n >= 1`` such that, for every
+    table ``b`` of point ``p``, ``r^n e_n <= _ADAPT_TOL e_0`` at
+    ``r = lev / LEVELS``, where ``e_n = sum_{n <= k < N} b_k^2 + r_N`` is the
+    energy of the terms from ``n`` on (``r_N`` the remainder of the table,
+    ``N = nterms[layer]``); ``N`` at the top level ``r = 1``. For a pair of
+    points at ``|rho| <= r`` whose needs are at most ``n``, Cauchy-Schwarz
+    bounds what the terms from ``n`` on contribute by
+    ``r^n sqrt(e_n(x) e_n(y)) <= _ADAPT_TOL sqrt(e_0(x) e_0(y))``, relative to
+    ``sqrt(E[phi(u)^2] E[phi(v)^2])`` (or that of the derivative).
+    """
+    n_layers, n_tables, n_max, n_points = coeft.shape
+    need = np.ones((n_layers, LEVELS + 1, n_points), dtype=np.int32)
+    e = np.empty(n_max + 1)
+    for layer in range(n_layers):
+        full = nterms[layer]
+        for p in range(n_points):
+            need[layer, LEVELS, p] = full
+            for b in range(n_tables):
+                e[full] = rem[layer, b, p]
+                for k in range(full - 1, -1, -1):
+                    c = coeft[layer, b, k, p]
+                    e[k] = e[k + 1] + c * c
+                lim = _ADAPT_TOL * e[0]
+                if not lim > 0.0:
+                    continue
+                n = 1
+                lev = 1
+                while lev < LEVELS:
+                    if e[n] <= lim or math.pow(lev / LEVELS, n) * e[n] <= lim:
+                        need[layer, lev, p] = max(need[layer, lev, p], n)
+                        lev += 1
+                    elif n >= full:
+                        for m in range(lev, LEVELS):
+                            need[layer, m, p] = full
+                        break
+                    else:
+                        n += 1
+    return need
+
+
+@njit(cache=True, nogil=True)
+def parity_table(coeft, nterms):
+    """``par[layer, table]``: 1 if only odd terms are nonzero, 0 if only even.
+
+    A parity class counts as zero when its energy is at most ``_PARITY_TOL2``
+    of the table's at every point (quadrature rounding of an exactly odd or
+    even function); -1 otherwise. Skipping such a class in a series whose two
+    tables both have it below the threshold changes the sum by at most
+    ``_PARITY_TOL2 sqrt(e_0(x) e_0(y))`` (Cauchy-Schwarz).
+    """
+    n_layers, n_tables, _, n_points = coeft.shape
+    par = np.empty((n_layers, n_tables), dtype=np.int64)
+    for layer in range(n_layers):
+        for b in range(n_tables):
+            odd_only = True
+            even_only = True
+            for p in range(n_points):
+                ev = 0.0
+                od = 0.0
+                for k in range(0, nterms[layer], 2):
+                    c = coeft[layer, b, k, p]
+                    ev += c * c
+                for k in range(1, nterms[layer], 2):
+                    c = coeft[layer, b, k, p]
+                    od += c * c
+                tot = ev + od
+                if ev > _PARITY_TOL2 * tot:
+                    odd_only = False
+                if od > _PARITY_TOL2 * tot:
+                    even_only = False
+            par[layer, b] = 0 if even_only else (1 if odd_only else -1)
+    return par
 
 
 # --------------------------------------------------------------------------
@@ -391,8 +569,9 @@ class GramPlan:
             tile_series(
                 out, grad, oi, oj, i0, i1, j0, j1, diag, mirror, xo, yo,
                 r["diag_k"], r["diag_grad"], r["q"], c["q"], r["dq"], c["dq"],
-                r["coefT"], c["coefT"], r["rem"], c["rem"], sc["nterms"],
-                *sc["p"], sc["depth"], sc["d"], sc["ib"], sc["iw"], sc["kind"],
+                r["coefT"], c["coefT"], r["rem"], c["rem"], r["need"], c["need"],
+                sc["par"], sc["nterms"], *sc["p"], sc["depth"], sc["d"], sc["ib"],
+                sc["iw"], sc["kind"],
                 sc["want_grad"],
             )  # fmt: skip
         else:
@@ -530,6 +709,15 @@ def make_plan(
             rows.update(coefT=_transposed(px.coef), rem=px.rem)
             coef_t = rows["coefT"] if py is px else _transposed(py.coef)
             cols.update(rem=py.rem, coefT=coef_t)
+            rows["need"] = need_table(rows["coefT"], px.rem, px.nterms)
+            cols["need"] = rows["need"]
+            if py is not px:
+                cols["need"] = need_table(coef_t, py.rem, py.nterms)
+            par = parity_table(rows["coefT"], px.nterms)
+            if py is not px:
+                par_y = parity_table(coef_t, py.nterms)
+                par = np.where(par == par_y, par, -1)
+            static["par"] = par
         elif code == SERIES:  # the per-entry driver on a series (tests)
             rows.update(coef=px.coef, rem=px.rem)
             cols.update(coef=py.coef, rem=py.rem)
