@@ -109,6 +109,21 @@ def _resolve_dtype(owner, dtype):
     )
 
 
+def _check_X(est, X, reset):
+    """Validated ``X`` (float64 or float32, dense or CSR); never a copy of a
+    float array, so the input is never modified."""
+    if hasattr(X, "dtype") and np.iscomplexobj(X):
+        raise ValueError(
+            f"Complex data not supported: X passed to {type(est).__name__} has "
+            f"dtype {X.dtype}; the "
+            "samplers take real-valued features. Pass the real part, or split "
+            "real and imaginary parts into separate columns."
+        )
+    return validate_data(
+        est, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=reset
+    )
+
+
 def _draw_sketch(rng, p, q, n_pairs, dtype):
     """Draw a TensorSRHT sketch of ``a (x) b`` (``a``, ``b`` of lengths p, q)."""
     draws = []
@@ -280,7 +295,7 @@ class _BaseSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             The fitted sampler.
         """
         dtype = self._check_params()
-        X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32))
+        X = _check_X(self, X, reset=True)
         d = X.shape[1]
         m = self.n_components
         rng = _generator(self.random_state)
@@ -333,9 +348,7 @@ class _BaseSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             class documentation for ``n_features_out``.
         """
         check_is_fitted(self)
-        X = validate_data(
-            self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False
-        )
+        X = _check_X(self, X, reset=False)
         depth, activation, scalars, dtype = self._fitted
         net = (
             self._kind,
