@@ -9,6 +9,7 @@ from .dynamics import InfiniteWidthClassifier, InfiniteWidthRegressor
 from .feature_learning import MuPLinearRegressor
 from .kernel_approximation import NNGPSampler, NTKSampler
 from .kernels import ACTIVATION_NAMES, NNGPKernel, NTKKernel
+from .large_scale import dask_gram, nystroem_error, select_nystroem_components
 
 __version__ = "0.1.0"
 
@@ -22,4 +23,7 @@ __all__ = [
     "NTKKernel",
     "NTKSampler",
     "__version__",
+    "dask_gram",
+    "nystroem_error",
+    "select_nystroem_components",
 ]

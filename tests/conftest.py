@@ -41,3 +41,19 @@ def _single_threaded_blas():
 
     with threadpool_limits(1, user_api="blas"):
         yield
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A real local dask cluster: two worker processes with one thread each."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()

@@ -10,21 +10,6 @@ from sknnk import NNGPKernel, NTKKernel
 distributed = pytest.importorskip("distributed")
 
 
-@pytest.fixture(scope="module")
-def client():
-    """A real local cluster: two worker processes with one thread each."""
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-    )
-    client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
-
-
 @pytest.mark.slow
 def test_dask_gram_equals_local_gram(client, monkeypatch):
     monkeypatch.setattr(kernels_module, "TILE", 64)  # several tasks per worker
