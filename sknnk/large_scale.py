@@ -292,21 +292,42 @@ default=None
     name = "sknnk-gram-" + token
     kernel_key = "sknnk-kernel-" + token
     dsk = {kernel_key: kernel}  # one key: sent once to each worker using it
-    for i in range(Xd.numblocks[0]):
-        for j in range(Yd.numblocks[0]):
+    # keys of the row blocks (in dask's array-expression mode they differ
+    # from Xd.name, which names the expression before optimisation)
+    x_keys = [row[0] for row in Xd.__dask_keys__()]
+    y_keys = x_keys if symmetric else [row[0] for row in Yd.__dask_keys__()]
+    for i, x_key in enumerate(x_keys):
+        for j, y_key in enumerate(y_keys):
             if not symmetric:
-                task = (_cross_block, kernel_key, (Xd.name, i, 0), (Yd.name, j, 0))
+                task = (_cross_block, kernel_key, x_key, y_key)
             elif i == j:
-                task = (_diagonal_block, kernel_key, (Xd.name, i, 0))
+                task = (_diagonal_block, kernel_key, x_key)
             elif i < j:
-                task = (_cross_block, kernel_key, (Xd.name, i, 0), (Xd.name, j, 0))
+                task = (_cross_block, kernel_key, x_key, y_key)
             else:  # below the diagonal: the mirror image of block (j, i)
                 task = (_transposed_block, (name, j, i))
             dsk[(name, i, j)] = task
     deps = [Xd] if symmetric else [Xd, Yd]
-    graph = HighLevelGraph.from_collections(name, dsk, dependencies=deps)
     meta = np.empty((0, 0), dtype=dtype)
-    return da.Array(graph, name, (Xd.chunks[0], Yd.chunks[0]), meta=meta)
+    chunks_out = (Xd.chunks[0], Yd.chunks[0])
+    if _array_expr_enabled(da):  # dask's opt-in "array.query-planning" mode
+        from dask.array._array_expr._collection import from_graph
+
+        layer = {}
+        for d in deps:
+            layer.update(d.__dask_graph__())
+        layer.update(dsk)
+        keys = [(name, i, j) for i in range(len(x_keys)) for j in range(len(y_keys))]
+        return from_graph(layer, meta, chunks_out, keys, "sknnk-gram")
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=deps)
+    return da.Array(graph, name, chunks_out, meta=meta)
+
+
+def _array_expr_enabled(da):
+    try:
+        return bool(da.array_expr_enabled())
+    except AttributeError:  # dask without array expressions
+        return False
 
 
 # ---------------------------------------------------------------- Nyström

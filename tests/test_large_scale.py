@@ -484,3 +484,38 @@ def test_select_nystroem_components(gaussian):
         )
     assert k == 256
     np.testing.assert_array_equal(sel.errors, res.errors)
+
+
+EXPR_SCRIPT = """
+import numpy as np, dask.array as da
+from sknnk import NTKKernel, dask_gram
+assert da.array_expr_enabled()
+rng = np.random.default_rng(0)
+X, Y = rng.normal(size=(600, 7)), rng.normal(size=(300, 7))
+k = NTKKernel(depth=2)
+K = dask_gram(k, X, chunks=256)
+assert np.array_equal(K.compute(), k(X))
+assert np.array_equal(K[512:, :256].compute(), k(X)[512:, :256])
+KXY = dask_gram(k, da.from_array(X, chunks=100), Y, chunks=256)
+assert np.array_equal(KXY.compute(), k(X, Y))
+print("ok")
+"""
+
+
+@pytest.mark.slow
+def test_dask_gram_in_array_expression_mode():
+    # dask's opt-in query planning for arrays (fixed when dask.array is first
+    # imported, hence a fresh interpreter)
+    import os
+    import subprocess
+
+    env = dict(os.environ, DASK_ARRAY__QUERY_PLANNING="True")
+    out = subprocess.run(
+        [sys.executable, "-c", EXPR_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
