@@ -6,6 +6,8 @@ import math
 import joblib
 import numpy as np
 import pytest
+from _reference import ACTIVATIONS as REF_ACTIVATIONS
+from _reference import central_fd, quadrature_kernels
 from numpy.testing import assert_allclose
 from sklearn.base import clone
 
@@ -14,6 +16,7 @@ from sknnk import NNGPKernel, NTKKernel
 from sknnk import _parallel as par
 from sknnk._numerics import gram
 from sknnk._numerics.fast import arcsin_array, constants, pi_minus_arccos_array
+from sknnk.activations import Custom, resolve_activation
 
 
 def _design(seed, n, d=6):
@@ -138,6 +141,67 @@ def test_series_rows_match_generic(sigma_b):
             gram.family_of = orig
         assert_allclose(K, K_ref, rtol=1e-12, atol=1e-14)
         assert_allclose(dK, dK_ref, rtol=1e-10, atol=1e-13)
+
+
+def _odd_even_design(seed):
+    """Rows with small correlations (few terms per row segment), near-duplicates
+    and an antiparallel pair (all terms), a zero row; variances <= 1.6."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(30, 12))
+    X[10:14] = X[:4] + 0.02 * rng.normal(size=(4, 12))
+    X[14] = -X[5]
+    X[15] = 0.0
+    return X * (1.1 / np.linalg.norm(X, axis=1).max() * np.sqrt(12))
+
+
+# activation, reference key, parity of the tables of phi and its derivatives
+PARITY_CASES = [
+    ("tanh", "tanh", [1, 0, 1, 0]),
+    (Custom(np.sin, np.cos), "sin", [1, 0, 1, 0]),
+    (Custom(np.cos, lambda x: -np.sin(x)), "cos", [0, 1, 0, 1]),
+    # the second derivative of softplus (sigmoid') is even, the third odd
+    ("softplus", "softplus", [-1, -1, 0, 1]),
+]
+
+
+@pytest.mark.parametrize("activation,key,parity", PARITY_CASES, ids=str)
+def test_series_parity_and_truncation(activation, key, parity, small_tiles):
+    """The series tiles (one parity in rho^2, terms chosen per row segment)
+    against the per-entry driver (every term, dense Horner) and against
+    independent Gauss-Hermite quadrature of the recursion and its gradient."""
+    X, Y = _odd_even_design(5), _odd_even_design(6)[:13]
+    sw, sb = 1.1, 0.2
+    kw = dict(depth=3, activation=activation, sigma_w=sw, sigma_b=sb)
+    spec = resolve_activation(activation, "test")
+    prep = kernels_module._Prepared(X, NTKKernel(**kw), spec, True)
+    assert gram.parity_table(prep.coef, prep.nterms).tolist() == [parity] * 3
+    need = gram.need_table(prep.coef, prep.rem, prep.nterms)
+    # the truncation does adapt: fewer terms at |rho| <= 1/4, all at rho = 1
+    assert np.all(need[:, gram.LEVELS // 4].max(axis=1) < prep.nterms)
+    assert np.all(need[:, gram.LEVELS].min(axis=1) == prep.nterms)
+    phi, dphi = REF_ACTIVATIONS[key]
+    idx = [0, 10, 5, 14, 15, 20]  # a near-duplicate, antiparallel, zero
+    theta = np.log([sb, sw])
+
+    def quad(t, Z=X[idx]):
+        s_b, s_w = np.exp(t)
+        return np.stack(quadrature_kernels(Z, None, phi, dphi, 3, s_w, s_b, 200))
+
+    refs = quad(theta)
+    fds = central_fd(quad, theta, 1e-5)
+    for cls in (NNGPKernel, NTKKernel):
+        k = cls(**kw)
+        K, dK = k(X, eval_gradient=True)
+        K_ref, dK_ref = _generic(k, X, eval_gradient=True)
+        scale = np.abs(K_ref).max()
+        assert_allclose(K, K_ref, rtol=1e-12, atol=1e-14 * scale)
+        assert_allclose(dK, dK_ref, rtol=1e-10, atol=1e-13 * np.abs(dK_ref).max())
+        KXY = k(X, Y)
+        assert_allclose(KXY, _generic(k, X, Y), rtol=1e-12, atol=1e-14 * scale)
+        ref, fd = refs[cls._kind], fds[cls._kind]
+        assert_allclose(K[np.ix_(idx, idx)], ref, rtol=1e-9, atol=1e-9 * scale)
+        dK_sub = dK[np.ix_(idx, idx)]
+        assert_allclose(dK_sub, fd, rtol=1e-6, atol=1e-7 * np.abs(fd).max())
 
 
 # --------------------------------------------- n_jobs and backend invariance

@@ -413,9 +413,11 @@ def tile_series(
 
 
 @njit(cache=True, nogil=True)
-def need_table(coeft, rem, nterms):
+def need_table(coef, rem, nterms):
     """Terms needed at each correlation level, per layer and point.
 
+    ``coef[layer, table, point, term]`` and ``rem[layer, table, point]`` are
+    the tables of :func:`sknnk._numerics.series.coefficient_tables`.
     ``need[layer, lev, p]`` is the smallest ``n >= 1`` such that, for every
     table ``b`` of point ``p``, ``r^n e_n <= _ADAPT_TOL e_0`` at
     ``r = lev / LEVELS``, where ``e_n = sum_{n <= k < N} b_k^2 + r_N`` is the
@@ -426,25 +428,32 @@ def need_table(coeft, rem, nterms):
     ``r^n sqrt(e_n(x) e_n(y)) <= _ADAPT_TOL sqrt(e_0(x) e_0(y))``, relative to
     ``sqrt(E[phi(u)^2] E[phi(v)^2])`` (or that of the derivative).
     """
-    n_layers, n_tables, n_max, n_points = coeft.shape
+    n_layers, n_tables, n_points, n_max = coef.shape
     need = np.ones((n_layers, LEVELS + 1, n_points), dtype=np.int32)
+    # powers[lev, n] = (lev / LEVELS)^n
+    powers = np.empty((LEVELS, n_max + 1))
+    for lev in range(LEVELS):
+        powers[lev, 0] = 1.0
+        for n in range(1, n_max + 1):
+            powers[lev, n] = powers[lev, n - 1] * (lev / LEVELS)
     e = np.empty(n_max + 1)
     for layer in range(n_layers):
         full = nterms[layer]
         for p in range(n_points):
             need[layer, LEVELS, p] = full
             for b in range(n_tables):
+                c = coef[layer, b, p]
                 e[full] = rem[layer, b, p]
                 for k in range(full - 1, -1, -1):
-                    c = coeft[layer, b, k, p]
-                    e[k] = e[k + 1] + c * c
+                    e[k] = e[k + 1] + c[k] * c[k]
                 lim = _ADAPT_TOL * e[0]
                 if not lim > 0.0:
                     continue
+                # the smallest n is nondecreasing in the level: one pass
                 n = 1
                 lev = 1
                 while lev < LEVELS:
-                    if e[n] <= lim or math.pow(lev / LEVELS, n) * e[n] <= lim:
+                    if powers[lev, n] * e[n] <= lim:
                         need[layer, lev, p] = max(need[layer, lev, p], n)
                         lev += 1
                     elif n >= full:
@@ -457,35 +466,34 @@ def need_table(coeft, rem, nterms):
 
 
 @njit(cache=True, nogil=True)
-def parity_table(coeft, nterms):
+def parity_table(coef, nterms):
     """``par[layer, table]``: 1 if only odd terms are nonzero, 0 if only even.
 
-    A parity class counts as zero when its energy is at most ``_PARITY_TOL2``
-    of the table's at every point (quadrature rounding of an exactly odd or
-    even function); -1 otherwise. Skipping such a class in a series whose two
+    ``coef[layer, table, point, term]`` as in :func:`need_table`. A parity
+    class counts as zero when its energy is at most ``_PARITY_TOL2`` of the
+    table's at every point (quadrature rounding of an exactly odd or even
+    function); -1 otherwise. Skipping such a class in a series whose two
     tables both have it below the threshold changes the sum by at most
     ``_PARITY_TOL2 sqrt(e_0(x) e_0(y))`` (Cauchy-Schwarz).
     """
-    n_layers, n_tables, _, n_points = coeft.shape
+    n_layers, n_tables, n_points, _ = coef.shape
     par = np.empty((n_layers, n_tables), dtype=np.int64)
     for layer in range(n_layers):
         for b in range(n_tables):
             odd_only = True
             even_only = True
             for p in range(n_points):
+                c = coef[layer, b, p]
                 ev = 0.0
                 od = 0.0
-                for k in range(0, nterms[layer], 2):
-                    c = coeft[layer, b, k, p]
-                    ev += c * c
-                for k in range(1, nterms[layer], 2):
-                    c = coeft[layer, b, k, p]
-                    od += c * c
+                for k in range(0, nterms[layer] - 1, 2):
+                    ev += c[k] * c[k]
+                    od += c[k + 1] * c[k + 1]
+                if nterms[layer] % 2 == 1:
+                    ev += c[nterms[layer] - 1] ** 2
                 tot = ev + od
-                if ev > _PARITY_TOL2 * tot:
-                    odd_only = False
-                if od > _PARITY_TOL2 * tot:
-                    even_only = False
+                odd_only = odd_only and ev <= _PARITY_TOL2 * tot
+                even_only = even_only and od <= _PARITY_TOL2 * tot
             par[layer, b] = 0 if even_only else (1 if odd_only else -1)
     return par
 
@@ -709,13 +717,12 @@ def make_plan(
             rows.update(coefT=_transposed(px.coef), rem=px.rem)
             coef_t = rows["coefT"] if py is px else _transposed(py.coef)
             cols.update(rem=py.rem, coefT=coef_t)
-            rows["need"] = need_table(rows["coefT"], px.rem, px.nterms)
+            rows["need"] = need_table(px.coef, px.rem, px.nterms)
+            par = parity_table(px.coef, px.nterms)
             cols["need"] = rows["need"]
             if py is not px:
-                cols["need"] = need_table(coef_t, py.rem, py.nterms)
-            par = parity_table(rows["coefT"], px.nterms)
-            if py is not px:
-                par_y = parity_table(coef_t, py.nterms)
+                cols["need"] = need_table(py.coef, py.rem, py.nterms)
+                par_y = parity_table(py.coef, py.nterms)
                 par = np.where(par == par_y, par, -1)
             static["par"] = par
         elif code == SERIES:  # the per-entry driver on a series (tests)

@@ -57,6 +57,9 @@ def _basis(step=_Z_STEP):
     n_terms = _MAX_TERMS + 1
     n = int(round(2 * _Z_MAX / step)) + 1
     z = np.linspace(-_Z_MAX, _Z_MAX, n)
+    # exactly antisymmetric (z[n - 1 - i] == -z[i]), so that the basis has the
+    # exact parity of the Hermite functions (see _project)
+    z = 0.5 * (z - z[::-1])
     psi = np.empty((z.size, n_terms))
     psi[:, 0] = np.exp(-0.25 * z * z) / (2.0 * math.pi) ** 0.25
     psi[:, 1] = z * psi[:, 0]
@@ -261,7 +264,7 @@ def layer_tables(funcs, q, min_terms=8, kink=False, samples=None):
             c = (basis.T @ values[t][probe].T).T  # this order is faster in BLAS
             n_terms = min(cap, max(n_terms, _terms_needed(c, norms[t][probe])))
         cols = n_terms + extra
-        coefs = [(basis[:, :cols].T @ v.T).T for v in values]
+        coefs = [_project(basis, v, cols) for v in values]
         rem = [
             norms[t] - np.sum(coefs[t][:, :n_terms] ** 2, axis=1)
             for t in range(checked)
@@ -295,6 +298,30 @@ def layer_tables(funcs, q, min_terms=8, kink=False, samples=None):
     rem_all = np.zeros((n_tables, q.size))
     rem_all[:checked] = np.clip(np.stack(rem), 0.0, None)
     return coef, rem_all, n_terms
+
+
+def _project(basis, v, cols):
+    """``(basis[:, :cols].T @ v.T).T``: coefficients of the sampled rows ``v``.
+
+    The grid is symmetric and ``basis[:, k]`` has the parity of ``k`` (exactly,
+    see :func:`_basis`), so even coefficients only see the even part
+    ``v(z) + v(-z)`` and odd ones the odd part ``v(z) - v(-z)`` on ``z >= 0``:
+    half the products, and none at all for a part that is exactly zero (an
+    exactly odd or even function).
+    """
+    mid = basis.shape[0] // 2
+    half = basis[mid:, :cols]
+    pos = v[:, mid:]
+    neg = v[:, mid::-1]
+    out = np.zeros((v.shape[0], cols))
+    even = pos + neg
+    even[:, 0] = v[:, mid]  # z = 0 once
+    odd = pos - neg
+    if np.any(even):
+        out[:, 0::2] = (half[:, 0::2].T @ even.T).T
+    if np.any(odd):
+        out[:, 1::2] = (half[:, 1::2].T @ odd.T).T
+    return out
 
 
 def _terms_needed(c, norms):
