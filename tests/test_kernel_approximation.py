@@ -37,15 +37,12 @@ from sknnk.kernel_approximation import _draw_sketch, _sketch
 SW, SB = 1.4, 0.3
 
 
-def _readonly(a):
-    a = np.array(a, dtype=float)
-    a.setflags(write=False)
-    return a
-
-
 @pytest.fixture
 def X():
-    return _readonly(np.random.default_rng(0).normal(size=(300, 5)))
+    """Read-only design of 300 rows: three blocks of the 128-row grid."""
+    a = np.random.default_rng(0).normal(size=(300, 5))
+    a.setflags(write=False)
+    return a
 
 
 def _gram(sampler, X):
@@ -133,7 +130,8 @@ def test_pointwise_every_name_and_callables():
 
 
 def test_pointwise_does_not_modify_input():
-    x = _readonly(np.linspace(-2, 2, 9))
+    x = np.linspace(-2, 2, 9)
+    x.setflags(write=False)
     for name in sknnk.ACTIVATION_NAMES:
         phi, dphi = pointwise(resolve_activation(name))
         phi(x), dphi(x)
@@ -164,6 +162,8 @@ def _max_z(grams, exact):
     iu = np.triu_indices(exact.shape[0])
     mean = grams.mean(0)[iu]
     se = grams.std(0, ddof=1)[iu] / np.sqrt(grams.shape[0])
+    # entries without randomness (sign: phi^2 = 1) must match to rounding
+    se = np.maximum(se, 1e-12 * np.abs(exact).max())
     return np.max(np.abs(mean - exact[iu]) / se)
 
 
@@ -252,45 +252,34 @@ def test_error_decays_like_inverse_sqrt_m(cls, kcls):
 @pytest.mark.parametrize("activation", ["relu", "erf", "tanh"])
 @pytest.mark.parametrize("cls, kind", [(NNGPSampler, "nngp"), (NTKSampler, "ntk")])
 def test_depth3_bias_small(cls, kind, activation):
-    """At depth 3 the mean over 100 seeds of m=512 features is within 1.5% of
-    the exact Gram (the O(1/m) bias plus the Monte-Carlo error of the mean)."""
-    grams = _seed_grams(cls, 100, 512, depth=3, activation=activation)
+    """Depth 3 is biased by O(1/m) (each layer sees an estimated covariance):
+    with only m=64 units the mean over 1000 seeds is within 2% of the kernel
+    scale sqrt(k(x, x) k(x', x')) of every exact entry, up to 4 standard
+    errors; a 3% different sigma_w is rejected by the same criterion."""
+    grams = _seed_grams(cls, 1000, 64, depth=3, activation=activation)
     if activation == "tanh":
         exact = _tanh_exact(kind, 3)
     else:
         exact = _exact(kind, activation, 3)
-    err = np.linalg.norm(grams.mean(0) - exact) / np.linalg.norm(exact)
-    assert err < 0.015
-    # the single-seed error is much larger: the mean does resolve the bias
-    single = np.linalg.norm(grams[0] - exact) / np.linalg.norm(exact)
-    assert single > 2 * err
+    mean = grams.mean(0)
+    se = grams.std(0, ddof=1) / np.sqrt(grams.shape[0])
+    scale = np.sqrt(np.outer(np.diag(exact), np.diag(exact)))
+    assert np.all(np.abs(mean - exact) <= 4 * se + 0.02 * scale)
+    k = cls is NNGPSampler and NNGPKernel or NTKKernel
+    wrong = k(depth=3, activation=activation, sigma_w=SW * 1.03, sigma_b=SB)(_XS)
+    assert not np.all(np.abs(mean - wrong) <= 4 * se + 0.02 * scale)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("activation", list(_REF_NAMES), ids=repr)
-def test_every_activation_depth2(activation):
-    """Depth 2, m=2048, mean of 8 seeds: within 5% of the exact Gram."""
-    X = np.random.default_rng(3).normal(size=(30, 4))
+@pytest.mark.filterwarnings("ignore:The Hermite series")  # elu/selu: ~1e-3
+@pytest.mark.parametrize("activation", list(_REF_NAMES) + [np.sin], ids=repr)
+def test_every_activation_depth1_unbiased(activation):
+    """Every activation: the depth-1 mean Gram over 300 seeds (m=16) equals
+    NNGPKernel / NTKKernel within Monte-Carlo error."""
     for cls, kcls in ((NNGPSampler, NNGPKernel), (NTKSampler, NTKKernel)):
-        K = kcls(depth=2, activation=activation, sigma_w=SW, sigma_b=SB)(X)
-        G = np.mean(
-            [
-                _gram(
-                    cls(
-                        2048,
-                        depth=2,
-                        activation=activation,
-                        sigma_w=SW,
-                        sigma_b=SB,
-                        random_state=s,
-                    ),
-                    X,
-                )
-                for s in range(8)
-            ],
-            axis=0,
-        )
-        assert np.linalg.norm(G - K) / np.linalg.norm(K) < 0.05
+        exact = kcls(depth=1, activation=activation, sigma_w=SW, sigma_b=SB)(_XS)
+        grams = _seed_grams(cls, 300, 16, depth=1, activation=activation)
+        assert _max_z(grams, exact) < 4.5
 
 
 # --------------------------------------------------------------- behaviour
