@@ -14,7 +14,10 @@ shared (threads), or by the caller when tiles are returned (processes).
 * :func:`sknnk._numerics.fast.tile_fast` is the vectorised path of the ReLU
   family (ReLU, leaky ReLU, abs, ABReLU) and of erf.
 * :func:`tile_series` evaluates the Hermite series of a whole row segment at
-  once (Horner in ``rho`` with the columns in the inner, vectorised loop).
+  once (Horner in ``rho`` with the columns in the inner, vectorised loop), in
+  ``rho^2`` over one parity for odd or even tables (:func:`parity_table`) and
+  with as many terms as the segment's largest ``|rho|`` needs
+  (:func:`need_table`).
 
 Every driver addresses the output as ``out[i - oi, j - oj]`` and the per-point
 arrays from offsets ``xo``/``yo``, so the same code fills a tile in place in the
@@ -220,8 +223,8 @@ def tile_series(
     yo,
     diag_k,
     diag_grad,
-    qx,
-    qy,
+    iqx,
+    iqy,
     dqx,
     dqy,
     coefxt,
@@ -255,7 +258,8 @@ def tile_series(
     which the tables are transposed from the layout of
     :func:`sknnk._numerics.series.coefficient_tables`:
     ``coefxt[layer, table, term, point]`` (rows) and ``coefyt`` (columns),
-    the same array for a symmetric Gram.
+    the same array for a symmetric Gram. ``iqx``/``iqy`` are ``1 / sqrt(q)``
+    of the points at every layer (0 where ``q = 0``: ``rho = 0`` there).
 
     Two savings, neither of which loosens the truncation bound:
 
@@ -320,13 +324,10 @@ def tile_series(
         dalpha_w = 2.0 * sw2 if ntk_param else 0.0
         dbeta_b = 2.0 * sb2 if ntk_param else 0.0
         for layer in range(depth):
-            a = qx[layer, xi]
+            ia = iqx[layer, xi]
             rmax = 0.0
             for k in range(w):
-                ab = a * qy[layer, y0 + k]
-                r = 0.0
-                if ab > 0.0:
-                    r = min(1.0, max(-1.0, s[k] / math.sqrt(ab)))
+                r = min(1.0, max(-1.0, s[k] * (ia * iqy[layer, y0 + k])))
                 rho[k] = r
                 rho2[k] = r * r
                 rmax = max(rmax, abs(r))
@@ -576,7 +577,7 @@ class GramPlan:
         elif self.family == SERIES_FAMILY:
             tile_series(
                 out, grad, oi, oj, i0, i1, j0, j1, diag, mirror, xo, yo,
-                r["diag_k"], r["diag_grad"], r["q"], c["q"], r["dq"], c["dq"],
+                r["diag_k"], r["diag_grad"], r["iq"], c["iq"], r["dq"], c["dq"],
                 r["coefT"], c["coefT"], r["rem"], c["rem"], r["need"], c["need"],
                 sc["par"], sc["nterms"], *sc["p"], sc["depth"], sc["d"], sc["ib"],
                 sc["iw"], sc["kind"],
@@ -615,6 +616,11 @@ class GramPlan:
 def _transposed(coef):
     """``coef[layer, table, point, term]`` as ``[layer, table, term, point]``."""
     return np.ascontiguousarray(coef.swapaxes(2, 3))
+
+
+def _inv_sqrt(q):
+    """``1 / sqrt(q)``, 0 where ``q <= 0``."""
+    return np.where(q > 0.0, 1.0 / np.sqrt(np.maximum(q, 1e-300)), 0.0)
 
 
 def _points(key, a, sl):
@@ -717,6 +723,8 @@ def make_plan(
             rows.update(coefT=_transposed(px.coef), rem=px.rem)
             coef_t = rows["coefT"] if py is px else _transposed(py.coef)
             cols.update(rem=py.rem, coefT=coef_t)
+            rows["iq"] = _inv_sqrt(px.q)
+            cols["iq"] = rows["iq"] if py is px else _inv_sqrt(py.q)
             rows["need"] = need_table(px.coef, px.rem, px.nterms)
             par = parity_table(px.coef, px.nterms)
             cols["need"] = rows["need"]

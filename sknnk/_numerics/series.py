@@ -25,6 +25,7 @@ import math
 import warnings
 
 import numpy as np
+from numba import njit
 
 _Z_MAX = 13.0
 _Z_STEP = 0.01  # grid step for kinked activations and very large variances
@@ -111,6 +112,7 @@ class _Sampled:
 
     def __init__(self, f, u, kink, step):
         self.v = f(u)
+        self._norm = None
         self.step = step
         self.kink = kink
         if kink:
@@ -124,6 +126,16 @@ class _Sampled:
         v = self.v.copy()
         v[:, self.mid] = self.lr.mean()
         return v
+
+    def norm(self):
+        """``E[f^2]`` of every point (Gregory-weighted with ``kink``), cached:
+        the diagonal and the coefficient tables of a layer both need it."""
+        if self._norm is None:
+            _, _, w = _basis(self.step)
+            if self.kink:
+                w = w * _gregory(self.step)
+            self._norm = self.times(self) @ w
+        return self._norm
 
     def times(self, other):
         p = self.v * other.v
@@ -164,8 +176,8 @@ def diag_values(funcs, q, want_grad=True, kink=False, samples=None):
     z, _, w = _basis(f0.step)
     if kink:
         w = w * _gregory(f0.step)
-    v = f0.times(f0) @ w
-    wv = f1.times(f1) @ w
+    v = f0.norm()
+    wv = f1.norm()
     zero = np.zeros_like(v)
     if not want_grad:
         return v, wv, zero, zero
@@ -180,7 +192,7 @@ def diag_values(funcs, q, want_grad=True, kink=False, samples=None):
     if funcs[3] is None:
         dw = (f1.times(f1) @ wz) * inv2q
     else:
-        dw = samples[3].times(f1) @ w + f2.times(f2) @ w
+        dw = samples[3].times(f1) @ w + f2.norm()
     return v, wv, dv, dw
 
 
@@ -246,14 +258,12 @@ def layer_tables(funcs, q, min_terms=8, kink=False, samples=None):
         samples = sample(funcs[:direct], q, kink)
     sampled = samples[:direct]
     step = sampled[0].step
-    z, basis, w = _basis(step)
+    _, basis, _ = _basis(step)
     if kink:
-        w = w * _gregory(step)
-        norms = [f.times(f) @ w for f in sampled]
         values = [f.linear() * _gregory(step) for f in sampled]
     else:
-        norms = [f.times(f) @ w for f in sampled]
         values = [f.v for f in sampled]
+    norms = [f.norm() for f in sampled]
     checked = min(direct, 2)  # F and G need the remainders (tail term)
     cap = _MAX_TERMS + 1 - extra
     # probe the extreme variances to choose the number of terms
@@ -310,18 +320,54 @@ def _project(basis, v, cols):
     exactly odd or even function).
     """
     mid = basis.shape[0] // 2
-    half = basis[mid:, :cols]
-    pos = v[:, mid:]
-    neg = v[:, mid::-1]
+    even_basis, odd_basis = _half_bases(basis)
+    even, odd, has_even, has_odd = _fold(v, mid)
     out = np.zeros((v.shape[0], cols))
-    even = pos + neg
-    even[:, 0] = v[:, mid]  # z = 0 once
-    odd = pos - neg
-    if np.any(even):
-        out[:, 0::2] = (half[:, 0::2].T @ even.T).T
-    if np.any(odd):
-        out[:, 1::2] = (half[:, 1::2].T @ odd.T).T
+    if has_even:
+        out[:, 0::2] = even @ even_basis[:, : (cols + 1) // 2]
+    if has_odd:
+        out[:, 1::2] = odd @ odd_basis[:, : cols // 2]
     return out
+
+
+_half_cache = {}
+
+
+def _half_bases(basis):
+    """Contiguous even and odd columns of the basis on ``z >= 0``."""
+    key = id(basis)
+    if key not in _half_cache:
+        mid = basis.shape[0] // 2
+        _half_cache[key] = (
+            basis,  # keeps the id valid
+            np.ascontiguousarray(basis[mid:, 0::2]),
+            np.ascontiguousarray(basis[mid:, 1::2]),
+        )
+    return _half_cache[key][1:]
+
+
+@njit(cache=True, nogil=True)
+def _fold(v, mid):
+    """Even and odd parts ``v(z) +- v(-z)`` of the rows on ``z >= 0`` (the node
+    ``z = 0`` once) and whether each has a nonzero entry."""
+    n_points = v.shape[0]
+    half = v.shape[1] - mid
+    even = np.empty((n_points, half))
+    odd = np.empty((n_points, half))
+    has_even = False
+    has_odd = False
+    for p in range(n_points):
+        even[p, 0] = v[p, mid]
+        odd[p, 0] = 0.0
+        has_even = has_even or v[p, mid] != 0.0
+        for i in range(1, half):
+            a = v[p, mid + i]
+            b = v[p, mid - i]
+            even[p, i] = a + b
+            odd[p, i] = a - b
+            has_even = has_even or a != -b
+            has_odd = has_odd or a != b
+    return even, odd, has_even, has_odd
 
 
 def _terms_needed(c, norms):
