@@ -173,21 +173,22 @@ def _layer(a, W, scale, bias_scale):
     return h
 
 
-def _forward(net, Xc, out):
+def _forward(net, funcs, Xc, out):
     """Features of one grid block ``Xc`` (dense, network dtype) into ``out``.
 
-    ``net`` is ``(kind, n, weights, sketches, activation, scalars)``; every
+    ``net`` is ``(kind, depth, weights, sketches, activation, scalars)`` and
+    ``funcs`` the activation's ``(phi, phi')``; every
     call on the same block performs the same operations on arrays of the same
     shapes, which makes the result independent of ``batch_size`` and
     ``n_jobs`` (bitwise).
     """
-    kind, depth, weights, sketches, activation, (sw, sb, c0, b0, aw, ab) = net
+    kind, depth, weights, sketches, _, (sw, sb, c0, b0, aw, ab) = net
     d = Xc.shape[1]
     if depth == 0:
         np.multiply(Xc, c0, out=out[:, :d])
         out[:, d] = b0
         return
-    phi, dphi = pointwise(resolve_activation(activation))
+    phi, dphi = funcs
     m = weights[0].shape[1]
     wscale = sw / math.sqrt(m)
     h = _layer(Xc, weights[0], sw / math.sqrt(d), sb)
@@ -219,12 +220,13 @@ def _run_batch(net, X, start, stop, out, dtype):
 
     ``start`` is on the grid (a multiple of ``BLOCK``) relative to ``X``.
     """
+    funcs = pointwise(resolve_activation(net[4]))
     for s in range(start, stop, BLOCK):
         e = min(s + BLOCK, stop)
         Xc = X[s:e]
         Xc = Xc.toarray() if sp.issparse(Xc) else Xc
         Xc = np.asarray(Xc, dtype=dtype)
-        _forward(net, Xc, out[s - start : e - start])
+        _forward(net, funcs, Xc, out[s - start : e - start])
 
 
 def _batch_task(net, Xb, n_out, dtype):
@@ -443,8 +445,10 @@ _COMMON_DOC = """
         (matrix products, FFTs and most activations release the GIL), or the
         workers of the backend chosen with ``joblib.parallel_config``. None
         means 1 unless in a ``joblib.parallel_config`` context; ``-1`` uses
-        all cores. BLAS runs single-threaded inside each worker, so the result
-        does not depend on ``n_jobs`` (bitwise).
+        all cores. BLAS runs single-threaded inside each worker (OpenBLAS
+        results depend on its thread count and on the shape of the product),
+        so the default uses one core and the result does not depend on
+        ``n_jobs`` (bitwise); pass ``n_jobs=-1`` to use all cores.
 """
 
 
