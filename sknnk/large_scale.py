@@ -33,6 +33,21 @@ good starting point for :math:`10^5` to :math:`10^6` points. The error depends
 on the spectrum of the kernel on the data (slowly decaying spectra, e.g. data
 of high intrinsic dimension, need more components), so measure it on your data
 with :func:`nystroem_error`.
+
+Practical points with ``Nystroem(kernel=NTKKernel(...))``:
+
+* Parallelise with the kernel's ``n_jobs`` and leave ``Nystroem(n_jobs=None)``:
+  ``Nystroem``'s own ``n_jobs`` runs one kernel call per thread on a slice of
+  the landmarks, each repeating the per-point work on all rows.
+* float32 inputs give float64 features (the kernels compute in float64
+  unless built with ``dtype="float32"``).
+* ``transform`` computes ``kernel(X, Z)`` and then a product with a
+  ``k x k`` matrix, which dominates for large ``k`` (on 2 cores, for
+  :math:`10^5` rows and ``k = 1000``: about 3 s for the kernel block, 12 s
+  for the product). Transform :math:`10^6` rows in batches of rows
+  (``sklearn.utils.gen_batches``, or ``map_blocks`` on a dask array): the
+  features alone take 8 GB at ``k = 1000`` in float64, and the kernel refuses
+  (``MemoryBudgetError``) a block that does not fit in the available memory.
 """
 
 from __future__ import annotations
@@ -42,6 +57,7 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.gaussian_process.kernels import Kernel
 from sklearn.utils import Bunch, check_random_state
 
@@ -269,6 +285,7 @@ default=None
     """
     da, tokenize, HighLevelGraph = _import_dask()
     _check_kernel(kernel, "dask_gram")
+    kernel = clone(kernel)  # later set_params calls do not change the graph
     row_block, col_block = _check_chunks(chunks, _contains_sknnk_kernel(kernel))
     symmetric = Y is None
     Xd = _rows_as_dask(X, "X", row_block, da)

@@ -125,6 +125,15 @@ def test_dask_inputs_are_rechunked(data):
     )
 
 
+def test_later_changes_to_the_kernel_do_not_change_the_graph(data):
+    X, _ = data
+    kernel = ConstantKernel(2.0) * NTKKernel(depth=2)
+    expected = kernel(X)
+    K = dask_gram(kernel, X, chunks=TILE)
+    kernel.set_params(k2__depth=4, k1__constant_value=3.0)
+    np.testing.assert_array_equal(K.compute(scheduler="threads"), expected)
+
+
 def test_blockwise_matvec_and_store(data, tmp_path):
     X, _ = data
     kernel = NTKKernel(depth=2)
@@ -177,6 +186,8 @@ def test_dask_gram_validation(data):
         dask_gram(kernel, X, chunks=300)
     with pytest.raises(ValueError, match="chunks=256 or 512"):
         dask_gram(kernel, X, chunks=300)
+    with pytest.raises(ValueError, match="multiples of 256"):
+        dask_gram(ConstantKernel() * NTKKernel() + WhiteKernel(), X, chunks=300)
     with pytest.raises(ValueError, match="chunks"):
         dask_gram(kernel, X, chunks=0)
     with pytest.raises(TypeError, match="chunks"):
