@@ -178,23 +178,29 @@ def dask_gram(kernel: Kernel, X, Y=None, *, chunks: int | tuple[int, int] = 4096
     kernel's tiled engine when the array (or part of it) is computed, on
     whatever dask scheduler is active: threads by default, or the workers of
     a ``distributed`` cluster. Only the blocks being computed and stored are
-    in memory at any time, so Grams far larger than RAM can be written to disk
-    block by block or reduced blockwise (``K @ v``, ``K.sum(axis=0)``, ...).
+    in memory (and, for a symmetric Gram, blocks above the diagonal until
+    their transposes have been used), so Grams far larger than RAM can be
+    written to disk block by block or reduced blockwise (``K @ v``,
+    ``K.sum(axis=0)``, ...).
 
     Parameters
     ----------
     kernel : sklearn.gaussian_process.kernels.Kernel
         An :class:`~sknnk.NNGPKernel`, :class:`~sknnk.NTKKernel`, or any other
         scikit-learn kernel, including sums and products of kernels. The
-        kernel is sent to each worker once. Its ``n_jobs`` applies within a
-        block (match it to the threads of a worker); its ``dtype`` is the
-        dtype of the result (``NTKKernel(dtype="float32")`` halves the size).
-    X : array-like or dask.array.Array of shape (n_samples_X, n_features)
+        kernel is copied (later ``set_params`` calls do not affect the
+        result) and sent to each worker once. Its ``n_jobs`` parallelises
+        within a block: keep the default where dask already runs one block
+        per core. Its ``dtype`` is the dtype of the result
+        (``NTKKernel(dtype="float32")`` halves the size).
+    X : array-like or dask array of shape (n_samples_X, n_features)
         Left argument. A numpy input is validated here (finite, 2-D, real)
         and cut into row blocks, each its own key of the graph; a dask array
-        is rechunked lazily and validated by the kernel block by block.
-    Y : array-like or dask.array.Array of shape (n_samples_Y, n_features), \
-default=None
+        is rechunked lazily and validated by the kernel block by block. On a
+        cluster, pass a large ``X`` as a dask array the workers load
+        themselves (e.g. ``dask.array.from_zarr``): a numpy ``X`` travels
+        from the client through the scheduler.
+    Y : array-like or dask array of shape (n_samples_Y, n_features), default=None
         Right argument. ``None`` gives the symmetric Gram ``kernel(X)``: each
         block above the diagonal is computed once and the block below it is
         its transpose (half the work, and the result is exactly symmetric);
