@@ -225,7 +225,8 @@ def _run_batch(net, X, start, stop, out, dtype):
         e = min(s + BLOCK, stop)
         Xc = X[s:e]
         Xc = Xc.toarray() if sp.issparse(Xc) else Xc
-        Xc = np.asarray(Xc, dtype=dtype)
+        # one memory layout whatever the input's: the same BLAS path, bitwise
+        Xc = np.ascontiguousarray(Xc, dtype=dtype)
         _forward(net, funcs, Xc, out[s - start : e - start])
 
 
