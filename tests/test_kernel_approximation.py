@@ -295,6 +295,18 @@ def test_batch_size_and_n_jobs_bitwise(cls, X):
         np.testing.assert_array_equal(base.transform(sp.csr_matrix(X)), ref_out)
 
 
+@pytest.mark.slow  # starting the worker processes takes seconds
+def test_process_backend_bitwise(X):
+    """Backends without shared memory (loky processes here, dask alike) get
+    batches and return their features: same bits as the sequential run."""
+    from joblib import parallel_config
+
+    s = NTKSampler(n_components=40, depth=2, random_state=0, batch_size=128).fit(X)
+    expected = s.transform(X)
+    with parallel_config(backend="loky", n_jobs=2):
+        np.testing.assert_array_equal(s.transform(X), expected)
+
+
 def test_ntk_features_extend_nngp_features(X):
     params = dict(n_components=50, depth=3, activation="erf", random_state=5)
     Zg = NNGPSampler(**params).fit_transform(X)
