@@ -140,7 +140,8 @@ def check_memory(owner, n_rows, n_cols, n_matrices, dtype=np.float64):
             "(call the kernel on slices of X), pass dtype='float32' (half the "
             "memory), use fewer samples, or use a "
             "low-rank approximation such as "
-            "sklearn.kernel_approximation.Nystroem(kernel=<this kernel>)."
+            "sklearn.kernel_approximation.Nystroem(kernel=<this kernel>) "
+            "(whose transform also goes in row batches for very many rows)."
         )
 
 

@@ -158,7 +158,8 @@ class _InfiniteWidthKernel(Kernel):
         Y : array-like of shape (n_samples_Y, n_features), default=None
             Right argument of the returned kernel k(X, Y). If None, k(X, X)
             is evaluated instead (only the upper triangle is computed; the
-            diagonal comes from the exact one-dimensional recursion).
+            diagonal comes from the exact one-dimensional recursion). Passing
+            the same object as ``X`` is the same as None.
         eval_gradient : bool, default=False
             Whether to also return the gradient with respect to the
             log-transformed non-fixed hyperparameters (only if ``Y`` is None).
@@ -176,8 +177,10 @@ class _InfiniteWidthKernel(Kernel):
         owner = type(self).__name__
         if eval_gradient and Y is not None:
             raise ValueError("Gradient can only be evaluated when Y is None.")
+        # k(X, X) with the same object (as sklearn's Nystroem.fit calls it) is
+        # the symmetric case: half the work and the exact diagonal
+        symmetric = Y is None or Y is X
         X = check_input(X, "X", owner)
-        symmetric = Y is None
         if not symmetric:
             Y = check_input(Y, "Y", owner)
             if Y.shape[1] != X.shape[1]:
