@@ -543,3 +543,27 @@ def nested_quad_dual(phi, dphi, a, b, c, n_panels=6, n_nodes=40, lim=12.0):
     F = np.sum(w1 * phi(u) * np.sum(w2 * phi(v), axis=1))
     G = np.sum(w1 * dphi(u) * np.sum(w2 * dphi(v), axis=1))
     return float(F), float(G)
+
+
+def nested_quad_kernels(X, Y, phi, dphi, depth, sigma_w, sigma_b):
+    """NNGP and NTK matrices ``(nngp, ntk)`` with `nested_quad_dual` at every entry.
+
+    Slow (one nested quadrature per entry and layer) but accurate to ~1e-15 also
+    for activations with kinks; the per-point variances use ``F(q, q, q)``.
+    ``phi`` may be a name from `ACTIVATIONS` (then ``dphi`` is ignored).
+    """
+    phi, dphi = _resolve(phi, dphi)
+
+    def dual(a, b, c):
+        a, b, c = np.broadcast_arrays(a, b, c)
+        out = [
+            nested_quad_dual(phi, dphi, *t)
+            for t in zip(a.ravel(), b.ravel(), c.ravel())
+        ]
+        F, G = (np.reshape(v, a.shape) for v in zip(*out))
+        return F, G
+
+    def variance(q):
+        return np.array([nested_quad_dual(phi, dphi, t, t, t)[0] for t in q])
+
+    return _recursion(X, Y, dual, variance, depth, sigma_w, sigma_b)

@@ -15,12 +15,13 @@ from _reference import (
     quadrature_kernels,
 )
 from numpy.testing import assert_allclose
+from scipy.integrate import quad
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.svm import SVR
 
 from sknnk import ACTIVATION_NAMES, NNGPKernel, NTKKernel
-from sknnk.activations import ABReLU, ArcCosine, Custom, LeakyReLU
+from sknnk.activations import ELU, ABReLU, ArcCosine, Custom, LeakyReLU
 
 # activation value -> key of the independent reference implementation
 CASES = {name: name for name in ACTIVATION_NAMES}
@@ -32,11 +33,16 @@ OBJECTS = [
     (ArcCosine(2), "arccos2"),
     (ArcCosine(3), "arccos3"),
     (ArcCosine(4), "arccos4"),
+    (ELU(0.5), "elu_0.5"),
 ]
 REF = dict(REF)
 REF["leaky_relu"] = (
     lambda x: np.where(x > 0, x, 0.01 * x),
     lambda x: np.where(x > 0, 1.0, 0.01),
+)
+REF["elu_0.5"] = (
+    lambda x: np.where(x > 0, x, 0.5 * np.expm1(np.minimum(x, 0.0))),
+    lambda x: np.where(x > 0, 1.0, 0.5 * np.exp(np.minimum(x, 0.0))),
 )
 REF["ab_-0.5_2"] = (
     lambda x: np.where(x > 0, 2.0 * x, -0.5 * x),
@@ -45,7 +51,10 @@ REF["ab_-0.5_2"] = (
 ALL = [(name, key) for name, key in CASES.items()] + OBJECTS
 # series activations whose derivative has a kink or jump at 0: the Hermite
 # series converges algebraically there (documented, with a warning)
-KINKED = {"elu", "selu", "arccos4"}
+KINKED = {"arccos4"}
+# closed forms through the bivariate normal distribution function (measured
+# worst: 5e-15 against nested quadrature at variances up to 13)
+ELU_LIKE = {"elu", "selu", "elu_0.5"}
 # G of step/sign is a Dirac delta; sknnk (like finite networks) uses G = 0
 NO_G = {"step", "sign"}
 
@@ -107,6 +116,8 @@ def _assert_accuracy(activation, key, grid):
         # algebraic convergence: sknnk warns with a rigorous bound, which the
         # measured error must respect
         assert bound > 0.0 and worst <= bound + 1e-12, (worst, bound)
+    elif key in ELU_LIKE:
+        assert worst < 3e-14 and bound == 0.0, (worst, bound)
     else:
         # (at variance >= 10, tanh's series may reach its term cap: the
         # warning then states a bound, still below the 1e-9 target)
@@ -256,3 +267,192 @@ def test_large_variance_warns_with_bound():
     X = np.array([[30.0, 0.0], [0.0, 30.0]])
     with pytest.warns(UserWarning, match="bounded by"):
         NTKKernel(depth=2, activation="tanh", sigma_w=3.0)(X)
+
+
+# ---------------------------------------------------------------------------
+# ELU / SELU closed forms: the bivariate normal CDF, duals, partials, depth
+SELU = (1.6732632423543772848170429916717, 1.0507009873554804934193349852946)
+ELU_PRM = {"elu": (1.0, 1.0), "selu": SELU, "elu_0.5": (0.5, 1.0)}
+
+
+def _mp_phi2(h, k, rho):
+    """P(X < h, Y < k) in 30 digits: int_{x<h} phi(x) Phi((k - rho x) / r) dx,
+    split where the second factor is a (smoothed) step."""
+    import mpmath as mp
+
+    mp.mp.dps = 30
+    h, k, rho = mp.mpf(h), mp.mpf(k), mp.mpf(rho)
+    if rho == 1:
+        return mp.ncdf(min(h, k))
+    if rho == -1:
+        return max(mp.mpf(0), mp.ncdf(h) - mp.ncdf(-k))
+    r = mp.sqrt((1 - rho) * (1 + rho))
+    # breakpoints resolve the far tail (the integrand lives within ~1/|h| of h)
+    pts = [h - 20, h - 5, h - 1, h - 0.2]
+    if rho != 0 and k / rho < h:
+        pts.append(k / rho)
+    pts = [-mp.inf] + sorted(pts) + [h]
+    return mp.quad(lambda x: mp.npdf(x) * mp.ncdf((k - rho * x) / r), pts)
+
+
+@pytest.mark.parametrize(
+    "rho", [-1, -0.999999, -0.99, -0.93, -0.6, 0, 0.25, 0.8, 0.92, 0.999999, 1]
+)
+def test_bivariate_normal_cdf_against_mpmath(rho):
+    pytest.importorskip("mpmath")
+    from sknnk._numerics.bvn import phi2w
+
+    r = np.sqrt((1 - rho) * (1 + rho))
+    for h in (-8.0, -5.3, -2.0, -0.4, 0.0, 0.7, 3.0, 8.0):
+        for k in (-8.0, -2.0, 0.0, 0.7, 8.0):
+            ref = float(_mp_phi2(h, k, rho))
+            got = phi2w(h, k, rho, r, 0.0)
+            # absolute, and relative to Phi(min(h, k)) in the lower tail
+            scale = float(_mp_phi2(min(h, k), min(h, k), 1))
+            assert abs(got - ref) <= 2e-16 + 2e-14 * scale, (h, k, ref, got)
+
+
+def test_bivariate_normal_cdf_log_weight_deep_tail():
+    # exp(lw) Phi2 where Phi2 alone would underflow: the tilted terms of ELU
+    import mpmath as mp
+
+    from sknnk._numerics.bvn import phi2w
+
+    mp.mp.dps = 40
+    for s in (2.0, 6.0, 30.0, 45.0):
+        for rho in (-0.5, 0.3, 0.95, 0.9999):
+            r = np.sqrt((1 - rho) * (1 + rho))
+            h, k, lw = -s, -rho * s, 0.5 * s * s
+            # Plackett: Phi(h) Phi(k) + int_0^asin(rho) of the density in t
+            H, K, LW = mp.mpf(h), mp.mpf(k), mp.mpf(lw)
+
+            def dens(t, H=H, K=K, LW=LW):
+                return mp.exp(
+                    LW - (H * H + K * K - 2 * H * K * mp.sin(t)) / (2 * mp.cos(t) ** 2)
+                )
+
+            ref = mp.exp(LW) * mp.ncdf(H) * mp.ncdf(K)
+            ref += mp.quad(dens, [0, mp.asin(rho)]) / (2 * mp.pi)
+            # rounding of lw alone costs lw * 1.1e-16 relative
+            rtol = 2e-14 + 2e-16 * lw
+            assert_allclose(phi2w(h, k, rho, r, lw), float(ref), rtol=rtol)
+
+
+def _elu_partials(key, a, b, c):
+    from sknnk._numerics.activations import ELU as CODE
+    from sknnk._numerics.activations import N_PRM, closed_form_partials
+
+    prm = np.zeros(N_PRM)
+    prm[:2] = ELU_PRM[key]
+    return np.array(closed_form_partials(CODE, prm, a, b, c, True))
+
+
+@pytest.mark.parametrize("key", ["elu", "selu"])
+def test_elu_duals_variances_up_to_13(key):
+    # against nested quadrature split at the kinks (the kernels' path to the
+    # same function is checked by test_duals_against_nested_quadrature)
+    phi, dphi = REF[key]
+    for a, b in [(0.5, 0.8), (3.0, 1.2), (13.0, 9.0), (13.0, 13.0)]:
+        Va = nested_quad_dual(phi, dphi, a, a, a)
+        Vb = nested_quad_dual(phi, dphi, b, b, b)
+        for rho in (-1.0, -0.95, 0.0, 0.3, 0.9, 0.999, 0.99999, 1.0):
+            F, G = _elu_partials(key, a, b, rho * np.sqrt(a * b))[:2]
+            Fr, Gr = nested_quad_dual(phi, dphi, a, b, rho * np.sqrt(a * b))
+            assert abs(F - Fr) <= 2e-14 * np.sqrt(Va[0] * Vb[0]), (a, b, rho)
+            assert abs(G - Gr) <= 2e-14 * np.sqrt(Va[1] * Vb[1]), (a, b, rho)
+
+
+def _richardson(fn, x, h):
+    """Fourth-order central difference (Richardson of steps h and 2h)."""
+    d1 = (fn(x + h) - fn(x - h)) / (2 * h)
+    d2 = (fn(x + 2 * h) - fn(x - 2 * h)) / (4 * h)
+    return (4 * d1 - d2) / 3
+
+
+@pytest.mark.parametrize("key", ["elu", "selu", "elu_0.5"])
+def test_elu_partials_against_quadrature_differences(key):
+    phi, dphi = REF[key]
+    for a, b in [(0.5, 0.7), (2.0, 1.3), (13.0, 9.0)]:
+        Va = nested_quad_dual(phi, dphi, a, a, a)
+        Vb = nested_quad_dual(phi, dphi, b, b, b)
+        scale = np.sqrt([Va[0] * Vb[0], Va[1] * Vb[1]])
+        s = np.sqrt(a * b)
+        for rho in (-0.95, 0.0, 0.3, 0.9, 0.999):
+            got = _elu_partials(key, a, b, rho * s)
+            # steps well inside the distance to rho = +-1
+            step = 2e-3 * min(1.0, 10 * (1 - abs(rho)))
+            for j, var in enumerate((a, b, s)):
+
+                def fn(x, j=j, p0=(a, b, rho * s)):
+                    p = list(p0)
+                    p[j] = x
+                    return np.array(nested_quad_dual(phi, dphi, *p))
+
+                fd = _richardson(fn, [a, b, rho * s][j], step * var)
+                # (F_j, G_j) are entries (2 + j, 5 + j); FD-limited accuracy
+                err = np.abs(got[[2 + j, 5 + j]] - fd) * var / scale
+                tol = 2e-8 if abs(rho) < 0.99 else 3e-7
+                assert np.all(err < tol), (key, a, b, rho, j, err)
+
+
+@pytest.mark.parametrize("key", ["elu", "selu", "elu_0.5"])
+@pytest.mark.parametrize("rho", [1.0, -1.0])
+def test_elu_partials_at_unit_correlation_are_fixed_rho_derivatives(key, rho):
+    # at rho = +-1 the returned partials must give d/da F(a, b, rho sqrt(ab))
+    # along fixed rho (the diverging c-part of SELU's G is dropped)
+    phi, dphi = REF[key]
+    a, b = 2.0, 1.3
+    got = _elu_partials(key, a, b, rho * np.sqrt(a * b))
+    for da, db in [(1.0, 0.0), (0.0, 1.0)]:
+        dc = rho * 0.5 * (da * np.sqrt(b / a) + db * np.sqrt(a / b))
+
+        def fn(t, da=da, db=db):
+            # (F, G) on the line v = rho sqrt(b / a) u: 1-D quadrature split at 0
+            sa, sb = np.sqrt(a + t * da), rho * np.sqrt(b + t * db)
+            out = []
+            for f in (phi, dphi):
+
+                def integrand(z, f=f):
+                    return f(sa * z) * f(sb * z) * np.exp(-0.5 * z * z)
+
+                parts = [quad(integrand, lo, hi, epsabs=1e-14, epsrel=1e-12)[0]
+                         for lo, hi in ((-40, 0), (0, 40))]  # fmt: skip
+                out.append(sum(parts) / np.sqrt(2 * np.pi))
+            return np.array(out)
+
+        fd = _richardson(fn, 0.0, 2e-3)
+        dF = got[2] * da + got[3] * db + got[4] * dc
+        dG = got[5] * da + got[6] * db + got[7] * dc
+        assert_allclose([dF, dG], fd, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("key", ["elu", "selu"])
+def test_elu_depth_10_against_nested_quadrature_recursion(key):
+    from _reference import nested_quad_kernels
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3, 3))
+    X[2] = 2.0 * X[0]  # parallel rows
+    sw, sb = 1.3, 0.2
+    nngp, ntk = nested_quad_kernels(X, None, key, None, 10, sw, sb)
+    kw = dict(depth=10, activation=key, sigma_w=sw, sigma_b=sb)
+    assert_allclose(NNGPKernel(**kw)(X), nngp, rtol=1e-12, atol=1e-12 * nngp.max())
+    assert_allclose(NTKKernel(**kw)(X), ntk, rtol=1e-12, atol=1e-12 * ntk.max())
+
+
+@pytest.mark.parametrize("activation", ["elu", "selu", ELU(0.5)], ids=str)
+@pytest.mark.parametrize("sigma_b", [0.3, 0.0])
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_elu_gradients_with_duplicate_and_parallel_rows(activation, sigma_b, depth):
+    # rho = 1 exactly (duplicates; parallel rows when sigma_b = 0) stays 1 for
+    # every hyperparameter: the gradient must match finite differences there
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(6, 3))
+    X[3] = X[0]
+    X[4] = 3.0 * X[1]
+    X[5] = -X[2]
+    for cls in (NNGPKernel, NTKKernel):
+        k = cls(depth=depth, activation=activation, sigma_w=1.4, sigma_b=sigma_b)
+        K, dK = k(X, eval_gradient=True)
+        fd = central_fd(lambda t, k=k: k.clone_with_theta(t)(X), k.theta, 1e-5)
+        assert_allclose(dK, fd, rtol=1e-8, atol=1e-9 * np.abs(K).max())

@@ -25,6 +25,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .bvn import mills, phi2w
+
 # Integer codes used by the compiled recursion.
 SERIES = 0
 IDENTITY = 1
@@ -36,6 +38,7 @@ SIGN = 6
 ARCCOS = 7  # prm = (order,) with order 2 or 3 (0 is STEP, 1 is RELU)
 SIN = 8
 COS = 9
+ELU = 10  # prm = (alpha, lam): lam * (max(x, 0) + alpha * (exp(min(x, 0)) - 1))
 
 N_PRM = 2  # length of the parameter array
 
@@ -87,6 +90,118 @@ def _rho(a, b, c):
     return min(1.0, max(-1.0, c / s)), s
 
 
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+@njit(cache=True, nogil=True)
+def elu_partials(alpha, lam, a, b, c, want_grad):
+    r"""``(F, G, F_a, F_b, F_c, G_a, G_b, G_c)`` of ELU/SELU in closed form.
+
+    ``phi(x) = lam psi(x)``, ``psi(x) = max(x, 0) + alpha (exp(min(x, 0)) - 1)``,
+    ``psi'(x) = 1{x > 0} + alpha e^x 1{x < 0}``. With ``sa = sqrt(a)``, ``sb =
+    sqrt(b)``, ``rho = c / (sa sb)``, ``r = sin(theta) = sqrt(1 - rho^2)``,
+    ``R(x) = e^{x^2/2} Phi(-x)`` (:func:`mills`) and the tilted orthant terms
+
+    .. math::
+
+        E_a = E[e^u 1\{u<0, v<0\}] = e^{a/2}\Phi_2(-s_a, -\rho s_a; \rho),\quad
+        E_b = e^{b/2}\Phi_2(-\rho s_b, -s_b; \rho),
+
+        E_T = E[e^{u+v} 1\{u<0, v<0\}]
+            = e^{(a+b+2c)/2}\Phi_2(-(s_a + \rho s_b), -(s_b + \rho s_a); \rho)
+
+    (exponential tilting ``E[e^{t.w} g(w)] = e^{t'St/2} E[g(w + St)]``; the
+    weights are applied inside :func:`phi2w`), Stein's identity for terms such
+    as ``E[u e^v 1{u>0, v<0}]``, and ``kappa_0``, ``kappa_1`` of ReLU:
+
+    .. math::
+
+        F/\lambda^2 = s_a s_b\kappa_1 + \alpha\big[(s_a(R(s_b r) - \tfrac12)
+            + s_b(R(s_a r) - \tfrac12))/\sqrt{2\pi}
+            + c\,(R(s_a) - E_a + R(s_b) - E_b)\big]
+            + \alpha^2(E_T - E_a - E_b + \kappa_0),
+
+        G/\lambda^2 = \kappa_0 + \alpha(R(s_a) - E_a + R(s_b) - E_b)
+            + \alpha^2 E_T.
+
+    Partials from Price's theorem, ``F_c = G``, ``F_a = E[psi''(u) psi(v)] / 2``,
+    ``G_c = E[psi''(u) psi''(v)]``, ``G_a = E[psi'''(u) psi'(v)] / 2``, with
+    the distributional derivatives ``psi'' = alpha e^x 1{x<0} + (1 - alpha)
+    delta`` and ``psi''' = alpha e^x 1{x<0} - alpha delta + (1 - alpha)
+    delta'``:
+
+    .. math::
+
+        F_a/\lambda^2 = \tfrac12\Big[\alpha\big(s_b(R(s_a r) - \tfrac\rho2)
+            /\sqrt{2\pi} + c(R(s_a) - E_a) + \alpha(E_T - E_a)\big)
+            + (1-\alpha)\frac{s_b r/\sqrt{2\pi} + \alpha(R(s_b r) - \tfrac12)}
+            {\sqrt{2\pi}\,s_a}\Big],
+
+        G_c/\lambda^2 = \alpha^2 E_T + \alpha(1-\alpha)\frac{R(s_b r)/s_a
+            + R(s_a r)/s_b}{\sqrt{2\pi}} + \frac{(1-\alpha)^2}{2\pi s_a s_b r},
+
+        G_a/\lambda^2 = \tfrac12\Big[\alpha(R(s_a) - E_a + \alpha E_T)
+            - \alpha\frac{\tfrac12 + \alpha R(s_b r)
+            + (1-\alpha)\rho\, s_b R(s_b r)/s_a}{\sqrt{2\pi}\,s_a}\Big]
+            - \frac{(1-\alpha)^2\rho}{4\pi a r},
+
+    and ``F_b``, ``G_b`` by symmetry. The last terms of ``G_c`` and ``G_a`` are
+    ``(1 - alpha)^2`` times the ReLU partials of ``kappa_0(rho)``; they
+    diverge like ``1 / r`` (the jump of SELU's ``phi'`` at 0; ELU has
+    ``alpha = 1``). At ``r = 0`` (``rho = +-1`` after the snap of
+    :func:`_angle`) the correlation does not change with any hyperparameter,
+    so they are returned as 0, as for ReLU: the other terms are the one-sided
+    limits, and ``G_a da + G_b db + G_c dc`` is the derivative along fixed
+    ``rho``.
+    """
+    rho, s = _rho(a, b, c)
+    theta, r = _angle(rho)
+    if s > 0.0:
+        sa, sb = math.sqrt(a), math.sqrt(b)
+        c = rho * s
+    else:  # a zero-variance input: u (or v) is identically 0
+        sa, sb = math.sqrt(max(a, 0.0)), math.sqrt(max(b, 0.0))
+        c = 0.0
+    k0 = (math.pi - theta) / _TWO_PI
+    k1 = (r + (math.pi - theta) * rho) / _TWO_PI
+    ra, rb = mills(sa), mills(sb)
+    rar, rbr = mills(sa * r), mills(sb * r)
+    ea = phi2w(-sa, -rho * sa, rho, r, 0.5 * a)
+    eb = phi2w(-rho * sb, -sb, rho, r, 0.5 * b)
+    et = phi2w(-(sa + rho * sb), -(sb + rho * sa), rho, r, 0.5 * (a + b) + c)
+    pa = ra - ea  # E[e^u 1{u<0, v>0}], and its mirror
+    pb = rb - eb
+    isq = _INV_SQRT_2PI
+    al2 = alpha * alpha
+    f = (
+        s * k1
+        + alpha * ((sa * (rbr - 0.5) + sb * (rar - 0.5)) * isq + c * (pa + pb))
+        + al2 * (et - ea - eb + k0)
+    )
+    g = k0 + alpha * (pa + pb) + al2 * et
+    fa = fb = ga = gb = gc = 0.0
+    if want_grad and s > 0.0:
+        om = 1.0 - alpha
+        fa = alpha * (sb * (rar - 0.5 * rho) * isq + c * pa + alpha * (et - ea))
+        fa += om * (sb * r * isq + alpha * (rbr - 0.5)) * isq / sa
+        fb = alpha * (sa * (rbr - 0.5 * rho) * isq + c * pb + alpha * (et - eb))
+        fb += om * (sa * r * isq + alpha * (rar - 0.5)) * isq / sb
+        gc = al2 * et + alpha * om * (rbr / sa + rar / sb) * isq
+        ga = alpha * (pa + alpha * et)
+        ga -= alpha * (0.5 + alpha * rbr + om * rho * sb * rbr / sa) * isq / sa
+        gb = alpha * (pb + alpha * et)
+        gb -= alpha * (0.5 + alpha * rar + om * rho * sa * rar / sb) * isq / sb
+        if r > 0.0 and om != 0.0:
+            sing = om * om / (_TWO_PI * r)
+            gc += sing / s
+            ga -= sing * rho / a
+            gb -= sing * rho / b
+        lh = 0.5 * lam * lam
+        fa, fb, ga, gb, gc = lh * fa, lh * fb, lh * ga, lh * gb, 2.0 * lh * gc
+    lam2 = lam * lam
+    return lam2 * f, lam2 * g, fa, fb, lam2 * g, ga, gb, gc
+
+
 @njit(cache=True, nogil=True, inline="always")
 def closed_form_partials(code, prm, a, b, c, want_grad):
     """Return ``(F, G, F_a, F_b, F_c, G_a, G_b, G_c)`` of a closed-form activation.
@@ -97,6 +212,8 @@ def closed_form_partials(code, prm, a, b, c, want_grad):
     0, the limit of their contribution to the gradient.
     """
     fa = fb = fc = ga = gb = gc = 0.0
+    if code == ELU:
+        return elu_partials(prm[0], prm[1], a, b, c, want_grad)
     if code == IDENTITY:
         return c, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0
     if code == ERF:
@@ -228,6 +345,15 @@ def closed_form_diag(code, prm, q):
         if q <= 0.0:
             return 0.0, 0.0, 0.0, 0.0
         return (0.5 if code == STEP else 1.0), 0.0, 0.0, 0.0
+    if code == ELU:
+        if q <= 0.0:
+            # limits q -> 0: V ~ lam^2 (1 + alpha^2) q / 2 and W -> lam^2 (1 +
+            # alpha^2) / 2; dW/dq diverges like q^(-1/2) there, but only zero
+            # rows with sigma_b = 0 reach it, and their derivatives all vanish
+            m = 0.5 * prm[1] ** 2 * (1.0 + prm[0] ** 2)
+            return 0.0, m, m, 0.0
+        out = elu_partials(prm[0], prm[1], q, q, q, True)
+        return out[0], out[1], out[2] + out[3] + out[4], out[5] + out[6] + out[7]
     if code == ARCCOS:
         # E[relu(z)^(2n)] = (2n - 1)!! / 2
         n = int(prm[0])

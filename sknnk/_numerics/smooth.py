@@ -2,7 +2,9 @@
 
 Each entry is a tuple of vectorised numpy functions; a ``None`` derivative is
 derived by the series engine from the lower one by Stein's identity (used where
-the derivative has a jump or a Dirac mass, as for ELU and SELU).
+the derivative has a jump or a Dirac mass). ELU and SELU have closed-form duals
+(code ``ELU`` of :mod:`sknnk._numerics.activations`); their entries here serve
+the pointwise evaluation of ``phi`` and ``phi'`` (finite networks, features).
 """
 
 import math
@@ -112,9 +114,9 @@ def _gelu_tanh2(x):
     return sech2 * du + 0.5 * x * (d2u * sech2 - 2.0 * t * sech2 * du * du)
 
 
-# ELU (alpha = 1) and SELU; their second derivative jumps at 0
-_SELU_L = 1.0507009873554804934193349852946
-_SELU_A = 1.6732632423543772848170429916717
+# ELU (alpha = 1) and SELU (Klambauer et al., 2017); phi'' jumps at 0
+SELU_SCALE = 1.0507009873554804934193349852946
+SELU_ALPHA = 1.6732632423543772848170429916717
 
 
 def _elu(x):
@@ -130,11 +132,11 @@ def _elu2(x):
 
 
 def _selu(x):
-    return _SELU_L * np.where(x > 0, x, _SELU_A * np.expm1(np.minimum(x, 0.0)))
+    return SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(np.minimum(x, 0.0)))
 
 
 def _selu1(x):
-    return _SELU_L * np.where(x > 0, 1.0, _SELU_A * np.exp(np.minimum(x, 0.0)))
+    return SELU_SCALE * np.where(x > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(x, 0.0)))
 
 
 SMOOTH = {
