@@ -154,17 +154,31 @@ def _odd_even_design(seed):
     return X * (1.1 / np.linalg.norm(X, axis=1).max() * np.sqrt(12))
 
 
-# activation, reference key, parity of the tables of phi and its derivatives
+def _mixed(x):
+    return np.sin(x) + 0.3 * np.cos(2.0 * x)
+
+
+def _dmixed(x):
+    return np.cos(x) - 0.6 * np.sin(2.0 * x)
+
+
+# activation, reference (phi, phi') or its key, parity of the tables of phi and
+# of its derivatives from the term k = 2 on (see gram.parity_table)
 PARITY_CASES = [
     ("tanh", "tanh", [1, 0, 1, 0]),
     (Custom(np.sin, np.cos), "sin", [1, 0, 1, 0]),
     (Custom(np.cos, lambda x: -np.sin(x)), "cos", [0, 1, 0, 1]),
-    # the second derivative of softplus (sigmoid') is even, the third odd
-    ("softplus", "softplus", [-1, -1, 0, 1]),
+    # an even function plus x / 2; its derivative 1 / 2 plus an odd function
+    ("softplus", "softplus", [0, 1, 0, 1]),
+    (Custom(_mixed, _dmixed), (_mixed, _dmixed), [-1, -1, -1, -1]),
 ]
 
 
-@pytest.mark.parametrize("activation,key,parity", PARITY_CASES, ids=str)
+@pytest.mark.parametrize(
+    "activation,key,parity",
+    PARITY_CASES,
+    ids=["tanh", "sin", "cos", "softplus", "mixed"],
+)
 def test_series_parity_and_truncation(activation, key, parity, small_tiles):
     """The series tiles (one parity in rho^2, terms chosen per row segment)
     against the per-entry driver (every term, dense Horner) and against
@@ -179,7 +193,7 @@ def test_series_parity_and_truncation(activation, key, parity, small_tiles):
     # the truncation does adapt: fewer terms at |rho| <= 1/4, all at rho = 1
     assert np.all(need[:, gram.LEVELS // 4].max(axis=1) < prep.nterms)
     assert np.all(need[:, gram.LEVELS].min(axis=1) == prep.nterms)
-    phi, dphi = REF_ACTIVATIONS[key]
+    phi, dphi = REF_ACTIVATIONS[key] if isinstance(key, str) else key
     idx = [0, 10, 5, 14, 15, 20]  # a near-duplicate, antiparallel, zero
     theta = np.log([sb, sw])
 

@@ -139,6 +139,8 @@ def tile_generic(
 
 # number of correlation levels of the truncation tables (see need_table)
 LEVELS = 64
+# columns of a row segment that share one number of terms
+CHUNK = 64
 # relative bound on what the adaptive truncation of a row segment omits
 _ADAPT_TOL = 1e-15
 # a parity class whose energy is below this fraction of a table (every point)
@@ -187,17 +189,26 @@ def _series(acc, rho, rho2, cxt, xi, cyt, y0, w, n, par):
     """``acc <- acc rho^n' + sum_{t < n} cxt[t, xi] cyt[t, y0 + k] rho^t``.
 
     ``par`` is -1 (every term, ``n' = n``) or the parity of the only nonzero
-    terms (0 even, 1 odd): Horner in ``rho^2`` over half the terms, times
-    ``rho^par``; ``n'`` is then the first omitted term of that parity.
+    terms from ``t = 2`` on (0 even, 1 odd; see :func:`parity_table`): Horner
+    in ``rho^2`` over half of those terms, times ``rho^(2 + par)``, plus the
+    terms ``t = 0, 1``; ``n'`` is then the first omitted term of that parity.
     """
     if par < 0:
         _horner(acc, rho, cxt, xi, cyt, n - 1, 1, n, y0, w)
         return
-    count = (n - par + 1) // 2 if n > par else 0
-    _horner(acc, rho2, cxt, xi, cyt, par + 2 * (count - 1), 2, count, y0, w)
+    t0 = 2 + par
+    count = (n - t0 + 1) // 2 if n > t0 else 0
+    _horner(acc, rho2, cxt, xi, cyt, t0 + 2 * (count - 1), 2, count, y0, w)
+    c0 = cxt[0, xi]
+    row0 = cyt[0, y0 : y0 + w]
+    c1 = cxt[1, xi] if n > 1 else 0.0
+    row1 = cyt[1 if n > 1 else 0, y0 : y0 + w]
     if par == 1:
         for k in range(w):
-            acc[k] *= rho[k]
+            acc[k] = acc[k] * rho2[k] * rho[k] + (c0 * row0[k] + c1 * row1[k] * rho[k])
+    else:
+        for k in range(w):
+            acc[k] = acc[k] * rho2[k] + (c0 * row0[k] + c1 * row1[k] * rho[k])
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
@@ -205,6 +216,57 @@ def _pair_parity(par, layer, tx, ty):
     """Parity shared by the tables ``tx`` (rows) and ``ty`` (columns), or -1."""
     p = par[layer, tx]
     return p if p == par[layer, ty] else -1
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def _chunk_series(
+    f, g, fa, fb, ga, gb, gc, rho, rho2, lo, hi, xi, y0, layer, coefxt, coefyt,
+    remx, remy, needx, ncol, par, full, want_grad,
+):  # fmt: skip
+    """The series of one layer for the columns ``lo:hi`` of a row segment.
+
+    ``F`` into ``f``, ``G`` into ``g`` and, with ``want_grad``, the series of
+    the partials into ``fa, fb, ga, gb, gc``, with the number of terms that
+    the largest ``|rho|`` of the chunk needs (see :func:`tile_series`).
+    """
+    w = hi - lo
+    yc = y0 + lo
+    rmax = 0.0
+    for k in range(lo, hi):
+        rmax = max(rmax, abs(rho[k]))
+    lev = min(LEVELS, int(rmax * LEVELS) + 1)
+    n = min(full, max(needx[layer, lev, xi], ncol[layer, lev]))
+    fc = f[lo:hi]
+    gk = g[lo:hi]
+    if n >= full:
+        # F and G with the tail rho^n sqrt(r_n(a) r_n(b))
+        for k in range(w):
+            fc[k] = math.sqrt(remx[layer, 0, xi] * remy[layer, 0, yc + k])
+            gk[k] = math.sqrt(remx[layer, 1, xi] * remy[layer, 1, yc + k])
+    else:
+        for k in range(w):
+            fc[k] = 0.0
+            gk[k] = 0.0
+    r = rho[lo:hi]
+    r2 = rho2[lo:hi]
+    cx = coefxt[layer]
+    cy = coefyt[layer]
+    _series(fc, r, r2, cx[0], xi, cy[0], yc, w, n, _pair_parity(par, layer, 0, 0))
+    _series(gk, r, r2, cx[1], xi, cy[1], yc, w, n, _pair_parity(par, layer, 1, 1))
+    if not want_grad:
+        return
+    for acc, tx, ty in (
+        (fa[lo:hi], 2, 0),
+        (fb[lo:hi], 0, 2),
+        (gc[lo:hi], 2, 2),
+        (ga[lo:hi], 3, 1),
+        (gb[lo:hi], 1, 3),
+    ):
+        for k in range(w):
+            acc[k] = 0.0
+        _series(
+            acc, r, r2, cx[tx], xi, cy[ty], yc, w, n, _pair_parity(par, layer, tx, ty)
+        )
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
@@ -266,11 +328,12 @@ def tile_series(
     * ``par[layer, table]`` (:func:`parity_table`): a table whose terms of one
       parity vanish (odd or even activations) is summed over the other parity
       only, in ``rho^2``.
-    * The number of terms of a row segment at a layer is the smallest ``n``
-      for which ``|rho|^n`` times the tail energies of its points is below
-      ``_ADAPT_TOL`` (``needx``/``needy``, :func:`need_table`, at the level
-      just above the segment's largest ``|rho|``); the full ``nterms`` and its
-      Cauchy-Schwarz tail when ``|rho|`` reaches the top level.
+    * The number of terms of ``CHUNK`` columns of a row segment at a layer is
+      the smallest ``n`` for which ``|rho|^n`` times the tail energies of their
+      points is below ``_ADAPT_TOL`` (``needx``/``needy``, :func:`need_table`,
+      at the level just above the chunk's largest ``|rho|``); the full
+      ``nterms`` and its Cauchy-Schwarz tail when ``|rho|`` reaches the top
+      level (:func:`_chunk_series`).
     """
     width = j1 - j0
     s = np.empty(width)
@@ -325,51 +388,21 @@ def tile_series(
         dbeta_b = 2.0 * sb2 if ntk_param else 0.0
         for layer in range(depth):
             ia = iqx[layer, xi]
-            rmax = 0.0
             for k in range(w):
                 r = min(1.0, max(-1.0, s[k] * (ia * iqy[layer, y0 + k])))
                 rho[k] = r
                 rho2[k] = r * r
-                rmax = max(rmax, abs(r))
-            full = nterms[layer]
-            lev = min(LEVELS, int(rmax * LEVELS) + 1)
-            n = min(full, max(needx[layer, lev, xi], ncol[layer, lev]))
-            if n >= full:
-                # F and G with the tail rho^n sqrt(r_n(a) r_n(b))
-                for k in range(w):
-                    f[k] = math.sqrt(remx[layer, 0, xi] * remy[layer, 0, y0 + k])
-                    g[k] = math.sqrt(remx[layer, 1, xi] * remy[layer, 1, y0 + k])
-            else:
-                for k in range(w):
-                    f[k] = 0.0
-                    g[k] = 0.0
-            cx = coefxt[layer]
-            cy = coefyt[layer]
-            p00 = _pair_parity(par, layer, 0, 0)
-            p11 = _pair_parity(par, layer, 1, 1)
-            _series(f, rho, rho2, cx[0], xi, cy[0], y0, w, n, p00)
-            _series(g, rho, rho2, cx[1], xi, cy[1], y0, w, n, p11)
+            for lo in range(0, w, CHUNK):
+                _chunk_series(
+                    f, g, fa, fb, ga, gb, gc, rho, rho2, lo, min(w, lo + CHUNK),
+                    xi, y0, layer, coefxt, coefyt, remx, remy, needx, ncol, par,
+                    nterms[layer], want_grad,
+                )  # fmt: skip
             if not want_grad:
                 for k in range(w):
                     t[k] = alpha * f[k] + beta + sw2 * g[k] * t[k]
                     s[k] = sw2 * f[k] + sb2
                 continue
-            for k in range(w):
-                fa[k] = 0.0
-                fb[k] = 0.0
-                ga[k] = 0.0
-                gb[k] = 0.0
-                gc[k] = 0.0
-            p20 = _pair_parity(par, layer, 2, 0)
-            p02 = _pair_parity(par, layer, 0, 2)
-            p22 = _pair_parity(par, layer, 2, 2)
-            p31 = _pair_parity(par, layer, 3, 1)
-            p13 = _pair_parity(par, layer, 1, 3)
-            _series(fa, rho, rho2, cx[2], xi, cy[0], y0, w, n, p20)
-            _series(fb, rho, rho2, cx[0], xi, cy[2], y0, w, n, p02)
-            _series(gc, rho, rho2, cx[2], xi, cy[2], y0, w, n, p22)
-            _series(ga, rho, rho2, cx[3], xi, cy[1], y0, w, n, p31)
-            _series(gb, rho, rho2, cx[1], xi, cy[3], y0, w, n, p13)
             dqxb = dqx[0, layer, xi]
             dqxw = dqx[1, layer, xi]
             for k in range(w):
@@ -468,31 +501,37 @@ def need_table(coef, rem, nterms):
 
 @njit(cache=True, nogil=True)
 def parity_table(coef, nterms):
-    """``par[layer, table]``: 1 if only odd terms are nonzero, 0 if only even.
+    """``par[layer, table]``: 1 if, from ``k = 2`` on, only odd terms are
+    nonzero, 0 if only even ones, -1 otherwise.
 
-    ``coef[layer, table, point, term]`` as in :func:`need_table`. A parity
-    class counts as zero when its energy is at most ``_PARITY_TOL2`` of the
+    ``coef[layer, table, point, term]`` as in :func:`need_table`. Terms 0 and
+    1 are summed apart, so that an odd or even function plus an affine one
+    (sigmoid, softplus, swish, GELU and their derivatives) has a parity too.
+    A class counts as zero when its energy is at most ``_PARITY_TOL2`` of the
     table's at every point (quadrature rounding of an exactly odd or even
-    function); -1 otherwise. Skipping such a class in a series whose two
-    tables both have it below the threshold changes the sum by at most
+    function). Skipping such a class in a series whose two tables both have
+    it below the threshold changes the sum by at most
     ``_PARITY_TOL2 sqrt(e_0(x) e_0(y))`` (Cauchy-Schwarz).
     """
     n_layers, n_tables, n_points, _ = coef.shape
     par = np.empty((n_layers, n_tables), dtype=np.int64)
     for layer in range(n_layers):
+        n = nterms[layer]
         for b in range(n_tables):
             odd_only = True
             even_only = True
             for p in range(n_points):
                 c = coef[layer, b, p]
+                tot = 0.0
+                for k in range(min(n, 2)):
+                    tot += c[k] * c[k]
                 ev = 0.0
                 od = 0.0
-                for k in range(0, nterms[layer] - 1, 2):
+                for k in range(2, n, 2):
                     ev += c[k] * c[k]
-                    od += c[k + 1] * c[k + 1]
-                if nterms[layer] % 2 == 1:
-                    ev += c[nterms[layer] - 1] ** 2
-                tot = ev + od
+                for k in range(3, n, 2):
+                    od += c[k] * c[k]
+                tot += ev + od
                 odd_only = odd_only and ev <= _PARITY_TOL2 * tot
                 even_only = even_only and od <= _PARITY_TOL2 * tot
             par[layer, b] = 0 if even_only else (1 if odd_only else -1)
