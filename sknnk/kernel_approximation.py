@@ -475,7 +475,7 @@ class NNGPSampler(_BaseSampler):
         multiplies the constant ``sigma_b`` feature (the bias).
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during ``fit`` (only for string column names).
 
     See Also
@@ -598,7 +598,7 @@ class NTKSampler(_BaseSampler):
         The random signs and frequency pairs of the sketch of every layer.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during ``fit`` (only for string column names).
 
     See Also
