@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .bvn import mills, phi2w
+from .bvn import mills, phi2w3
 
 # Integer codes used by the compiled recursion.
 SERIES = 0
@@ -166,9 +166,12 @@ def elu_partials(alpha, lam, a, b, c, want_grad):
     k1 = (r + (math.pi - theta) * rho) / _TWO_PI
     ra, rb = mills(sa), mills(sb)
     rar, rbr = mills(sa * r), mills(sb * r)
-    ea = phi2w(-sa, -rho * sa, rho, r, 0.5 * a)
-    eb = phi2w(-rho * sb, -sb, rho, r, 0.5 * b)
-    et = phi2w(-(sa + rho * sb), -(sb + rho * sa), rho, r, 0.5 * (a + b) + c)
+    ea, eb, et = phi2w3(
+        -sa, -rho * sa, 0.5 * a,
+        -rho * sb, -sb, 0.5 * b,
+        -(sa + rho * sb), -(sb + rho * sa), 0.5 * (a + b) + c,
+        rho, r,
+    )  # fmt: skip
     pa = ra - ea  # E[e^u 1{u<0, v>0}], and its mirror
     pb = rb - eb
     isq = _INV_SQRT_2PI

@@ -157,8 +157,8 @@ def _phi2_high(h, k, rho, r, lw):
 
 
 @njit(cache=True, nogil=True)
-def _phi2_low(h, k, rho, lw):
-    """Low-correlation branch of :func:`phi2w` (Plackett's integral in ``asin``).
+def _low_tier(h, k, rho):
+    """Quadrature tier ``0..3`` of the low-correlation branch.
 
     On ``[0, asin(rho)]`` the exponent moves from its value at 0 by at most
     ``v = ((h^2 + k^2) rho^2 / 2 + |h k rho|) / (1 - rho^2)``, and the
@@ -166,31 +166,68 @@ def _phi2_low(h, k, rho, lw):
     Gauss-Legendre nodes grows with both (measured: <= 1.5e-14 relative to
     ``Phi(min(h, k))`` for ``|h|, |k| <= 10``).
     """
-    hs = 0.5 * (h * h + k * k)
-    hk = h * k
-    v = (hs * rho * rho + abs(hk * rho)) / (1.0 - rho * rho)
+    v = (0.5 * (h * h + k * k) * rho * rho + abs(h * k * rho)) / (1.0 - rho * rho)
     ar = abs(rho)
-    panels = 1
     if v < 0.25 and ar < 0.3:
-        xg, wg = _X8, _W8
-    elif v < 4.0 and ar < 0.75:
-        xg, wg = _X12, _W12
-    elif v < 32.0:
-        xg, wg = _X20, _W20
-    else:
-        xg, wg = _X24, _W24
-        if v >= 256.0:
-            panels = 2
-    t1 = math.asin(rho)
-    width = t1 / panels
-    acc = 0.0
+        return 0
+    if v < 4.0 and ar < 0.75:
+        return 1
+    if v < 32.0:
+        return 2
+    return 3 if v < 256.0 else 4
+
+
+@njit(cache=True, nogil=True)
+def _low_nodes(tier):
+    """``(nodes, weights, panels)`` of a tier of :func:`_low_tier`."""
+    if tier == 0:
+        return _X8, _W8, 1
+    if tier == 1:
+        return _X12, _W12, 1
+    if tier == 2:
+        return _X20, _W20, 1
+    return _X24, _W24, tier - 2
+
+
+@njit(cache=True, nogil=True)
+def _plackett(tier, rho, h1, k1, l1, h2, k2, l2, h3, k3, l3, three):
+    """``exp(l) Phi2(h, k; rho)`` of the low-correlation branch for one
+    (``three=False``) or three ``(h, k, l)`` sharing the nodes ``sin(t)``."""
+    xg, wg, panels = _low_nodes(tier)
+    width = math.asin(rho) / panels
+    hs1, hk1 = 0.5 * (h1 * h1 + k1 * k1), h1 * k1
+    hs2, hk2 = 0.5 * (h2 * h2 + k2 * k2), h2 * k2
+    hs3, hk3 = 0.5 * (h3 * h3 + k3 * k3), h3 * k3
+    acc1 = acc2 = acc3 = 0.0
     for p in range(panels):
         mid = (p + 0.5) * width
         for i in range(xg.shape[0]):
             st = math.sin(mid + 0.5 * width * xg[i])
-            acc += wg[i] * math.exp(lw - (hs - hk * st) / (1.0 - st * st))
-    base = cdfw(h, lw) * 0.5 * math.erfc(-k / _SQRT2)
-    return base + acc * 0.5 * width / _TWO_PI
+            inv = 1.0 / (1.0 - st * st)
+            acc1 += wg[i] * math.exp(l1 - (hs1 - hk1 * st) * inv)
+            if three:
+                acc2 += wg[i] * math.exp(l2 - (hs2 - hk2 * st) * inv)
+                acc3 += wg[i] * math.exp(l3 - (hs3 - hk3 * st) * inv)
+    f = 0.5 * width / _TWO_PI
+    p1 = cdfw(h1, l1) * 0.5 * math.erfc(-k1 / _SQRT2) + f * acc1
+    if not three:
+        return p1, 0.0, 0.0
+    p2 = cdfw(h2, l2) * 0.5 * math.erfc(-k2 / _SQRT2) + f * acc2
+    p3 = cdfw(h3, l3) * 0.5 * math.erfc(-k3 / _SQRT2) + f * acc3
+    return p1, p2, p3
+
+
+@njit(cache=True, nogil=True)
+def phi2w3(h1, k1, l1, h2, k2, l2, h3, k3, l3, rho, r):
+    """Three values of :func:`phi2w` at one correlation, sharing the nodes."""
+    if r <= 0.0 or abs(rho) > _RHO_HIGH:
+        return (
+            phi2w(h1, k1, rho, r, l1),
+            phi2w(h2, k2, rho, r, l2),
+            phi2w(h3, k3, rho, r, l3),
+        )
+    tier = max(_low_tier(h1, k1, rho), _low_tier(h2, k2, rho), _low_tier(h3, k3, rho))
+    return _plackett(tier, rho, h1, k1, l1, h2, k2, l2, h3, k3, l3, True)
 
 
 @njit(cache=True, nogil=True)
@@ -222,5 +259,6 @@ def phi2w(h, k, rho, r, lw):
             return 0.0
         return _cdf_diffw(-k, h, lw)
     if abs(rho) <= _RHO_HIGH:
-        return _phi2_low(h, k, rho, lw)
+        tier = _low_tier(h, k, rho)
+        return _plackett(tier, rho, h, k, lw, h, k, lw, h, k, lw, False)[0]
     return _phi2_high(h, k, rho, r, lw)
