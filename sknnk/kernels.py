@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
@@ -9,7 +11,7 @@ from ._numerics import series
 from ._numerics.activations import SERIES
 from ._numerics.gram import make_plan
 from ._numerics.recursion import closed_form_diag_values, diag_recursion
-from ._parallel import TILE, compute_gram
+from ._parallel import TILE, compute_gram, n_workers_of
 from ._validation import (
     check_bounds,
     check_input,
@@ -41,11 +43,12 @@ class _Prepared:
         layers = []
         if spec.code == SERIES:
             funcs = spec.funcs
+            n_threads = min(n_workers_of(kernel.n_jobs), os.cpu_count() or 1)
 
             def values(q):
                 # sample each function once per layer, for the diagonal and
                 # for the coefficient tables of the same layer
-                samples = series.sample(funcs[:n_tables], q, spec.kink)
+                samples = series.sample(funcs[:n_tables], q, spec.kink, n_threads)
                 out = series.diag_values(funcs, q, want_grad, spec.kink, samples)
                 layers.append(
                     series.layer_tables(funcs[:n_tables], q, 8, spec.kink, samples)

@@ -23,6 +23,7 @@ tolerance for every point, and the Cauchy-Schwarz tail
 
 import math
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import njit
@@ -33,6 +34,7 @@ _Z_STEP_SMOOTH = 0.025  # analytic activations at variances <= _Q_SMOOTH
 _Q_SMOOTH = 100.0
 _MAX_TERMS = 1000
 _REL_TOL = 1e-13
+_THREADED_SIZE = 1 << 18  # grid samples from which sampling uses threads
 
 _basis_cache = {}
 
@@ -110,8 +112,8 @@ class _Sampled:
     of the products of the limits, a linear use the mean of the limits).
     """
 
-    def __init__(self, f, u, kink, step):
-        self.v = f(u)
+    def __init__(self, f, u, kink, step, n_threads=1):
+        self.v = _evaluate(f, u, n_threads)
         self._norm = None
         self.step = step
         self.kink = kink
@@ -144,18 +146,37 @@ class _Sampled:
         return p
 
 
-def sample(funcs, q, kink=False):
+def _evaluate(f, u, n_threads):
+    """``f(u)``, on ``n_threads`` threads over row blocks when ``u`` is large
+    (numpy's element-wise functions release the GIL; every element gets the
+    same value whatever the split)."""
+    n_rows = u.shape[0]
+    if n_threads <= 1 or u.size < _THREADED_SIZE:
+        return f(u)
+    bounds = np.linspace(0, n_rows, min(n_threads, n_rows) + 1).astype(int)
+    out = np.empty(u.shape)
+
+    def work(i):
+        out[bounds[i] : bounds[i + 1]] = f(u[bounds[i] : bounds[i + 1]])
+
+    with ThreadPoolExecutor(len(bounds) - 1) as pool:
+        list(pool.map(work, range(len(bounds) - 1)))
+    return out
+
+
+def sample(funcs, q, kink=False, n_threads=1):
     """Sample the given functions of ``funcs`` on ``u = sqrt(q) z`` (the grid).
 
     Returns a list with a :class:`_Sampled` (or None for a missing function)
     per entry of ``funcs``, to be shared by :func:`diag_values` and
     :func:`layer_tables` so each function is evaluated once per layer.
+    ``n_threads`` threads evaluate the functions of many points.
     """
     q = np.asarray(q, dtype=float)
     step = _step_for(q, kink)
     z, _, _ = _basis(step)
     u = np.sqrt(q)[:, None] * z[None, :]
-    return [None if f is None else _Sampled(f, u, kink, step) for f in funcs]
+    return [None if f is None else _Sampled(f, u, kink, step, n_threads) for f in funcs]
 
 
 def diag_values(funcs, q, want_grad=True, kink=False, samples=None):
