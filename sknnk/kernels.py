@@ -285,10 +285,13 @@ class NNGPKernel(_InfiniteWidthKernel):
     depth : int, default=1
         Number of hidden layers (nonlinearities). ``depth=0`` is the linear
         kernel of the readout layer alone.
-    activation : str, default="relu"
-        Nonlinearity of the hidden layers: one of ``ACTIVATION_NAMES``
-        (``"erf"``, ``"identity"``, ``"relu"``, ``"tanh"``). ``relu``, ``erf``
-        and ``identity`` are exact closed forms; ``tanh`` uses a Hermite series
+    activation : str, activation object or callable, default="relu"
+        Nonlinearity of the hidden layers: a name in ``ACTIVATION_NAMES``, an
+        object of :mod:`sknnk.activations` (``ABReLU``, ``LeakyReLU``,
+        ``ELU``, ``ArcCosine``, ``Custom``) or a vectorised callable. relu and
+        its leaky/absolute variants, erf, identity, step, sign, sin, cos,
+        ArcCosine(0..3), elu and selu are exact closed forms; the others
+        (tanh, sigmoid, softplus, swish, gelu, ...) use a Hermite series
         truncated adaptively at a relative remainder of 1e-13.
     sigma_w : float, default=1.0
         Standard deviation of the weights (before the ``1/sqrt(fan_in)``
@@ -405,9 +408,8 @@ class NTKKernel(_InfiniteWidthKernel):
     depth : int, default=1
         Number of hidden layers (nonlinearities). ``depth=0`` is the linear
         kernel of the readout layer alone.
-    activation : str, default="relu"
-        Nonlinearity of the hidden layers: one of ``ACTIVATION_NAMES``
-        (``"erf"``, ``"identity"``, ``"relu"``, ``"tanh"``).
+    activation : str, activation object or callable, default="relu"
+        Nonlinearity of the hidden layers, as in :class:`NNGPKernel`.
     sigma_w : float, default=1.0
         Standard deviation of the weights. Must be > 0.
     sigma_b : float, default=0.1

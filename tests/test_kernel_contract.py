@@ -57,20 +57,12 @@ ALL = SIMPLE + COMPOUND + COMPOUND_ZERO_BIAS
 
 @pytest.mark.parametrize("kernel", ALL, ids=repr)
 def test_gradient_matches_finite_differences(kernel, X):
-    # ELU/SELU: their derivative has a kink (SELU: a jump) at 0, so the Hermite
-    # series converges algebraically and sknnk warns with the truncation
-    # bound; at duplicate inputs (rho = 1) the gradient carries ~1e-6 of it for
-    # ELU and ~3e-3 for SELU (whose G_c has a Dirac mass there). SELU gradients
-    # at distinct inputs are checked here and in test_activations.py.
-    if "'selu'" in repr(kernel):
-        X = X[:5]  # rows 4 and 5 are duplicates
-    rtol = 1e-5 if "'elu'" in repr(kernel) else 1e-6
     K, dK = kernel(X, eval_gradient=True)
     assert dK.shape == (X.shape[0], X.shape[0], kernel.theta.shape[0])
     if kernel.theta.size == 0:
         return
     fd = central_fd(lambda th: kernel.clone_with_theta(th)(X), kernel.theta, 1e-6)
-    assert_allclose(dK, fd, rtol=rtol, atol=1e-7 * np.abs(K).max())
+    assert_allclose(dK, fd, rtol=1e-6, atol=1e-7 * np.abs(K).max())
 
 
 @pytest.mark.parametrize("kernel", SIMPLE, ids=repr)
