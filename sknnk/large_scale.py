@@ -309,7 +309,7 @@ def dask_gram(kernel: Kernel, X, Y=None, *, chunks: int | tuple[int, int] = 4096
     # A one-point call: checks the kernel's parameters now rather than on
     # the workers, and gives the dtype of the blocks.
     probe = np.ones((1, Xd.shape[1]))
-    dtype = np.asarray(kernel(probe, probe)).dtype
+    dtype = np.asarray(kernel(probe)).dtype
 
     token = tokenize(kernel, Xd.name, None if symmetric else Yd.name)
     name = "sknnk-gram-" + token
