@@ -7,9 +7,9 @@ are :class:`sklearn.gaussian_process.kernels.Kernel` subclasses.
 
 from .dynamics import InfiniteWidthClassifier, InfiniteWidthRegressor
 from .feature_learning import MuPLinearRegressor
-from .kernel_approximation import NNGPSampler, NTKSampler
 from .kernels import ACTIVATION_NAMES, NNGPKernel, NTKKernel
 from .large_scale import dask_gram, nystroem_error, select_nystroem_components
+from .random_features import NNGPSampler, NTKSampler
 
 __version__ = "0.1.0"
 

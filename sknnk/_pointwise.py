@@ -1,7 +1,7 @@
 """Pointwise ``phi`` and ``phi'`` of every activation, as numpy functions.
 
 The kernels evaluate an activation through its dual (``F`` and ``G``); the
-random-feature samplers of :mod:`sknnk.kernel_approximation` run a finite
+random-feature samplers of :mod:`sknnk.random_features` run a finite
 network and need the activation itself and its derivative on arrays.
 :func:`pointwise` returns both for any resolved
 :class:`~sknnk._numerics.activations.ActivationSpec`: the spec's own numpy

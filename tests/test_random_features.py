@@ -32,7 +32,7 @@ from sknnk.activations import (
     LeakyReLU,
     resolve_activation,
 )
-from sknnk.kernel_approximation import _draw_sketch, _sketch
+from sknnk.random_features import _draw_sketch, _sketch
 
 SW, SB = 1.4, 0.3
 
