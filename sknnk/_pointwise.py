@@ -26,6 +26,7 @@ from scipy import special
 
 from ._numerics import activations as _na
 from ._numerics.smooth import numerical_derivative
+from .activations import _relu_power
 
 Pointwise = Callable[[np.ndarray], np.ndarray]
 
@@ -89,37 +90,6 @@ def _sign():
     return np.sign, (lambda x: np.zeros_like(x))
 
 
-def _arccos(n):
-    def phi(x):
-        return np.maximum(x, 0) ** n
-
-    def dphi(x):
-        out = np.maximum(x, 0) ** (n - 1)
-        out *= x.dtype.type(n)
-        return out
-
-    return phi, dphi
-
-
-def _elu(alpha, lam):
-    # lam * (x if x > 0 else alpha * (exp(x) - 1)); the minimum keeps exp finite
-    def phi(x):
-        neg = np.expm1(np.minimum(x, 0))
-        neg *= x.dtype.type(alpha)
-        out = np.where(x > 0, x, neg)
-        out *= x.dtype.type(lam)
-        return out
-
-    def dphi(x):
-        neg = np.exp(np.minimum(x, 0))
-        neg *= x.dtype.type(alpha)
-        out = np.where(x > 0, x.dtype.type(1.0), neg)
-        out *= x.dtype.type(lam)
-        return out
-
-    return phi, dphi
-
-
 def pointwise(spec: _na.ActivationSpec) -> tuple[Pointwise, Pointwise]:
     """Return ``(phi, phi')`` of a resolved activation as numpy functions.
 
@@ -155,13 +125,13 @@ def pointwise(spec: _na.ActivationSpec) -> tuple[Pointwise, Pointwise]:
     if code == _na.SIGN:
         return _sign()
     if code == _na.ARCCOS:
-        return _arccos(int(round(a)))
+        phi, dphi = _relu_power(int(round(a)))
+        return _typed(phi), _typed(dphi)
     if code == _na.SIN:
         return np.sin, np.cos
     if code == _na.COS:
         return np.cos, (lambda x: -np.sin(x))
-    if code == getattr(_na, "ELU", None):
-        return _elu(a, b)
+    # ELU/SELU specs and series activations carry their numpy functions
     raise NotImplementedError(  # pragma: no cover - a new code without a case
         f"No pointwise form of the activation {spec.name!r} (code {code})."
     )
