@@ -150,3 +150,22 @@ def _human(n_bytes):
         if n_bytes >= size:
             return f"{n_bytes / size:.1f} {unit}"
     return f"{n_bytes} bytes"
+
+
+def resolve_dtype(owner, dtype):
+    """The numpy scalar type of a ``dtype`` parameter (None is float64)."""
+    if dtype is None:
+        return np.float64
+    if isinstance(dtype, str):
+        if dtype in ("float64", "float32"):
+            return np.dtype(dtype).type
+    else:
+        try:
+            if np.dtype(dtype) in (np.float64, np.float32):
+                return np.dtype(dtype).type
+        except TypeError:
+            pass
+    raise ValueError(
+        f"The 'dtype' parameter of {owner} must be None, 'float64' or 'float32'. "
+        f"Got {dtype!r} instead."
+    )

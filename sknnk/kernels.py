@@ -20,6 +20,7 @@ from ._validation import (
     check_n_jobs,
     check_options,
     check_real,
+    resolve_dtype,
 )
 from .activations import ACTIVATION_NAMES, resolve_activation
 
@@ -191,19 +192,7 @@ class _InfiniteWidthKernel(Kernel):
                     f"X has {X.shape[1]} features but Y has {Y.shape[1]} features; "
                     f"{owner} needs both with the same number of columns."
                 )
-        dtype = getattr(self, "dtype", None)
-        if dtype is None or (isinstance(dtype, str) and dtype == "float64"):
-            dtype = np.float64
-        elif (isinstance(dtype, str) and dtype == "float32") or dtype is np.float32:
-            dtype = np.float32
-        elif dtype is not np.float64 and not (
-            isinstance(dtype, np.dtype) and dtype in (np.float32, np.float64)
-        ):
-            raise ValueError(
-                f"The 'dtype' parameter of {owner} must be None, 'float64' or "
-                f"'float32'. Got {dtype!r} instead."
-            )
-        dtype = np.dtype(dtype).type
+        dtype = resolve_dtype(owner, getattr(self, "dtype", None))
         verbose = getattr(self, "verbose", 0)
         if isinstance(verbose, bool):
             verbose = int(verbose)

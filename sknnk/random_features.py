@@ -36,7 +36,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._parallel import active_backend, n_workers_of, single_threaded_blas
 from ._pointwise import pointwise
-from ._validation import check_int, check_n_jobs, check_options, check_real
+from ._validation import (
+    check_int,
+    check_n_jobs,
+    check_options,
+    check_real,
+    resolve_dtype,
+)
 from .activations import resolve_activation
 
 __all__ = ["NNGPSampler", "NTKSampler", "TensorSRHT"]
@@ -89,24 +95,6 @@ def _standard_normal(rng, shape, dtype):
     for s in range(0, shape[0], rows):
         out[s : s + rows] = rng.standard_normal((min(rows, shape[0] - s), shape[1]))
     return out
-
-
-def _resolve_dtype(owner, dtype):
-    if dtype is None:
-        return np.float64
-    if isinstance(dtype, str):
-        if dtype in ("float64", "float32"):
-            return np.dtype(dtype).type
-    else:
-        try:
-            if np.dtype(dtype) in (np.float64, np.float32):
-                return np.dtype(dtype).type
-        except TypeError:
-            pass
-    raise ValueError(
-        f"The 'dtype' parameter of {owner} must be None, 'float64' or 'float32'. "
-        f"Got {dtype!r} instead."
-    )
 
 
 def _check_X(est, X, reset):
@@ -253,7 +241,7 @@ class _BaseSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         check_real(owner, "sigma_b", self.sigma_b, positive=False)
         check_int(owner, "batch_size", self.batch_size, 1, allow_none=True)
         check_n_jobs(owner, self.n_jobs)
-        dtype = _resolve_dtype(owner, self.dtype)
+        dtype = resolve_dtype(owner, self.dtype)
         if self._kind == 1:
             check_options(
                 owner, "parameterization", self.parameterization, {"ntk", "standard"}
@@ -399,7 +387,7 @@ class _BaseSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         try:
-            name = np.dtype(_resolve_dtype(type(self).__name__, self.dtype)).name
+            name = np.dtype(resolve_dtype(type(self).__name__, self.dtype)).name
         except ValueError:
             name = "float64"
         tags.transformer_tags.preserves_dtype = [name]
