@@ -74,7 +74,7 @@ class _InfiniteWidthBase(BaseEstimator):
         self,
         depth: int = 1,
         activation: str = "relu",
-        sigma_w: float = 1.0,
+        sigma_w: float = 2**0.5,
         sigma_b: float = 0.1,
         mode: str = "gradient_flow",
         optimizer: str = "gd",
@@ -270,7 +270,7 @@ class InfiniteWidthRegressor(RegressorMixin, _InfiniteWidthBase):
         Number of hidden layers.
     activation : str, default="relu"
         Nonlinearity: one of ``sknnk.ACTIVATION_NAMES``.
-    sigma_w : float, default=1.0
+    sigma_w : float, default=sqrt(2)
         Standard deviation of the weights (> 0).
     sigma_b : float, default=0.1
         Standard deviation of the biases (>= 0).
@@ -476,7 +476,7 @@ class InfiniteWidthClassifier(ClassifierMixin, _InfiniteWidthBase):
         Number of hidden layers.
     activation : str, default="relu"
         Nonlinearity: one of ``sknnk.ACTIVATION_NAMES``.
-    sigma_w : float, default=1.0
+    sigma_w : float, default=sqrt(2)
         Standard deviation of the weights (> 0).
     sigma_b : float, default=0.1
         Standard deviation of the biases (>= 0).

@@ -118,7 +118,7 @@ def sample_outputs(
     width=1024,
     depth=1,
     activation="relu",
-    sigma_w=1.0,
+    sigma_w=2**0.5,
     sigma_b=0.1,
     method="gram",
     batch_size=None,
@@ -138,7 +138,7 @@ def sample_outputs(
         Number of hidden layers.
     activation : {"relu", "erf", "tanh", "identity"}, default="relu"
         Nonlinearity.
-    sigma_w, sigma_b : float, default=1.0, 0.1
+    sigma_w, sigma_b : float, default=sqrt(2), 0.1
         Standard deviations of the weights and biases.
     method : {"gram", "weights"}, default="gram"
         ``"weights"`` draws every weight matrix (``width x width`` numbers per
@@ -210,7 +210,7 @@ def monte_carlo_nngp(
     width=1024,
     depth=1,
     activation="relu",
-    sigma_w=1.0,
+    sigma_w=2**0.5,
     sigma_b=0.1,
     method="gram",
     random_state=None,
@@ -277,7 +277,7 @@ class FiniteMLP:
         Number of hidden layers.
     activation : {"relu", "erf", "tanh", "identity"}, default="relu"
         Nonlinearity.
-    sigma_w : float, default=1.0
+    sigma_w : float, default=sqrt(2)
         Standard deviation of the weights (before the ``1/sqrt(fan_in)``).
     sigma_b : float, default=0.1
         Standard deviation of the biases.
@@ -318,7 +318,7 @@ class FiniteMLP:
         width=1024,
         depth=1,
         activation="relu",
-        sigma_w=1.0,
+        sigma_w=2**0.5,
         sigma_b=0.1,
         n_outputs=1,
         n_networks=1,
@@ -640,7 +640,7 @@ def monte_carlo_ntk(
     width=1024,
     depth=1,
     activation="relu",
-    sigma_w=1.0,
+    sigma_w=2**0.5,
     sigma_b=0.1,
     random_state=None,
 ):

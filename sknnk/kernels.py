@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 
 import numpy as np
@@ -246,15 +247,27 @@ class _InfiniteWidthKernel(Kernel):
         return False
 
     def __repr__(self) -> str:
+        """``depth``, ``activation``, ``sigma_w``, ``sigma_b``, then the rest.
+
+        The architecture and the two hyperparameters are always shown (the
+        fitted values of a ``GaussianProcessRegressor.kernel_`` are read from
+        here); every other parameter is shown when it differs from its
+        default, as in scikit-learn's estimator reprs.
+        """
+        params = self.get_params(deep=False)
         parts = [
-            f"depth={self.depth!r}",
-            f"activation={self.activation!r}",
-            f"sigma_w={_fmt(self.sigma_w)}",
-            f"sigma_b={_fmt(self.sigma_b)}",
+            f"depth={params.pop('depth')!r}",
+            f"activation={params.pop('activation')!r}",
+            f"sigma_w={_fmt(params.pop('sigma_w'))}",
+            f"sigma_b={_fmt(params.pop('sigma_b'))}",
         ]
-        if self._parameterization() != "ntk":
-            parts.append(f"parameterization={self.parameterization!r}")
-            parts.append(f"width={self.width!r}")
+        defaults = {
+            name: p.default
+            for name, p in inspect.signature(type(self).__init__).parameters.items()
+        }
+        for name, value in params.items():
+            if not _same(value, defaults[name]):
+                parts.append(f"{name}={value!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
 
@@ -282,7 +295,7 @@ class NNGPKernel(_InfiniteWidthKernel):
         ArcCosine(0..3), elu and selu are exact closed forms; the others
         (tanh, sigmoid, softplus, swish, gelu, ...) use a Hermite series
         truncated adaptively at a relative remainder of 1e-13.
-    sigma_w : float, default=1.0
+    sigma_w : float, default=sqrt(2)
         Standard deviation of the weights (before the ``1/sqrt(fan_in)``
         scaling). Must be > 0.
     sigma_b : float, default=0.1
@@ -364,7 +377,7 @@ class NNGPKernel(_InfiniteWidthKernel):
         self,
         depth: int = 1,
         activation: str = "relu",
-        sigma_w: float = 1.0,
+        sigma_w: float = 2**0.5,
         sigma_b: float = 0.1,
         sigma_w_bounds=(1e-2, 1e2),
         sigma_b_bounds=(1e-5, 1e2),
@@ -399,7 +412,7 @@ class NTKKernel(_InfiniteWidthKernel):
         kernel of the readout layer alone.
     activation : str, activation object or callable, default="relu"
         Nonlinearity of the hidden layers, as in :class:`NNGPKernel`.
-    sigma_w : float, default=1.0
+    sigma_w : float, default=sqrt(2)
         Standard deviation of the weights. Must be > 0.
     sigma_b : float, default=0.1
         Standard deviation of the biases; 0 is allowed and then fixed (see
@@ -487,7 +500,7 @@ class NTKKernel(_InfiniteWidthKernel):
         self,
         depth: int = 1,
         activation: str = "relu",
-        sigma_w: float = 1.0,
+        sigma_w: float = 2**0.5,
         sigma_b: float = 0.1,
         sigma_w_bounds=(1e-2, 1e2),
         sigma_b_bounds=(1e-5, 1e2),
@@ -519,6 +532,13 @@ def _is_zero(value):
         return float(value) == 0.0
     except (TypeError, ValueError):
         return False
+
+
+def _same(value, default):
+    """Whether a parameter value is its default (same type and repr)."""
+    return value is default or (
+        type(value) is type(default) and repr(value) == repr(default)
+    )
 
 
 def _fmt(value):

@@ -406,7 +406,7 @@ _PARAMS_DOC = """
         :data:`sknnk.ACTIVATION_NAMES`, an object of :mod:`sknnk.activations`
         (``ABReLU``, ``LeakyReLU``, ``ArcCosine``, ``Custom``) or a vectorised
         callable, as for the kernels.
-    sigma_w : float, default=1.0
+    sigma_w : float, default=sqrt(2)
         Standard deviation of the weights (before the ``1/sqrt(fan_in)``
         scaling). Must be > 0.
     sigma_b : float, default=0.1
@@ -535,7 +535,7 @@ class NNGPSampler(_BaseSampler):
         n_components: int = 1024,
         depth: int = 1,
         activation="relu",
-        sigma_w: float = 1.0,
+        sigma_w: float = 2**0.5,
         sigma_b: float = 0.1,
         random_state=None,
         dtype="float64",
@@ -664,7 +664,7 @@ class NTKSampler(_BaseSampler):
         n_components: int = 1024,
         depth: int = 1,
         activation="relu",
-        sigma_w: float = 1.0,
+        sigma_w: float = 2**0.5,
         sigma_b: float = 0.1,
         parameterization: str = "ntk",
         width: int | None = None,
