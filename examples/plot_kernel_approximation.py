@@ -141,9 +141,6 @@ fig.tight_layout()
 # Nystroem is the accurate choice when the data fit in memory once (its fit
 # needs the ``k x k`` Gram of the landmarks and each transformed row ``k``
 # kernel entries); the random features are data-independent and need no fit.
-# Save the figure next to this script.
-from pathlib import Path  # noqa: E402
-
-png = Path(__file__).with_suffix(".png") if "__file__" in globals() else None
-if png is not None:
-    fig.savefig(png, dpi=110)
+# Save the figure in the working directory.
+png = "plot_kernel_approximation.png"
+fig.savefig(png, dpi=110)

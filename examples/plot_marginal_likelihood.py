@@ -122,9 +122,7 @@ for ax, (activation, (lml, paths, _)) in zip(axes, results.items()):
 fig.tight_layout()
 
 # %%
-# Save the figure next to this script.
-from pathlib import Path
-
-png = Path(globals().get("__file__", "plot_marginal_likelihood.py")).with_suffix(".png")
+# Save the figure in the working directory.
+png = "plot_marginal_likelihood.png"
 fig.savefig(png, dpi=110)
 print("saved", png)

@@ -85,11 +85,7 @@ _ = ax2.set_title("Gaussian check")
 fig.tight_layout()
 
 # %%
-# Save the figure next to this script.
-from pathlib import Path
-
-png = Path(globals().get("__file__", "plot_nngp_finite_networks.py")).with_suffix(
-    ".png"
-)
+# Save the figure in the working directory.
+png = "plot_nngp_finite_networks.png"
 fig.savefig(png, dpi=110)
 print("saved", png)

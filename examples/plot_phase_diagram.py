@@ -84,9 +84,7 @@ axes[0].set_ylabel(r"$\sigma_w^2$")
 fig.tight_layout()
 
 # %%
-# Save the figure next to this script.
-from pathlib import Path
-
-png = Path(globals().get("__file__", "plot_phase_diagram.py")).with_suffix(".png")
+# Save the figure in the working directory.
+png = "plot_phase_diagram.png"
 fig.savefig(png, dpi=110)
 print("saved", png)

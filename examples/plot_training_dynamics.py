@@ -160,9 +160,7 @@ axes[1, 1].legend(fontsize=8)
 fig.tight_layout()
 
 # %%
-# Save the figure next to this script.
-from pathlib import Path
-
-png = Path(globals().get("__file__", "plot_training_dynamics.py")).with_suffix(".png")
+# Save the figure in the working directory.
+png = "plot_training_dynamics.png"
 fig.savefig(png, dpi=100)
 print("saved", png)
