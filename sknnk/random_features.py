@@ -35,7 +35,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._parallel import active_backend, n_workers_of, single_threaded_blas
-from ._pointwise import pointwise
 from ._validation import (
     check_int,
     check_n_jobs,
@@ -208,7 +207,7 @@ def _run_batch(net, X, start, stop, out, dtype):
 
     ``start`` is on the grid (a multiple of ``BLOCK``) relative to ``X``.
     """
-    funcs = pointwise(resolve_activation(net[4]))
+    funcs = resolve_activation(net[4]).pointwise()
     for s in range(start, stop, BLOCK):
         e = min(s + BLOCK, stop)
         Xc = X[s:e]
