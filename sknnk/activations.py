@@ -34,6 +34,7 @@ from sklearn.base import BaseEstimator
 
 from ._numerics import registry
 from ._numerics.registry import ACTIVATION_NAMES
+from ._validation import check_real
 
 __all__ = [
     "ABReLU",
@@ -57,17 +58,6 @@ class _Activation(BaseEstimator):
 
     def _spec(self, owner):  # pragma: no cover - abstract
         raise NotImplementedError
-
-
-def _check_real(owner, name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"The '{name}' parameter of {owner} must be a float. Got {value!r} instead."
-        )
-    if not np.isfinite(value):
-        raise ValueError(
-            f"The '{name}' parameter of {owner} must be finite. Got {value!r} instead."
-        )
 
 
 class ABReLU(_Activation):
@@ -98,8 +88,8 @@ class ABReLU(_Activation):
         self.b = b
 
     def _spec(self, owner):
-        _check_real(owner, "a", self.a)
-        _check_real(owner, "b", self.b)
+        check_real(owner, "a", self.a, None)
+        check_real(owner, "b", self.b, None)
         return registry.resolve("abrelu", (float(self.a), float(self.b)), repr(self))
 
 
@@ -116,7 +106,7 @@ class LeakyReLU(_Activation):
         self.negative_slope = negative_slope
 
     def _spec(self, owner):
-        _check_real(owner, "negative_slope", self.negative_slope)
+        check_real(owner, "negative_slope", self.negative_slope, None)
         prm = (float(self.negative_slope), 1.0)
         return registry.resolve("abrelu", prm, repr(self))
 
@@ -162,7 +152,7 @@ class ELU(_Activation):
         self.alpha = alpha
 
     def _spec(self, owner):
-        _check_real(owner, "alpha", self.alpha)
+        check_real(owner, "alpha", self.alpha, None)
         return registry.resolve("elu", (float(self.alpha), 1.0), repr(self))
 
 

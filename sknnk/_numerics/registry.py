@@ -198,7 +198,7 @@ class Resolved(_na.ActivationSpec):
         return _typed(self.funcs[0]), _typed(self.funcs[1])
 
     # ------------------------------------------------------------ scalar maps
-    def diag(self, q):
+    def diag(self, q, derivatives=True):
         r"""``V, W, dV/dq, dW/dq`` at the variances ``q`` (the engine's diagonal).
 
         :math:`V(q) = E[\phi(\sqrt q z)^2]`, :math:`W(q) = E[\phi'(\sqrt q
@@ -208,6 +208,9 @@ class Resolved(_na.ActivationSpec):
         ----------
         q : array-like of shape (n,)
             Variances ``>= 0``.
+        derivatives : bool, default=True
+            If False the series activations skip ``dV/dq`` and ``dW/dq``
+            (returned as zeros).
 
         Returns
         -------
@@ -215,7 +218,7 @@ class Resolved(_na.ActivationSpec):
         """
         q = np.ascontiguousarray(q, dtype=float).reshape(-1)
         if self.code == _na.SERIES:
-            return series.diag_values(self.funcs, q, True, self.kink)
+            return series.diag_values(self.funcs, q, derivatives, self.kink)
         out = np.array([_na.closed_form_diag(self.code, self.prm, qi) for qi in q])
         return tuple(out.reshape(-1, 4).T)
 
