@@ -478,10 +478,12 @@ def depth_scales(activation, sigma_w, sigma_b=0.0):
     Returns
     -------
     xi_q : float
-        Depth scale of the variance (``inf`` if the slope of the length map
-        is >= 1, e.g. when :math:`q^*` is 0 or infinite at criticality).
+        Depth scale of the variance, :math:`-1/\log|\sigma_w^2 V'(q^*)|`
+        (``inf`` if that slope is >= 1 in absolute value, e.g. when
+        :math:`q^*` is 0 or infinite at criticality; 0 for a slope of 0, as
+        for ``step`` and ``sign`` whose :math:`V` is constant).
     xi_c : float
-        Depth scale of the correlation (``inf`` if :math:`\chi_c \ge 1`).
+        Depth scale of the correlation (``inf`` if :math:`|\chi_c| \ge 1`).
 
     Examples
     --------
@@ -502,8 +504,7 @@ def _mean_field(act, sw2, sb2):
     # slope of the length map at q* (a diverging variance has slope >= 1)
     slope_q = math.inf if math.isinf(q) else sw2 * _dV(act, q)
     chi_c = _chi_c(act, sw2, q, c)
-    xi_q = -1.0 / math.log(slope_q) if slope_q < 1.0 else math.inf
-    xi_c = -1.0 / math.log(chi_c) if chi_c < 1.0 else math.inf
+    xi_q, xi_c = _depth_scale(slope_q), _depth_scale(chi_c)
     if abs(x1 - 1.0) <= _CRITICAL_TOL:
         phase = "critical"
     else:
@@ -511,6 +512,15 @@ def _mean_field(act, sw2, sb2):
     return Bunch(
         q_star=q, chi1=x1, c_star=c, chi_c=chi_c, xi_q=xi_q, xi_c=xi_c, phase=phase
     )
+
+
+def _depth_scale(slope):
+    """-1 / log|slope|: the depth over which |slope|^l decays by e (0 for a
+    map of slope 0, inf for |slope| >= 1)."""
+    slope = abs(slope)
+    if slope >= 1.0:
+        return math.inf
+    return 0.0 if slope == 0.0 else -1.0 / math.log(slope)
 
 
 def _chi_c(act, sw2, q, c):
@@ -594,7 +604,15 @@ def critical_point(activation, sigma_b=0.0):
             lo, hi = 0.5 * lo, lo
             if lo < 1e-8:
                 raise RuntimeError(f"no critical sigma_w found for sigma_b={sigma_b}.")
-    return optimize.brentq(g, lo, hi, xtol=1e-14, rtol=4 * _EPS)
+    sw = optimize.brentq(g, lo, hi, xtol=1e-14, rtol=4 * _EPS)
+    if abs(g(sw)) > 1e-6:
+        # chi_1 jumps across 1 (where q* reached from q0 = 1 becomes infinite)
+        raise RuntimeError(
+            f"no critical sigma_w found for sigma_b={sigma_b}: chi_1 of "
+            f"{act.name!r} jumps across 1 at sigma_w={sw:.6g}, where q* "
+            "becomes infinite."
+        )
+    return sw
 
 
 def critical_line(activation, sigma_b):

@@ -250,14 +250,22 @@ class Resolved(_na.ActivationSpec):
                 ]  # fmt: skip
             ).reshape(-1, 8)
             return out[:, 0], out[:, 1], out[:, 4]
-        coef, rem, n_terms = series.layer_tables(
-            self.funcs[:2], np.array([float(q)]), 8, self.kink
-        )
+        coef, rem, n_terms = self._tables(float(q))
         # the engine's Mehler sum with its Cauchy-Schwarz tail (rho^N r_N)
         powers = c[:, None] ** np.arange(n_terms + 1)[None, :]
         f = powers[:, :n_terms] @ coef[0, 0] ** 2 + powers[:, n_terms] * rem[0, 0]
         g = powers[:, :n_terms] @ coef[1, 0] ** 2 + powers[:, n_terms] * rem[1, 0]
         return f, g, g
+
+    def _tables(self, q):
+        """Hermite tables of ``phi`` and ``phi'`` at the variance ``q``, kept
+        for the last few variances (fixed-point iterations reuse them)."""
+        cache = self.__dict__.setdefault("_table_cache", {})
+        if q not in cache:
+            if len(cache) >= 8:
+                cache.pop(next(iter(cache)))
+            cache[q] = series.layer_tables(self.funcs[:2], np.array([q]), 8, self.kink)
+        return cache[q]
 
     def slopes_at_infinity(self):
         """``(phi'(-inf), phi'(+inf))``, as ``phi'`` at ``-+1e8``."""
