@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 
 from . import activations as _na
 from . import series, smooth
@@ -101,6 +102,20 @@ def _at_zero(*prm):
     return (0.0,)
 
 
+def _mish():
+    """Mish (Misra, 2019), ``x tanh(softplus(x))``: a new activation is one
+    entry (its numpy functions; the engine derives everything else)."""
+
+    def phi(x):
+        return x * np.tanh(np.logaddexp(0.0, x))
+
+    def dphi(x):
+        t = np.tanh(np.logaddexp(0.0, x))
+        return t + x * (1.0 - t * t) * special.expit(x)
+
+    return phi, dphi, None, None
+
+
 _ENTRY_LIST = [
     Entry("identity", {"identity": (), "linear": ()}, smooth.identity,
           lambda: (_na.IDENTITY, ()), degree=lambda: 1),
@@ -123,6 +138,7 @@ _ENTRY_LIST = [
     Entry("swish", {"swish": (), "silu": ()}, smooth.swish, _series),
     Entry("gelu", {"gelu": ()}, smooth.gelu, _series),
     Entry("gelu_tanh", {"gelu_tanh": ()}, smooth.gelu_tanh, _series),
+    Entry("mish", {"mish": ()}, lambda: _mish(), _series),
     # user callables: prm = (function, derivative or None); no public name
     Entry("custom", {}, smooth.custom, _series),
 ]  # fmt: skip
