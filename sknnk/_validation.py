@@ -1,10 +1,21 @@
-"""Parameter and input checks with messages that name the parameter and the fix."""
+"""Parameter, input and random-state checks whose messages name the parameter and fix.
+
+Every public entry point (kernels, samplers, estimators, finite networks,
+signal propagation) validates the parameters of the network it describes with
+:func:`check_network`, against the one declaration :data:`NETWORK_PARAMETERS`
+(scikit-learn's ``_parameter_constraints`` style: one constraint per
+parameter), so the same value gets the same verdict and the same words
+everywhere. Inputs go through :func:`check_input` (or :func:`check_real_dtype`
+before scikit-learn's ``validate_data``) and seeds through
+:func:`check_generator`.
+"""
 
 import numbers
 import os
 
 import numpy as np
 from sklearn.utils import check_array
+from sklearn.utils import check_random_state as _sk_check_random_state
 
 
 class MemoryBudgetError(ValueError, MemoryError):
@@ -30,16 +41,19 @@ def check_int(owner, name, value, low, allow_none=False):
 
 
 def check_real(owner, name, value, positive):
-    """A finite real number, ``> 0`` if ``positive`` else ``>= 0``."""
-    rel = "> 0" if positive else ">= 0"
+    """A finite real number: ``> 0`` if ``positive``, ``>= 0`` if ``positive``
+    is False, any sign if it is None."""
+    rel = {True: " > 0", False: " >= 0", None: ""}[positive]
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(
-            f"The '{name}' parameter of {owner} must be a float {rel}. " + _got(value)
+            f"The '{name}' parameter of {owner} must be a float{rel}. " + _got(value)
         )
-    bad = not np.isfinite(value) or (value <= 0 if positive else value < 0)
+    bad = not np.isfinite(value) or (
+        positive is not None and (value <= 0 if positive else value < 0)
+    )
     if bad:
         raise ValueError(
-            f"The '{name}' parameter of {owner} must be a finite float {rel}. "
+            f"The '{name}' parameter of {owner} must be a finite float{rel}. "
             + _got(value)
         )
 
@@ -93,14 +107,27 @@ def check_n_jobs(owner, value):
         )
 
 
+class ComplexInputError(ValueError, TypeError):
+    """Raised for complex-valued input.
+
+    A ``ValueError`` (as scikit-learn's estimators raise for complex data) and
+    a ``TypeError`` (it is the dtype that is wrong).
+    """
+
+
+def check_real_dtype(X, name, owner):
+    """Refuse complex-valued ``X`` with :class:`ComplexInputError`."""
+    if hasattr(X, "dtype") and np.iscomplexobj(X):
+        raise ComplexInputError(
+            f"Complex data not supported: {name} passed to {owner} has complex "
+            f"dtype {X.dtype}; sknnk takes real-valued features. Pass the real "
+            "part, or split real and imaginary parts into separate columns."
+        )
+
+
 def check_input(X, name, owner):
     """Return ``X`` as a finite 2-D float64 array (never modifying the input)."""
-    if hasattr(X, "dtype") and np.iscomplexobj(X):
-        raise TypeError(
-            f"{name} passed to {owner} has complex dtype {X.dtype}; sknnk kernels "
-            "take real-valued features. Pass the real part or split real and "
-            "imaginary parts into separate columns."
-        )
+    check_real_dtype(X, name, owner)
     return check_array(
         X,
         dtype=np.float64,
@@ -169,3 +196,131 @@ def resolve_dtype(owner, dtype):
         f"The 'dtype' parameter of {owner} must be None, 'float64' or 'float32'. "
         f"Got {dtype!r} instead."
     )
+
+
+# ------------------------------------------------------------ network parameters
+class _Int:
+    """An int ``>= low``."""
+
+    def __init__(self, low):
+        self.low = low
+
+    def check(self, owner, name, value):
+        check_int(owner, name, value, self.low)
+
+
+class _Real:
+    """A finite float, ``> 0`` (``positive``) or ``>= 0``."""
+
+    def __init__(self, positive):
+        self.positive = positive
+
+    def check(self, owner, name, value):
+        check_real(owner, name, value, self.positive)
+
+
+class _Options:
+    """One of a set of strings."""
+
+    def __init__(self, *options):
+        self.options = options
+
+    def check(self, owner, name, value):
+        check_options(owner, name, value, self.options)
+
+
+class _Activation:
+    """A name, an object of :mod:`sknnk.activations` or a callable; the check
+    returns the resolved activation."""
+
+    def check(self, owner, name, value):
+        from .activations import resolve_activation
+
+        return resolve_activation(value, owner)
+
+
+#: The parameters of a fully-connected network and their constraints, in the
+#: order they are checked.
+NETWORK_PARAMETERS = {
+    "depth": _Int(0),
+    "activation": _Activation(),
+    "sigma_w": _Real(positive=True),
+    "sigma_b": _Real(positive=False),
+    "parameterization": _Options("ntk", "standard"),
+    "width": _Int(1),
+}
+
+
+def check_network(owner, **params):
+    """Check network parameters against :data:`NETWORK_PARAMETERS`.
+
+    Parameters
+    ----------
+    owner : str
+        The class or function named in messages.
+    **params
+        Any of ``depth``, ``activation``, ``sigma_w``, ``sigma_b``,
+        ``parameterization`` and ``width``. With
+        ``parameterization="standard"`` a ``width`` of None is refused (that
+        NTK has no infinite-width limit); with ``"ntk"`` the width is not
+        checked (a finite network passes its width without a
+        parameterization).
+
+    Returns
+    -------
+    activation : Resolved or None
+        The resolved activation if ``activation`` was given.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the first invalid parameter, what it must be and the value.
+    """
+    unknown = set(params) - set(NETWORK_PARAMETERS)
+    if unknown:  # pragma: no cover - a programming error
+        raise TypeError(f"unknown network parameters {sorted(unknown)}")
+    resolved = None
+    param = params.get("parameterization")
+    for name, constraint in NETWORK_PARAMETERS.items():
+        if name not in params:
+            continue
+        value = params[name]
+        if name == "width":
+            if param == "ntk":
+                continue
+            if param == "standard" and value is None:
+                raise ValueError(
+                    f"{owner}(parameterization='standard') needs an explicit "
+                    "'width' (the number of units of every hidden layer): the "
+                    "standard-parameterization NTK grows with the width and has "
+                    "no infinite-width limit. Pass e.g. width=1024, or use "
+                    "parameterization='ntk'."
+                )
+        out = constraint.check(owner, name, value)
+        if name == "activation":
+            resolved = out
+    return resolved
+
+
+def check_generator(random_state):
+    """A ``numpy.random.Generator`` from scikit-learn's ``random_state``.
+
+    One convention for every random draw in sknnk: an int seeds the
+    generator directly; None and ``RandomState`` instances go through
+    :func:`sklearn.utils.check_random_state` and give a seed drawn from that
+    ``RandomState`` (the global one for None, so ``np.random.seed`` makes None
+    reproducible); a ``Generator`` is used as is.
+
+    Raises
+    ------
+    ValueError
+        For any other value (scikit-learn's message).
+    """
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, numbers.Integral) and not isinstance(
+        random_state, bool
+    ):
+        return np.random.default_rng(int(random_state))
+    rs = _sk_check_random_state(random_state)
+    return np.random.default_rng(rs.randint(np.iinfo(np.int32).max))

@@ -32,8 +32,9 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from ._numerics import activations as _na
-from ._numerics.smooth import SELU_ALPHA, SELU_SCALE, SMOOTH, numerical_derivative
+from ._numerics import registry
+from ._numerics.registry import ACTIVATION_NAMES
+from ._validation import check_real
 
 __all__ = [
     "ABReLU",
@@ -44,27 +45,6 @@ __all__ = [
     "LeakyReLU",
     "resolve_activation",
 ]
-
-_CLOSED = {
-    "identity": _na.ActivationSpec("identity", _na.IDENTITY),
-    "relu": _na.ActivationSpec("relu", _na.RELU),
-    "erf": _na.ActivationSpec("erf", _na.ERF),
-    "leaky_relu": _na.ActivationSpec("leaky_relu", _na.ABRELU, (0.01, 1.0)),
-    "abs": _na.ActivationSpec("abs", _na.ABRELU, (-1.0, 1.0)),
-    "step": _na.ActivationSpec("step", _na.STEP),
-    "sign": _na.ActivationSpec("sign", _na.SIGN),
-    "sin": _na.ActivationSpec("sin", _na.SIN),
-    "cos": _na.ActivationSpec("cos", _na.COS),
-    # closed forms that keep their numpy (phi, phi') for pointwise evaluation
-    "elu": _na.ActivationSpec("elu", _na.ELU, (1.0, 1.0), funcs=SMOOTH["elu"]),
-    "selu": _na.ActivationSpec(
-        "selu", _na.ELU, (SELU_ALPHA, SELU_SCALE), funcs=SMOOTH["selu"]
-    ),
-}
-_ALIASES = {"silu": "swish", "linear": "identity"}
-
-#: Names accepted by the ``activation`` parameter of the kernels.
-ACTIVATION_NAMES = tuple(sorted(set(_CLOSED) | set(SMOOTH) | set(_ALIASES)))
 
 
 class _Activation(BaseEstimator):
@@ -78,17 +58,6 @@ class _Activation(BaseEstimator):
 
     def _spec(self, owner):  # pragma: no cover - abstract
         raise NotImplementedError
-
-
-def _check_real(owner, name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"The '{name}' parameter of {owner} must be a float. Got {value!r} instead."
-        )
-    if not np.isfinite(value):
-        raise ValueError(
-            f"The '{name}' parameter of {owner} must be finite. Got {value!r} instead."
-        )
 
 
 class ABReLU(_Activation):
@@ -119,11 +88,9 @@ class ABReLU(_Activation):
         self.b = b
 
     def _spec(self, owner):
-        _check_real(owner, "a", self.a)
-        _check_real(owner, "b", self.b)
-        return _na.ActivationSpec(
-            repr(self), _na.ABRELU, (float(self.a), float(self.b))
-        )
+        check_real(owner, "a", self.a, None)
+        check_real(owner, "b", self.b, None)
+        return registry.resolve("abrelu", (float(self.a), float(self.b)), repr(self))
 
 
 class LeakyReLU(_Activation):
@@ -139,9 +106,9 @@ class LeakyReLU(_Activation):
         self.negative_slope = negative_slope
 
     def _spec(self, owner):
-        _check_real(owner, "negative_slope", self.negative_slope)
+        check_real(owner, "negative_slope", self.negative_slope, None)
         prm = (float(self.negative_slope), 1.0)
-        return _na.ActivationSpec(repr(self), _na.ABRELU, prm)
+        return registry.resolve("abrelu", prm, repr(self))
 
 
 class ELU(_Activation):
@@ -185,31 +152,8 @@ class ELU(_Activation):
         self.alpha = alpha
 
     def _spec(self, owner):
-        _check_real(owner, "alpha", self.alpha)
-        alpha = float(self.alpha)
-        return _na.ActivationSpec(
-            repr(self), _na.ELU, (alpha, 1.0), funcs=_elu_funcs(alpha)
-        )
-
-
-def _elu_funcs(alpha):
-    def phi(x):
-        return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
-
-    def dphi(x):
-        return np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0.0)))
-
-    return phi, dphi, None, None
-
-
-def _relu_power(n):
-    def phi(x):
-        return np.maximum(x, 0.0) ** n
-
-    def dphi(x):
-        return n * np.maximum(x, 0.0) ** (n - 1)
-
-    return phi, dphi
+        check_real(owner, "alpha", self.alpha, None)
+        return registry.resolve("elu", (float(self.alpha), 1.0), repr(self))
 
 
 class ArcCosine(_Activation):
@@ -234,16 +178,7 @@ class ArcCosine(_Activation):
                 f"The 'order' parameter of {owner} must be an int >= 0. "
                 f"Got {n!r} instead."
             )
-        if n == 0:
-            return _na.ActivationSpec(repr(self), _na.STEP)
-        if n == 1:
-            return _na.ActivationSpec(repr(self), _na.RELU)
-        if n <= 3:
-            return _na.ActivationSpec(repr(self), _na.ARCCOS, (float(n),))
-        phi, dphi = _relu_power(int(n))
-        return _na.ActivationSpec(
-            repr(self), _na.SERIES, funcs=(phi, dphi, None, None), kink=True
-        )
+        return registry.resolve("arccos", (int(n),), repr(self))
 
 
 class Custom(_Activation):
@@ -284,19 +219,16 @@ class Custom(_Activation):
                 f"The 'derivative' parameter of {owner} must be a callable or None. "
                 f"Got {self.derivative!r} instead."
             )
-        fn = _vectorised(self.function)
-        d1 = (
-            numerical_derivative(fn)
-            if self.derivative is None
-            else _vectorised(self.derivative)
+        resolved = registry.resolve(
+            "custom", (self.function, self.derivative), repr(self)
         )
-        probe = fn(np.linspace(-3.0, 3.0, 7))
+        probe = resolved.funcs[0](np.linspace(-3.0, 3.0, 7))
         if probe.shape != (7,) or not np.all(np.isfinite(probe)):
             raise ValueError(
                 f"{owner}'s activation function must map a float array to a finite "
                 "float array of the same shape (a vectorised numpy function)."
             )
-        return _na.ActivationSpec(repr(self), _na.SERIES, funcs=(fn, d1, None, None))
+        return resolved
 
     def __eq__(self, other):
         return (
@@ -315,28 +247,42 @@ class Custom(_Activation):
         return f"Custom({getattr(self.function, '__name__', repr(self.function))})"
 
 
-def _vectorised(fn):
-    def call(x):
-        return np.asarray(fn(x), dtype=float)
-
-    return call
-
-
 def resolve_activation(activation, owner="kernel"):
-    """Return the numerics' :class:`ActivationSpec` of an ``activation`` value."""
+    """Return the registry's resolved activation of an ``activation`` value.
+
+    Parameters
+    ----------
+    activation : str, activation object or callable
+        A name in :data:`ACTIVATION_NAMES`, an object of this module or a
+        vectorised callable (taken as :class:`Custom`).
+    owner : str, default="kernel"
+        Named in error messages.
+
+    Returns
+    -------
+    resolved : sknnk._numerics.registry.Resolved
+        The engine's activation spec with its numpy functions and scalar maps.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (with the closest valid names) or another type.
+    TypeError, ValueError
+        For invalid parameters of an activation object.
+    """
     if isinstance(activation, str):
-        name = _ALIASES.get(activation, activation)
-        if name in _CLOSED:
-            return _CLOSED[name]
-        if name in SMOOTH:
-            return _na.ActivationSpec(name, _na.SERIES, funcs=SMOOTH[name])
+        resolved = registry.resolve_name(activation)
+        if resolved is not None:
+            return resolved
     elif isinstance(activation, _Activation):
         return activation._spec(owner)
     elif callable(activation):
         return Custom(activation)._spec(owner)
     listed = ", ".join(repr(n) for n in ACTIVATION_NAMES)
+    close = registry.suggest(activation)
+    hint = " Did you mean " + " or ".join(repr(n) for n in close) + "?" if close else ""
     raise ValueError(
         f"The 'activation' parameter of {owner} must be a str among {{{listed}}}, "
         "an activation object from sknnk.activations (ABReLU, ArcCosine, Custom, "
-        f"ELU, LeakyReLU) or a vectorised callable. Got {activation!r} instead."
+        f"ELU, LeakyReLU) or a vectorised callable. Got {activation!r} instead." + hint
     )

@@ -19,8 +19,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import check_int, check_n_jobs, check_options, check_real
-from .kernels import ACTIVATION_NAMES, NNGPKernel, NTKKernel
+from ._validation import (
+    check_n_jobs,
+    check_network,
+    check_options,
+    check_real,
+    check_real_dtype,
+)
+from .kernels import NNGPKernel, NTKKernel
 
 __all__ = ["InfiniteWidthClassifier", "InfiniteWidthRegressor"]
 
@@ -99,10 +105,13 @@ class _InfiniteWidthBase(BaseEstimator):
     # ------------------------------------------------------------ validation
     def _check_params(self):
         owner = type(self).__name__
-        check_int(owner, "depth", self.depth, 0)
-        check_options(owner, "activation", self.activation, ACTIVATION_NAMES)
-        check_real(owner, "sigma_w", self.sigma_w, positive=True)
-        check_real(owner, "sigma_b", self.sigma_b, positive=False)
+        check_network(
+            owner,
+            depth=self.depth,
+            activation=self.activation,
+            sigma_w=self.sigma_w,
+            sigma_b=self.sigma_b,
+        )
         check_options(owner, "mode", self.mode, _MODES)
         check_options(owner, "optimizer", self.optimizer, _OPTIMIZERS)
         check_real(owner, "learning_rate", self.learning_rate, positive=True)
@@ -204,6 +213,7 @@ class _InfiniteWidthBase(BaseEstimator):
             raise RuntimeError(
                 "At most one of return_std or return_cov can be requested."
             )
+        check_real_dtype(X, "X", owner)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         times, scalar = _as_times(owner, self.t if t is None else t)
         V = self.eigenvectors_
@@ -268,8 +278,10 @@ class InfiniteWidthRegressor(RegressorMixin, _InfiniteWidthBase):
     ----------
     depth : int, default=1
         Number of hidden layers.
-    activation : str, default="relu"
-        Nonlinearity: one of ``sknnk.ACTIVATION_NAMES``.
+    activation : str, activation object or callable, default="relu"
+        Nonlinearity: a name in ``sknnk.ACTIVATION_NAMES``, an object of
+        :mod:`sknnk.activations` (e.g. ``LeakyReLU(0.2)``) or a vectorised
+        callable, as for :class:`~sknnk.NTKKernel`.
     sigma_w : float, default=sqrt(2)
         Standard deviation of the weights (> 0).
     sigma_b : float, default=0.1
@@ -403,6 +415,7 @@ class InfiniteWidthRegressor(RegressorMixin, _InfiniteWidthBase):
         self : InfiniteWidthRegressor
             The fitted estimator.
         """
+        check_real_dtype(X, "X", type(self).__name__)
         X, y = validate_data(
             self, X, y, dtype=np.float64, multi_output=True, y_numeric=True
         )
@@ -474,8 +487,10 @@ class InfiniteWidthClassifier(ClassifierMixin, _InfiniteWidthBase):
     ----------
     depth : int, default=1
         Number of hidden layers.
-    activation : str, default="relu"
-        Nonlinearity: one of ``sknnk.ACTIVATION_NAMES``.
+    activation : str, activation object or callable, default="relu"
+        Nonlinearity: a name in ``sknnk.ACTIVATION_NAMES``, an object of
+        :mod:`sknnk.activations` (e.g. ``LeakyReLU(0.2)``) or a vectorised
+        callable, as for :class:`~sknnk.NTKKernel`.
     sigma_w : float, default=sqrt(2)
         Standard deviation of the weights (> 0).
     sigma_b : float, default=0.1
@@ -534,6 +549,7 @@ class InfiniteWidthClassifier(ClassifierMixin, _InfiniteWidthBase):
         self : InfiniteWidthClassifier
             The fitted estimator.
         """
+        check_real_dtype(X, "X", type(self).__name__)
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)

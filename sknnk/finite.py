@@ -26,9 +26,16 @@ import math
 import numbers
 
 import numpy as np
-from scipy import special
 
-from ._validation import check_int, check_options, check_real
+from ._validation import (
+    check_generator,
+    check_input,
+    check_int,
+    check_network,
+    check_options,
+    check_real,
+)
+from .activations import resolve_activation
 
 __all__ = [
     "FiniteMLP",
@@ -37,73 +44,14 @@ __all__ = [
     "sample_outputs",
 ]
 
-_SQRT_2_OVER_PI = 2.0 / math.sqrt(math.pi)
-
-
-def _relu(x):
-    return np.maximum(x, 0.0)
-
-
-def _relu_both(x):
-    return np.maximum(x, 0.0), (x > 0).astype(x.dtype)
-
-
-def _erf_both(x):
-    return special.erf(x), _SQRT_2_OVER_PI * np.exp(-x * x)
-
-
-def _tanh_both(x):
-    t = np.tanh(x)
-    return t, 1.0 - t * t
-
-
-def _identity(x):
-    return x
-
-
-def _identity_both(x):
-    return x, np.ones_like(x)
-
-
-#: activation name -> (phi, function returning (phi(x), phi'(x)))
-ACTIVATIONS = {
-    "erf": (special.erf, _erf_both),
-    "identity": (_identity, _identity_both),
-    "relu": (_relu, _relu_both),
-    "tanh": (np.tanh, _tanh_both),
-}
-
-
-def _phi(activation, x):
-    return ACTIVATIONS[activation][0](x)
-
-
-def _rng(random_state):
-    """A ``numpy.random.Generator`` from None, an int, a Generator or a
-    ``RandomState`` (sklearn's convention)."""
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(2**31 - 1))
-    return np.random.default_rng(random_state)
-
 
 def _check_net(owner, width, depth, activation, sigma_w, sigma_b):
+    """Validate the network parameters; return ``(phi, phi')`` of the activation."""
+    check_network(
+        owner, depth=depth, activation=activation, sigma_w=sigma_w, sigma_b=sigma_b
+    )
     check_int(owner, "width", width, 1)
-    check_int(owner, "depth", depth, 0)
-    check_options(owner, "activation", activation, ACTIVATIONS)
-    check_real(owner, "sigma_w", sigma_w, positive=True)
-    check_real(owner, "sigma_b", sigma_b, positive=False)
-
-
-def _check_X(X, name="X"):
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or X.shape[1] == 0:
-        raise ValueError(
-            f"{name} must be a 2-D array of shape (n_samples, n_features); got "
-            f"shape {X.shape}."
-        )
-    if not np.all(np.isfinite(X)):
-        raise ValueError(f"{name} contains NaN or infinity.")
-    return X
+    return resolve_activation(activation, owner).pointwise()
 
 
 def _psd_sqrt(C):
@@ -136,8 +84,10 @@ def sample_outputs(
         Width of every hidden layer.
     depth : int, default=1
         Number of hidden layers.
-    activation : {"relu", "erf", "tanh", "identity"}, default="relu"
-        Nonlinearity.
+    activation : str, activation object or callable, default="relu"
+        Nonlinearity: any activation the kernels accept (a name in
+        ``sknnk.ACTIVATION_NAMES``, an object of :mod:`sknnk.activations` or
+        a vectorised callable).
     sigma_w, sigma_b : float, default=sqrt(2), 0.1
         Standard deviations of the weights and biases.
     method : {"gram", "weights"}, default="gram"
@@ -150,8 +100,10 @@ def sample_outputs(
         literal networks, at cost ``O(width * m^2)`` per layer.
     batch_size : int, default=None
         Networks processed at once (memory control); ``None`` chooses it.
-    random_state : int, Generator, RandomState or None, default=None
-        Seed of the random weights.
+    random_state : int, RandomState instance, Generator or None, default=None
+        Seed of the random weights (see
+        :func:`sknnk._validation.check_generator`: an int seeds a numpy
+        ``Generator``, None and ``RandomState`` follow scikit-learn).
 
     Returns
     -------
@@ -168,12 +120,12 @@ def sample_outputs(
     (5, 2)
     """
     owner = "sample_outputs"
-    _check_net(owner, width, depth, activation, sigma_w, sigma_b)
+    phi, _ = _check_net(owner, width, depth, activation, sigma_w, sigma_b)
     check_int(owner, "n_networks", n_networks, 1)
     check_options(owner, "method", method, {"gram", "weights"})
     check_int(owner, "batch_size", batch_size, 1, allow_none=True)
-    X = _check_X(X)
-    rng = _rng(random_state)
+    X = check_input(X, "X", owner)
+    rng = check_generator(random_state)
     m, d = X.shape
     sw2, sb2 = float(sigma_w) ** 2, float(sigma_b) ** 2
     if batch_size is None:
@@ -186,7 +138,7 @@ def sample_outputs(
             C = np.broadcast_to(sw2 * (X @ X.T) / d + sb2, (E, m, m))
             for _ in range(depth):
                 h = rng.standard_normal((E, width, m)) @ _psd_sqrt(C)
-                a = _phi(activation, h)
+                a = phi(h)
                 C = sw2 * np.swapaxes(a, 1, 2) @ a / width + sb2
             out[s0 : s0 + E] = (rng.standard_normal((E, 1, m)) @ _psd_sqrt(C))[:, 0]
         else:
@@ -198,7 +150,7 @@ def sample_outputs(
                 b = rng.standard_normal((E, 1, n_out))
                 h = (float(sigma_w) / math.sqrt(fan_in)) * (a @ np.swapaxes(W, 1, 2))
                 h += float(sigma_b) * b
-                a = _phi(activation, h) if layer < depth else h
+                a = phi(h) if layer < depth else h
                 fan_in = n_out
             out[s0 : s0 + E] = a[:, :, 0]
     return out
@@ -275,8 +227,10 @@ class FiniteMLP:
         Width of every hidden layer.
     depth : int, default=1
         Number of hidden layers.
-    activation : {"relu", "erf", "tanh", "identity"}, default="relu"
-        Nonlinearity.
+    activation : str, activation object or callable, default="relu"
+        Nonlinearity: any activation the kernels accept (a name in
+        ``sknnk.ACTIVATION_NAMES``, an object of :mod:`sknnk.activations` or
+        a vectorised callable).
     sigma_w : float, default=sqrt(2)
         Standard deviation of the weights (before the ``1/sqrt(fan_in)``).
     sigma_b : float, default=0.1
@@ -285,7 +239,7 @@ class FiniteMLP:
         Number of outputs (rows of the readout layer).
     n_networks : int, default=1
         Number of independent networks.
-    random_state : int, Generator, RandomState or None, default=None
+    random_state : int, RandomState instance, Generator or None, default=None
         Seed of the initial weights.
 
     Attributes
@@ -354,7 +308,7 @@ class FiniteMLP:
         check_int(owner, "n_outputs", self.n_outputs, 1)
         check_int(owner, "n_networks", self.n_networks, 1)
         check_int(owner, "n_features", n_features, 1)
-        rng = _rng(self.random_state)
+        rng = check_generator(self.random_state)
         sizes = [n_features] + [self.width] * self.depth + [self.n_outputs]
         E = self.n_networks
         self.weights_ = [
@@ -376,7 +330,7 @@ class FiniteMLP:
                 "This FiniteMLP has no weights yet; call initialize(n_features) "
                 "or train(X, y) first."
             )
-        X = _check_X(X, name)
+        X = check_input(X, name, type(self).__name__)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"{name} has {X.shape[1]} features, but this FiniteMLP was "
@@ -388,7 +342,10 @@ class FiniteMLP:
     def _forward(self, X):
         """Pre-activations ``hs``, layer inputs ``acts`` and derivatives
         ``dphis`` = phi'(h) of the hidden layers."""
-        act = ACTIVATIONS[self.activation][1]
+        phi, dphi = _check_net(
+            type(self).__name__, self.width, self.depth, self.activation,
+            self.sigma_w, self.sigma_b,
+        )  # fmt: skip
         sw, sb = float(self.sigma_w), float(self.sigma_b)
         a = np.broadcast_to(X, (self.n_networks,) + X.shape)
         acts, hs, dphis = [], [], []
@@ -398,8 +355,8 @@ class FiniteMLP:
             h += sb * b[:, None, :]
             hs.append(h)
             if layer < self.depth:
-                a, dphi = act(h)
-                dphis.append(dphi)
+                a = phi(h)
+                dphis.append(dphi(h))
         return hs, acts, dphis
 
     def predict(self, X):
@@ -574,7 +531,7 @@ class FiniteMLP:
             n_networks, n_eval, n_outputs).
         """
         owner = type(self).__name__
-        X = _check_X(X)
+        X = check_input(X, "X", owner)
         if not hasattr(self, "weights_"):
             self.initialize(X.shape[1])
         X = self._check_fitted_X(X)
@@ -670,9 +627,11 @@ def monte_carlo_ntk(
     >>> bool(np.all(np.abs(T - NTKKernel()(X)) < 5 * se))
     True
     """
-    check_int("monte_carlo_ntk", "n_networks", n_networks, 1)
-    X = _check_X(X)
-    rng = _rng(random_state)
+    owner = "monte_carlo_ntk"
+    _check_net(owner, width, depth, activation, sigma_w, sigma_b)
+    check_int(owner, "n_networks", n_networks, 1)
+    X = check_input(X, "X", owner)
+    rng = check_generator(random_state)
     per_net = 8 * width * max(width, X.shape[1]) * max(depth, 1)
     batch = int(max(1, min(n_networks, 2**28 // per_net)))
     thetas = []

@@ -19,7 +19,6 @@ number of samples.
 from __future__ import annotations
 
 import math
-import numbers
 from collections import namedtuple
 
 import numpy as np
@@ -31,16 +30,15 @@ from sklearn.base import (
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
 )
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._parallel import active_backend, n_workers_of, single_threaded_blas
-from ._pointwise import pointwise
 from ._validation import (
+    check_generator,
     check_int,
     check_n_jobs,
-    check_options,
-    check_real,
+    check_network,
+    check_real_dtype,
     resolve_dtype,
 )
 from .activations import resolve_activation
@@ -69,21 +67,6 @@ n_fft_a, n_fft_b : int
 """
 
 
-def _generator(random_state):
-    """A ``numpy.random.Generator`` seeded from sklearn's ``random_state``.
-
-    An int seeds the generator directly; None and ``RandomState`` instances
-    (sklearn's conventions) give a seed drawn from that ``RandomState`` (the
-    global one for None), so ``np.random.seed`` makes None reproducible.
-    """
-    if isinstance(random_state, numbers.Integral) and not isinstance(
-        random_state, bool
-    ):
-        return np.random.default_rng(int(random_state))
-    rs = check_random_state(random_state)
-    return np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
-
-
 def _standard_normal(rng, shape, dtype):
     """i.i.d. N(0, 1) draws; float32 ones are the rounded float64 draws,
     generated in slabs of at most 2**22 numbers (bounded temporary memory)."""
@@ -100,13 +83,7 @@ def _standard_normal(rng, shape, dtype):
 def _check_X(est, X, reset):
     """Validated ``X`` (float64 or float32, dense or CSR); never a copy of a
     float array, so the input is never modified."""
-    if hasattr(X, "dtype") and np.iscomplexobj(X):
-        raise ValueError(
-            f"Complex data not supported: X passed to {type(est).__name__} has "
-            f"dtype {X.dtype}; the "
-            "samplers take real-valued features. Pass the real part, or split "
-            "real and imaginary parts into separate columns."
-        )
+    check_real_dtype(X, "X", type(est).__name__)
     return validate_data(
         est, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=reset
     )
@@ -208,7 +185,7 @@ def _run_batch(net, X, start, stop, out, dtype):
 
     ``start`` is on the grid (a multiple of ``BLOCK``) relative to ``X``.
     """
-    funcs = pointwise(resolve_activation(net[4]))
+    funcs = resolve_activation(net[4]).pointwise()
     for s in range(start, stop, BLOCK):
         e = min(s + BLOCK, stop)
         Xc = X[s:e]
@@ -235,28 +212,18 @@ class _BaseSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def _check_params(self):
         owner = type(self).__name__
         check_int(owner, "n_components", self.n_components, 1)
-        check_int(owner, "depth", self.depth, 0)
-        resolve_activation(self.activation, owner)
-        check_real(owner, "sigma_w", self.sigma_w, positive=True)
-        check_real(owner, "sigma_b", self.sigma_b, positive=False)
+        network = dict(
+            depth=self.depth,
+            activation=self.activation,
+            sigma_w=self.sigma_w,
+            sigma_b=self.sigma_b,
+        )
+        if self._kind == 1:
+            network.update(parameterization=self.parameterization, width=self.width)
+        check_network(owner, **network)
         check_int(owner, "batch_size", self.batch_size, 1, allow_none=True)
         check_n_jobs(owner, self.n_jobs)
-        dtype = resolve_dtype(owner, self.dtype)
-        if self._kind == 1:
-            check_options(
-                owner, "parameterization", self.parameterization, {"ntk", "standard"}
-            )
-            if self.parameterization == "standard":
-                if self.width is None:
-                    raise ValueError(
-                        f"{owner}(parameterization='standard') needs an explicit "
-                        "'width' (the hidden width of the network whose NTK is "
-                        "approximated, as NTKKernel(parameterization='standard', "
-                        "width=...)): that NTK grows with the width. Pass e.g. "
-                        "width=1024, or use parameterization='ntk'."
-                    )
-                check_int(owner, "width", self.width, 1)
-        return dtype
+        return resolve_dtype(owner, self.dtype)
 
     def _scalars(self, n_features):
         """``(sw, sb, c0, b0, aw, ab)``: weight and bias scales, the input
@@ -289,7 +256,7 @@ class _BaseSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         X = _check_X(self, X, reset=True)
         d = X.shape[1]
         m = self.n_components
-        rng = _generator(self.random_state)
+        rng = check_generator(self.random_state)
         weights = []
         dim_in = d + 1
         for _ in range(self.depth):

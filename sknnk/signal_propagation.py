@@ -22,11 +22,21 @@ propagates deepest: the depth scale :math:`\xi_c = -1/\log\chi_c` of the
 correlation diverges there. :func:`critical_point` returns :math:`\sigma_w` on
 that line for a given :math:`\sigma_b`.
 
-Expectations use closed forms for ``relu``, ``erf`` and ``identity``. For
-``tanh`` they use the trapezoid rule in :math:`z` with a step adapted to the
-variance, :math:`h = \min(1/4, \pi / (12\sqrt q))` on :math:`[-9, 9]`, which is
-spectrally accurate for analytic activations at every variance (Gauss–Hermite
-quadrature with a few hundred nodes degrades for :math:`q \gtrsim 5`).
+Every activation the kernels accept works here (names, objects of
+:mod:`sknnk.activations`, callables). The expectations :math:`V`, :math:`W`,
+:math:`F` and :math:`G` are the engine's own dual activations, taken from the
+activation registry (:mod:`sknnk._numerics.registry`): closed forms where the
+kernels have them, the Hermite series (trapezoid rule in :math:`z`, spectrally
+accurate for analytic activations) otherwise.
+
+Fixed points are those the iterated maps reach. :math:`q^*` is the first root
+of :math:`\sigma_w^2 V(q) + \sigma_b^2 - q` met from ``q0`` in the direction
+the length map moves (0 or ``inf`` if there is none). :math:`c^*` is the
+limit of the correlation map iterated from 0, which increases to the
+smallest fixed point in [0, 1] (the map has nonnegative Mehler coefficients,
+so it is increasing and convex there). Activations with a jump (``"step"``,
+``"sign"``) have a correlation map of infinite slope at :math:`c = 1`:
+:math:`\chi_1 = \infty`, they are chaotic for every :math:`\sigma_w`.
 
 References
 ----------
@@ -46,7 +56,8 @@ import numpy as np
 from scipy import optimize
 from sklearn.utils import Bunch
 
-from ._validation import check_options, check_real
+from ._numerics import registry
+from ._validation import check_network, check_real
 
 __all__ = [
     "c_star",
@@ -60,127 +71,78 @@ __all__ = [
     "q_star",
 ]
 
-ACTIVATION_NAMES = ("erf", "identity", "relu", "tanh")
-_Z_MAX = 9.0
 _CRITICAL_TOL = 1e-9
+_EPS = np.finfo(float).eps
+_Q_MAX = 1e64  # variances above are taken as diverging
+_Q_MIN = 1e-290  # and below as vanishing
 
 
-# ---------------------------------------------------------------- activations
-def _tanh(x):
-    return np.tanh(x)
-
-
-def _tanh_d1(x):
-    return 1.0 - np.tanh(x) ** 2
-
-
-def _tanh_d2(x):
-    t = np.tanh(x)
-    return -2.0 * t * (1.0 - t * t)
-
-
-_QUADRATURE = {"tanh": (_tanh, _tanh_d1, _tanh_d2)}
-#: phi'(0)^2 of the activations that are smooth at 0
-_SLOPE0_SQ = {"tanh": 1.0, "erf": 4.0 / math.pi, "identity": 1.0}
-
-
-def _nodes(q):
-    """Trapezoid nodes and weights of E[g(z)], z ~ N(0, 1), for variance q."""
-    h = min(0.25, math.pi / (12.0 * math.sqrt(max(q, 1e-300))))
-    n = int(math.ceil(_Z_MAX / h))
-    z = np.linspace(-n * h, n * h, 2 * n + 1)
-    w = np.exp(-0.5 * z * z)
-    return z, w / w.sum()
-
-
+# ---------------------------------------------------------------- engine maps
 def _V(act, q):
-    """E[phi(sqrt(q) z)^2]."""
-    if act == "relu":
-        return 0.5 * q
-    if act == "identity":
-        return q
-    if act == "erf":
-        return 2.0 / math.pi * math.asin(2.0 * q / (1.0 + 2.0 * q))
-    phi = _QUADRATURE[act][0]
-    z, w = _nodes(q)
-    return float(w @ phi(math.sqrt(q) * z) ** 2)
+    """V(q) = E[phi(sqrt(q) z)^2]."""
+    return float(act.diag([q], derivatives=False)[0][0])
 
 
 def _W(act, q):
-    """E[phi'(sqrt(q) z)^2]."""
-    if act == "relu":
-        return 0.5
-    if act == "identity":
-        return 1.0
-    if act == "erf":
-        return 4.0 / (math.pi * math.sqrt(1.0 + 4.0 * q))
-    dphi = _QUADRATURE[act][1]
-    z, w = _nodes(q)
-    return float(w @ dphi(math.sqrt(q) * z) ** 2)
+    """W(q) = E[phi'(sqrt(q) z)^2]."""
+    return float(act.diag([q], derivatives=False)[1][0])
 
 
 def _dV(act, q):
-    """dV/dq = E[phi'^2] + E[phi phi''] at sqrt(q) z."""
-    if act == "relu":
-        return 0.5
-    if act == "identity":
-        return 1.0
-    if act == "erf":
-        return 4.0 / (math.pi * (1.0 + 2.0 * q) * math.sqrt(1.0 + 4.0 * q))
-    phi, dphi, d2phi = _QUADRATURE[act]
-    z, w = _nodes(q)
-    x = math.sqrt(q) * z
-    return float(w @ (dphi(x) ** 2 + phi(x) * d2phi(x)))
+    """dV/dq."""
+    return float(act.diag([q])[2][0])
 
 
-def _kappa(c):
-    """Arc-cosine functions (kappa_0, kappa_1) of the correlation c."""
-    c = min(1.0, max(-1.0, c))
-    s = math.sqrt((1.0 - c) * (1.0 + c))
-    theta = math.atan2(s, c)
-    return (math.pi - theta) / (2 * math.pi), (s + (math.pi - theta) * c) / (
-        2 * math.pi
-    )
+def _Fc(act, q, c):
+    """(F, dF/dc) at the covariance [[q, c q], [c q, q]]."""
+    f, _, fc = act.dual(q, [min(1.0, max(-1.0, c))])
+    return float(f[0]), float(fc[0])
 
 
-def _FG(act, q, c, which):
-    """F(q, q, c q) (which=0) or G(q, q, c q) (which=1)."""
-    c = min(1.0, max(-1.0, c))
-    if act == "relu":
-        k0, k1 = _kappa(c)
-        return q * k1 if which == 0 else k0
-    if act == "identity":
-        return c * q if which == 0 else 1.0
-    if act == "erf":
-        if which == 0:
-            return 2.0 / math.pi * math.asin(2.0 * c * q / (1.0 + 2.0 * q))
-        return 4.0 / (math.pi * math.sqrt((1.0 + 2.0 * q) ** 2 - 4.0 * c * c * q * q))
-    func = _QUADRATURE[act][which]
-    z, w = _nodes(q)
-    s = math.sqrt((1.0 - c) * (1.0 + c))
-    r = math.sqrt(q)
-    u = func(r * z)
-    v = func(r * (c * z[:, None] + s * z[None, :]))
-    return float(w @ (u[:, None] * v) @ w)
+def _normalised(act, q):
+    """``(act', q')`` whose maps at ``q'`` are the limits of those of ``act``
+    at ``q`` in {0, inf} (the normalised correlation map and ``dF/dc``), or
+    ``(None, q)`` when the map of correlations is the identity.
+
+    Positively homogeneous activations have q-independent normalised maps
+    (evaluated at q = 1). Otherwise q -> 0 linearises phi (``q* = 0`` needs
+    ``phi(0) = 0``: the identity map) and q -> inf sees only the slopes of
+    ``phi`` at -+inf, an :class:`~sknnk.activations.ABReLU`.
+    """
+    if 0.0 < q < math.inf:
+        return act, q
+    if act.degree is not None:
+        return act, 1.0
+    if q == 0.0:
+        return None, q
+    a, b = act.slopes_at_infinity()
+    return registry.resolve("abrelu", (a, b)), 1.0
+
+
+def _w_infinity(act):
+    """lim W(q) as q -> inf (where q* is infinite)."""
+    if act.degree is not None:
+        return _W(act, 1.0) if act.degree == 1 else math.inf
+    a, b = act.slopes_at_infinity()
+    return 0.5 * (a * a + b * b)
 
 
 # ---------------------------------------------------------------- validation
 def _check(owner, activation, sigma_w, sigma_b):
-    check_options(owner, "activation", activation, ACTIVATION_NAMES)
-    check_real(owner, "sigma_w", sigma_w, positive=True)
-    check_real(owner, "sigma_b", sigma_b, positive=False)
-    return float(sigma_w), float(sigma_b)
+    act = check_network(owner, activation=activation, sigma_w=sigma_w, sigma_b=sigma_b)
+    return act, float(sigma_w), float(sigma_b)
 
 
 def _vectorize(scalar_func):
     """Broadcast a function of scalar (sigma_w, sigma_b) over arrays."""
-    vec = np.vectorize(scalar_func, otypes=[float])
 
     @functools.wraps(scalar_func)
     def wrapper(activation, sigma_w, sigma_b=0.0, **kwargs):
         if np.ndim(sigma_w) == 0 and np.ndim(sigma_b) == 0:
             return scalar_func(activation, sigma_w, sigma_b, **kwargs)
-        return vec(activation, sigma_w, sigma_b, **kwargs)
+        return np.vectorize(
+            lambda sw, sb: scalar_func(activation, sw, sb, **kwargs), otypes=[float]
+        )(sigma_w, sigma_b)
 
     wrapper.__name__ = wrapper.__qualname__ = scalar_func.__name__.lstrip("_")
     return wrapper
@@ -194,8 +156,8 @@ def length_map(q, activation="tanh", sigma_w=1.0, sigma_b=0.0):
     ----------
     q : float or array-like
         Pre-activation variance(s) of one layer (>= 0).
-    activation : {"relu", "erf", "tanh", "identity"}, default="tanh"
-        Nonlinearity.
+    activation : str, activation object or callable, default="tanh"
+        Nonlinearity: any activation the kernels accept.
     sigma_w : float, default=1.0
         Weight standard deviation (> 0).
     sigma_b : float, default=0.0
@@ -212,11 +174,12 @@ def length_map(q, activation="tanh", sigma_w=1.0, sigma_b=0.0):
     >>> round(length_map(2.0, "relu", sigma_w=2.0**0.5), 12)  # He init keeps q
     2.0
     """
-    sw, sb = _check("length_map", activation, sigma_w, sigma_b)
+    act, sw, sb = _check("length_map", activation, sigma_w, sigma_b)
     q = np.asarray(q, dtype=float)
     if np.any(q < 0) or not np.all(np.isfinite(q)):
         raise ValueError("q must hold finite variances >= 0.")
-    out = np.vectorize(lambda s: sw * sw * _V(activation, s) + sb * sb)(q)
+    v = act.diag(q.reshape(-1), derivatives=False)[0].reshape(q.shape)
+    out = sw * sw * v + sb * sb
     return float(out) if out.ndim == 0 else out
 
 
@@ -225,8 +188,8 @@ def _q_star(activation, sigma_w, sigma_b=0.0, q0=1.0):
 
     Parameters
     ----------
-    activation : {"relu", "erf", "tanh", "identity"}
-        Nonlinearity.
+    activation : str, activation object or callable
+        Nonlinearity: any activation the kernels accept.
     sigma_w : float or array-like
         Weight standard deviation(s) (> 0).
     sigma_b : float or array-like, default=0.0
@@ -239,11 +202,14 @@ def _q_star(activation, sigma_w, sigma_b=0.0, q0=1.0):
     Returns
     -------
     q_star : float or ndarray
-        The fixed point reached from any ``q0 > 0``: 0 if the variance decays
-        to 0, ``inf`` if it grows without bound (``relu`` with
-        ``sigma_w**2 >= 2`` and ``sigma_b > 0``, for instance). For ``tanh``
-        and ``erf`` it is found by Brent's method on
-        :math:`\sigma_w^2 V(q) + \sigma_b^2 - q`.
+        The fixed point the length map reaches from ``q0``: 0 if the variance
+        decays to 0, ``inf`` if it grows without bound (``relu`` with
+        ``sigma_w**2 >= 2`` and ``sigma_b > 0``, for instance). It is the
+        first root of :math:`\sigma_w^2 V(q) + \sigma_b^2 - q` met from
+        ``q0`` in the direction the map moves (a geometric search, then
+        Brent's method); positively homogeneous activations of degree 1
+        (``relu``, ``abs``, ``identity``, ...) use the closed form
+        :math:`\sigma_b^2 / (1 - \sigma_w^2 V(1))`.
 
     Examples
     --------
@@ -253,31 +219,50 @@ def _q_star(activation, sigma_w, sigma_b=0.0, q0=1.0):
     >>> q_star("relu", 1.0, 0.5)  # sigma_b^2 / (1 - sigma_w^2 / 2)
     0.5
     """
-    sw, sb = _check("q_star", activation, sigma_w, sigma_b)
-    sw2, sb2 = sw * sw, sb * sb
-    if activation in ("relu", "identity"):
-        slope = sw2 / 2.0 if activation == "relu" else sw2
-        if abs(slope - 1.0) <= 4 * np.finfo(float).eps:
-            return float(q0) if sb2 == 0.0 else math.inf
-        if slope < 1.0:
-            return sb2 / (1.0 - slope)
-        return math.inf
+    act, sw, sb = _check("q_star", activation, sigma_w, sigma_b)
+    check_real("q_star", "q0", q0, positive=True)
+    return _fixed_q(act, sw * sw, sb * sb, float(q0))
+
+
+def _fixed_q(act, sw2, sb2, q0):
+    """The fixed point of q -> sw2 V(q) + sb2 reached from q0 (see q_star)."""
+    if act.degree == 1:  # V(q) = V(1) q
+        slope = sw2 * _V(act, 1.0)
+        if abs(slope - 1.0) <= 4 * _EPS:
+            return q0 if sb2 == 0.0 else math.inf
+        return sb2 / (1.0 - slope) if slope < 1.0 else math.inf
 
     def g(q):
-        return sw2 * _V(activation, q) + sb2 - q
+        return sw2 * act.diag(q, derivatives=False)[0] + sb2 - q
 
-    if sb2 == 0.0:
-        if sw2 * _SLOPE0_SQ[activation] <= 1.0:
-            return 0.0
-        lo = sw2
-        while g(lo) <= 0.0 and lo > 1e-300:
-            lo *= 0.5
-        if g(lo) <= 0.0:
-            return 0.0
-    else:
-        lo = sb2
-    hi = sw2 + sb2  # V < 1 for tanh and erf, so g(hi) < 0
-    return optimize.brentq(g, lo, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps)
+    g0 = float(g([q0])[0])
+    if g0 == 0.0:
+        return q0
+    # the map moves up (g > 0) or down: search the first sign change of g
+    # in that direction on a geometric grid, 16 points at a time
+    factor = 4.0 if g0 > 0 else 0.25
+    prev = q0
+    with np.errstate(over="ignore", invalid="ignore"):
+        while _Q_MIN < prev < _Q_MAX:
+            grid = prev * factor ** np.arange(1, 17)
+            grid = grid[(grid >= _Q_MIN) & (grid <= _Q_MAX)]
+            if grid.size == 0:
+                break
+            vals = g(grid)
+            cross = np.flatnonzero(vals <= 0.0 if g0 > 0 else vals >= 0.0)
+            if cross.size:
+                i = cross[0]
+                far = grid[i]
+                if vals[i] == 0.0:
+                    return float(far)
+                near = prev if i == 0 else grid[i - 1]
+                lo, hi = min(near, far), max(near, far)
+                return optimize.brentq(
+                    lambda q: float(g([q])[0]), lo, hi,
+                    xtol=min(1e-15, 1e-15 * lo), rtol=4 * _EPS,
+                )  # fmt: skip
+            prev = grid[-1]
+    return math.inf if g0 > 0 else 0.0
 
 
 def _chi1(activation, sigma_w, sigma_b=0.0):
@@ -285,8 +270,8 @@ def _chi1(activation, sigma_w, sigma_b=0.0):
 
     Parameters
     ----------
-    activation : {"relu", "erf", "tanh", "identity"}
-        Nonlinearity.
+    activation : str, activation object or callable
+        Nonlinearity: any activation the kernels accept.
     sigma_w : float or array-like
         Weight standard deviation(s).
     sigma_b : float or array-like, default=0.0
@@ -297,7 +282,9 @@ def _chi1(activation, sigma_w, sigma_b=0.0):
     chi1 : float or ndarray
         < 1 ordered, > 1 chaotic, = 1 critical. For ``relu`` it is
         :math:`\sigma_w^2/2` and for ``identity`` :math:`\sigma_w^2`, whatever
-        :math:`q^*` (which may be infinite).
+        :math:`q^*` (which may be infinite). At :math:`q^* = \infty` it is the
+        limit :math:`\sigma_w^2 (\phi'(-\infty)^2 + \phi'(\infty)^2) / 2`
+        (``inf`` if :math:`\phi'` grows); ``inf`` for activations with a jump.
 
     Examples
     --------
@@ -305,11 +292,17 @@ def _chi1(activation, sigma_w, sigma_b=0.0):
     >>> round(chi1("tanh", 1.3955839752, 0.3), 8)
     1.0
     """
-    sw, sb = _check("chi1", activation, sigma_w, sigma_b)
-    q = _q_star(activation, sw, sb)
-    if math.isinf(q):  # relu and identity: W does not depend on q
-        q = 1.0
-    return sw * sw * _W(activation, q)
+    act, sw, sb = _check("chi1", activation, sigma_w, sigma_b)
+    return _chi(act, sw * sw, _fixed_q(act, sw * sw, sb * sb, 1.0))
+
+
+def _chi(act, sw2, q):
+    """chi_1 = sw2 W(q) at the fixed point q (infinite for a jump)."""
+    if act.jump:
+        return math.inf
+    if math.isinf(q):
+        return sw2 * _w_infinity(act)
+    return sw2 * _W(act, q)
 
 
 q_star = _vectorize(_q_star)
@@ -332,16 +325,20 @@ def correlation_map(c, activation="tanh", sigma_w=1.0, sigma_b=0.0, q=None):
     ----------
     c : float or array-like
         Correlation(s) in [-1, 1].
-    activation : {"relu", "erf", "tanh", "identity"}, default="tanh"
-        Nonlinearity.
+    activation : str, activation object or callable, default="tanh"
+        Nonlinearity: any activation the kernels accept.
     sigma_w : float, default=1.0
         Weight standard deviation.
     sigma_b : float, default=0.0
         Bias standard deviation.
     q : float, default=None
         Variance of the layer; ``None`` uses :math:`q^*`. At
-        :math:`q \in \{0, \infty\}` the limit is used (:math:`2\kappa_1(c)`
-        for ``relu``, :math:`c` for the others).
+        :math:`q \in \{0, \infty\}` the limit is used: the
+        :math:`q`-independent map :math:`F(1, 1, c) / V(1)` of positively
+        homogeneous activations (:math:`2\kappa_1(c)` for ``relu``), :math:`c`
+        at :math:`q = 0` and the map of :class:`~sknnk.activations.ABReLU` with
+        the slopes of :math:`\phi` at :math:`\mp\infty` at :math:`q = \infty`
+        for the others.
 
     Returns
     -------
@@ -353,21 +350,25 @@ def correlation_map(c, activation="tanh", sigma_w=1.0, sigma_b=0.0, q=None):
     >>> round(correlation_map(1.0, "tanh", 1.5, 0.1), 12)
     1.0
     """
-    sw, sb = _check("correlation_map", activation, sigma_w, sigma_b)
+    act, sw, sb = _check("correlation_map", activation, sigma_w, sigma_b)
     if q is None:
-        q = _q_star(activation, sw, sb)
+        q = _fixed_q(act, sw * sw, sb * sb, 1.0)
     c = np.asarray(c, dtype=float)
     if np.any(np.abs(c) > 1) or np.any(np.isnan(c)):
         raise ValueError("c must hold correlations in [-1, 1].")
-
-    def one(ci):
-        if q == 0.0 or math.isinf(q):
-            return 2.0 * _kappa(ci)[1] if activation == "relu" else ci
-        num = sw * sw * _FG(activation, q, ci, 0) + sb * sb
-        return num / (sw * sw * _V(activation, q) + sb * sb)
-
-    out = np.vectorize(one, otypes=[float])(c)
+    out = _cmap(act, sw * sw, sb * sb, float(q), c.reshape(-1)).reshape(c.shape)
     return float(out) if out.ndim == 0 else out
+
+
+def _cmap(act, sw2, sb2, q, c):
+    """The correlation map at variance q of the correlations c (1-D)."""
+    lim, qq = _normalised(act, q)
+    if lim is None:
+        return c.copy()
+    f = lim.dual(qq, c)[0]
+    if qq != q:  # the limit q in {0, inf}: the biases do not count
+        return f / _V(lim, qq)
+    return (sw2 * f + sb2) / (sw2 * _V(act, q) + sb2)
 
 
 def _c_star(activation, sigma_w, sigma_b=0.0, tol=1e-13, max_iter=1000):
@@ -375,8 +376,8 @@ def _c_star(activation, sigma_w, sigma_b=0.0, tol=1e-13, max_iter=1000):
 
     Parameters
     ----------
-    activation : {"relu", "erf", "tanh", "identity"}
-        Nonlinearity.
+    activation : str, activation object or callable
+        Nonlinearity: any activation the kernels accept.
     sigma_w : float or array-like
         Weight standard deviation(s).
     sigma_b : float or array-like, default=0.0
@@ -393,7 +394,8 @@ def _c_star(activation, sigma_w, sigma_b=0.0, tol=1e-13, max_iter=1000):
         (:math:`\chi_1 \le 1 + 10^{-9}`; always for ``relu`` and ``identity``,
         which have no chaotic phase of the correlations), :math:`< 1` in the
         chaotic phase: the limit of the correlation map iterated from 0,
-        polished by Brent's method.
+        polished by Brent's method. At :math:`q^* \in \{0, \infty\}` the
+        limit map of :func:`correlation_map` is iterated.
 
     Examples
     --------
@@ -401,18 +403,32 @@ def _c_star(activation, sigma_w, sigma_b=0.0, tol=1e-13, max_iter=1000):
     >>> round(c_star("tanh", 2.5, 0.1), 5)
     0.01535
     """
-    sw, sb = _check("c_star", activation, sigma_w, sigma_b)
-    if activation in ("relu", "identity"):
+    act, sw, sb = _check("c_star", activation, sigma_w, sigma_b)
+    sw2, sb2 = sw * sw, sb * sb
+    q = _fixed_q(act, sw2, sb2, 1.0)
+    return _fixed_c(act, sw2, sb2, q, tol, max_iter)
+
+
+def _fixed_c(act, sw2, sb2, q, tol=1e-13, max_iter=1000):
+    """The limit of the correlation map at variance q iterated from 0."""
+    lim, qq = _normalised(act, q)
+    if lim is None:
         return 1.0
-    if _chi1(activation, sw, sb) <= 1.0 + _CRITICAL_TOL:
+    if act.jump:
+        slope = math.inf
+    elif qq != q:  # slope at c = 1 of the limit map F(1, 1, c) / V(1)
+        slope = _W(lim, qq) / _V(lim, qq)
+    else:
+        slope = _chi(act, sw2, q)
+    if slope <= 1.0 + _CRITICAL_TOL:
         return 1.0
-    q = _q_star(activation, sw, sb)
 
     def h(c):
-        return correlation_map(c, activation, sw, sb, q=q) - c
+        return float(_cmap(act, sw2, sb2, q, np.array([c]))[0]) - c
 
-    # tanh and erf are odd: the map is increasing, so the iterates from 0 rise
-    # monotonically toward c* (h > 0 below c*, h < 0 between c* and 1)
+    # the map is increasing and convex on [0, 1] with a value >= 0 at 0: the
+    # iterates from 0 rise monotonically toward c* (h > 0 below c*, h < 0
+    # between c* and 1)
     c = 0.0
     for _ in range(max_iter):
         step = h(c)
@@ -452,8 +468,8 @@ def depth_scales(activation, sigma_w, sigma_b=0.0):
 
     Parameters
     ----------
-    activation : {"relu", "erf", "tanh", "identity"}
-        Nonlinearity.
+    activation : str, activation object or callable
+        Nonlinearity: any activation the kernels accept.
     sigma_w : float
         Weight standard deviation.
     sigma_b : float, default=0.0
@@ -462,10 +478,12 @@ def depth_scales(activation, sigma_w, sigma_b=0.0):
     Returns
     -------
     xi_q : float
-        Depth scale of the variance (``inf`` if the slope of the length map
-        is >= 1, e.g. when :math:`q^*` is 0 or infinite at criticality).
+        Depth scale of the variance, :math:`-1/\log|\sigma_w^2 V'(q^*)|`
+        (``inf`` if that slope is >= 1 in absolute value, e.g. when
+        :math:`q^*` is 0 or infinite at criticality; 0 for a slope of 0, as
+        for ``step`` and ``sign`` whose :math:`V` is constant).
     xi_c : float
-        Depth scale of the correlation (``inf`` if :math:`\chi_c \ge 1`).
+        Depth scale of the correlation (``inf`` if :math:`|\chi_c| \ge 1`).
 
     Examples
     --------
@@ -474,15 +492,45 @@ def depth_scales(activation, sigma_w, sigma_b=0.0):
     >>> round(1 / xi_c, 6)  # -log chi_1, the measured decay rate 0.234907
     0.234907
     """
-    sw, sb = _check("depth_scales", activation, sigma_w, sigma_b)
-    q = _q_star(activation, sw, sb)
-    c = _c_star(activation, sw, sb)
-    qq = 1.0 if math.isinf(q) else q
-    slope_q = sw * sw * _dV(activation, qq)
-    chi_c = sw * sw * _FG(activation, qq, c, 1)
-    xi_q = -1.0 / math.log(slope_q) if slope_q < 1.0 else math.inf
-    xi_c = -1.0 / math.log(chi_c) if chi_c < 1.0 else math.inf
-    return xi_q, xi_c
+    act, sw, sb = _check("depth_scales", activation, sigma_w, sigma_b)
+    mf = _mean_field(act, sw * sw, sb * sb)
+    return mf.xi_q, mf.xi_c
+
+
+def _mean_field(act, sw2, sb2):
+    q = _fixed_q(act, sw2, sb2, 1.0)
+    x1 = _chi(act, sw2, q)
+    c = _fixed_c(act, sw2, sb2, q)
+    # slope of the length map at q* (a diverging variance has slope >= 1)
+    slope_q = math.inf if math.isinf(q) else sw2 * _dV(act, q)
+    chi_c = _chi_c(act, sw2, q, c)
+    xi_q, xi_c = _depth_scale(slope_q), _depth_scale(chi_c)
+    if abs(x1 - 1.0) <= _CRITICAL_TOL:
+        phase = "critical"
+    else:
+        phase = "ordered" if x1 < 1.0 else "chaotic"
+    return Bunch(
+        q_star=q, chi1=x1, c_star=c, chi_c=chi_c, xi_q=xi_q, xi_c=xi_c, phase=phase
+    )
+
+
+def _depth_scale(slope):
+    """-1 / log|slope|: the depth over which |slope|^l decays by e (0 for a
+    map of slope 0, inf for |slope| >= 1)."""
+    slope = abs(slope)
+    if slope >= 1.0:
+        return math.inf
+    return 0.0 if slope == 0.0 else -1.0 / math.log(slope)
+
+
+def _chi_c(act, sw2, q, c):
+    """chi_c = sw2 dF/dc at (q, c) (the limit maps at q in {0, inf})."""
+    if act.degree is not None and act.degree >= 2 and q in (0.0, math.inf):
+        return 0.0 if q == 0.0 else math.inf
+    lim, qq = _normalised(act, q)
+    if lim is None:  # the identity map at q = 0: phi'(0)^2
+        lim = act
+    return sw2 * _Fc(lim, qq, c)[1]
 
 
 # ---------------------------------------------------------------- criticality
@@ -491,8 +539,8 @@ def critical_point(activation, sigma_b=0.0):
 
     Parameters
     ----------
-    activation : {"relu", "erf", "tanh", "identity"}
-        Nonlinearity.
+    activation : str, activation object or callable
+        Nonlinearity: any activation the kernels accept.
     sigma_b : float, default=0.0
         Bias standard deviation.
 
@@ -502,10 +550,17 @@ def critical_point(activation, sigma_b=0.0):
         The critical weight standard deviation: :math:`\sqrt 2` for ``relu``
         (He initialisation) and 1 for ``identity`` (for ``sigma_b > 0`` the
         variance then grows linearly with depth, so the critical point with
-        a finite :math:`q^*` needs ``sigma_b = 0``); for ``tanh`` and ``erf``
-        :math:`1/\phi'(0)` at ``sigma_b = 0`` and otherwise the root of
-        :math:`\chi_1(\sigma_w) = 1` (Brent's method, :math:`q^*` solved
-        inside).
+        a finite :math:`q^*` needs ``sigma_b = 0``), :math:`1/\sqrt{W(1)}` for
+        every positively homogeneous activation of degree 1;
+        :math:`1/|\phi'(0)|` at ``sigma_b = 0`` when :math:`\phi(0) = 0` and
+        :math:`q^* = 0` there (``tanh``, ``erf``, ...) and otherwise the root
+        of :math:`\chi_1(\sigma_w) = 1` (a doubling search from 1, then
+        Brent's method, :math:`q^*` solved inside).
+
+    Raises
+    ------
+    ValueError
+        For an activation with a jump (``chi_1`` is infinite).
 
     Examples
     --------
@@ -515,25 +570,49 @@ def critical_point(activation, sigma_b=0.0):
     >>> round(critical_point("relu"), 6)
     1.414214
     """
-    check_options("critical_point", "activation", activation, ACTIVATION_NAMES)
-    check_real("critical_point", "sigma_b", sigma_b, positive=False)
-    if activation == "relu":
-        return math.sqrt(2.0)
-    if activation == "identity":
-        return 1.0
-    lo = 1.0 / math.sqrt(_SLOPE0_SQ[activation])
-    if sigma_b == 0:
-        return lo
+    owner = "critical_point"
+    act = check_network(owner, activation=activation, sigma_b=sigma_b)
+    sb2 = float(sigma_b) ** 2
+    if act.jump:
+        raise ValueError(
+            f"The activation {act.name!r} jumps, so chi_1 is infinite for every "
+            "sigma_w (always chaotic): it has no critical point."
+        )
+    if act.degree == 1:  # chi_1 = sigma_w^2 W(1) whatever q*
+        return 1.0 / math.sqrt(_W(act, 1.0))
+    phi, dphi = act.funcs[0], act.funcs[1]
+    zero = np.zeros(1)
+    if sb2 == 0.0 and 0.0 not in act.kinks and phi(zero)[0] == 0.0:
+        # q* = 0 up to sigma_w = 1 / |phi'(0)|, where chi_1 = 1 exactly
+        slope0 = abs(float(dphi(zero)[0]))
+        # (checked just below 1 / |phi'(0)|: at it q* = 0 is a double root)
+        below = (1.0 - 1e-6) / slope0**2 if slope0 > 0.0 else 0.0
+        if slope0 > 0.0 and _fixed_q(act, below, 0.0, 1.0) == 0.0:
+            return 1.0 / slope0
 
     def g(sw):
-        return _chi1(activation, sw, sigma_b) - 1.0
+        return _chi(act, sw * sw, _fixed_q(act, sw * sw, sb2, 1.0)) - 1.0
 
-    hi = 2.0 * lo
-    while g(hi) <= 0.0:
-        lo, hi = hi, 2.0 * hi
-        if hi > 1e8:
-            raise RuntimeError(f"no critical sigma_w found for sigma_b={sigma_b}.")
-    return optimize.brentq(g, lo, hi, xtol=1e-14, rtol=4 * np.finfo(float).eps)
+    lo = hi = 1.0
+    if g(hi) <= 0.0:
+        while g(hi) <= 0.0:
+            lo, hi = hi, 2.0 * hi
+            if hi > 1e8:
+                raise RuntimeError(f"no critical sigma_w found for sigma_b={sigma_b}.")
+    else:
+        while g(lo) > 0.0:
+            lo, hi = 0.5 * lo, lo
+            if lo < 1e-8:
+                raise RuntimeError(f"no critical sigma_w found for sigma_b={sigma_b}.")
+    sw = optimize.brentq(g, lo, hi, xtol=1e-14, rtol=4 * _EPS)
+    if abs(g(sw)) > 1e-6:
+        # chi_1 jumps across 1 (where q* reached from q0 = 1 becomes infinite)
+        raise RuntimeError(
+            f"no critical sigma_w found for sigma_b={sigma_b}: chi_1 of "
+            f"{act.name!r} jumps across 1 at sigma_w={sw:.6g}, where q* "
+            "becomes infinite."
+        )
+    return sw
 
 
 def critical_line(activation, sigma_b):
@@ -541,8 +620,8 @@ def critical_line(activation, sigma_b):
 
     Parameters
     ----------
-    activation : {"relu", "erf", "tanh", "identity"}
-        Nonlinearity.
+    activation : str, activation object or callable
+        Nonlinearity: any activation the kernels accept.
     sigma_b : array-like
         Bias standard deviations.
 
@@ -567,8 +646,8 @@ def mean_field(activation, sigma_w, sigma_b=0.0):
 
     Parameters
     ----------
-    activation : {"relu", "erf", "tanh", "identity"}
-        Nonlinearity.
+    activation : str, activation object or callable
+        Nonlinearity: any activation the kernels accept.
     sigma_w : float
         Weight standard deviation.
     sigma_b : float, default=0.0
@@ -587,22 +666,5 @@ def mean_field(activation, sigma_w, sigma_b=0.0):
     >>> mean_field("tanh", 2.5, 0.1).phase
     'chaotic'
     """
-    sw, sb = _check("mean_field", activation, sigma_w, sigma_b)
-    q = _q_star(activation, sw, sb)
-    x1 = _chi1(activation, sw, sb)
-    c = _c_star(activation, sw, sb)
-    qq = 1.0 if math.isinf(q) else q
-    xi_q, xi_c = depth_scales(activation, sw, sb)
-    if abs(x1 - 1.0) <= _CRITICAL_TOL:
-        phase = "critical"
-    else:
-        phase = "ordered" if x1 < 1.0 else "chaotic"
-    return Bunch(
-        q_star=q,
-        chi1=x1,
-        c_star=c,
-        chi_c=sw * sw * _FG(activation, qq, c, 1),
-        xi_q=xi_q,
-        xi_c=xi_c,
-        phase=phase,
-    )
+    act, sw, sb = _check("mean_field", activation, sigma_w, sigma_b)
+    return _mean_field(act, sw * sw, sb * sb)

@@ -48,6 +48,20 @@ REF["ab_-0.5_2"] = (
     lambda x: np.where(x > 0, 2.0 * x, -0.5 * x),
     lambda x: np.where(x > 0, 2.0, -0.5),
 )
+
+
+def _mish(x):
+    w = np.exp(x)
+    return x * (w * w + 2 * w) / (w * w + 2 * w + 2)  # x tanh(log(1 + e^x))
+
+
+def _dmish(x):
+    w = np.exp(x)
+    num = w * (4 * (x + 1) + 4 * w * w + w**3 + w * (4 * x + 6))
+    return num / (2 * w + w * w + 2) ** 2
+
+
+REF["mish"] = (_mish, _dmish)  # the activation added through the registry only
 ALL = [(name, key) for name, key in CASES.items()] + OBJECTS
 # series activations whose derivative has a kink or jump at 0: the Hermite
 # series converges algebraically there (documented, with a warning)

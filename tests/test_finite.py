@@ -4,10 +4,19 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from sknnk import NNGPKernel, NTKKernel
+from sknnk import ACTIVATION_NAMES, NNGPKernel, NTKKernel
+from sknnk.activations import ELU, ABReLU, ArcCosine, Custom, LeakyReLU
 from sknnk.finite import FiniteMLP, monte_carlo_nngp, monte_carlo_ntk, sample_outputs
 
-ACTS = ["relu", "erf", "tanh", "identity"]
+# every activation the kernels accept (the registry's names and objects)
+ACTS = list(ACTIVATION_NAMES) + [
+    LeakyReLU(0.2),
+    ABReLU(-0.3, 1.2),
+    ArcCosine(2),
+    ELU(0.5),
+    Custom(np.sin, np.cos),
+    np.tanh,
+]
 
 
 def _X(n=4, d=3, seed=0):
@@ -109,9 +118,12 @@ def test_monte_carlo_ntk_matches_kernel():
     assert np.abs(T - exact).max() < 0.05 * np.abs(exact).max()
 
 
-def test_gd_step_is_the_mse_gradient():
+@pytest.mark.parametrize("activation", ACTS)
+def test_gd_step_is_the_mse_gradient(activation):
     X, y = _X(5), np.arange(5.0)
-    net = FiniteMLP(width=8, depth=2, activation="erf", n_networks=2, random_state=0)
+    net = FiniteMLP(
+        width=8, depth=2, activation=activation, n_networks=2, random_state=0
+    )
     net.initialize(3)
     w0, J, f0 = _flat_params(net), net.jacobian(X), net.predict(X)[:, :, 0]
     hist = net.train(X, y, n_steps=1, learning_rate=0.3)

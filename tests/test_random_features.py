@@ -24,7 +24,6 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import sknnk
 from sknnk import NNGPKernel, NNGPSampler, NTKKernel, NTKSampler
-from sknnk._pointwise import pointwise
 from sknnk.activations import (
     ABReLU,
     ArcCosine,
@@ -108,7 +107,7 @@ def test_pointwise_matches_reference(activation, dtype):
     x = np.concatenate([np.linspace(-6, -1e-3, 301), np.linspace(1e-3, 6, 301)])
     xd = x.astype(dtype)
     xd.setflags(write=False)
-    phi, dphi = pointwise(resolve_activation(activation))
+    phi, dphi = resolve_activation(activation).pointwise()
     rphi, rdphi = ref.ACTIVATIONS[_REF_NAMES[activation]]
     rtol = 1e-12 if dtype == np.float64 else 2e-6
     for fn, rfn in ((phi, rphi), (dphi, rdphi)):
@@ -120,11 +119,11 @@ def test_pointwise_matches_reference(activation, dtype):
 def test_pointwise_every_name_and_callables():
     x = np.linspace(-3, 3, 13)
     for name in sknnk.ACTIVATION_NAMES:
-        phi, dphi = pointwise(resolve_activation(name))
+        phi, dphi = resolve_activation(name).pointwise()
         assert np.all(np.isfinite(phi(x))) and np.all(np.isfinite(dphi(x)))
     # user callables: derivative given, or by central differences (~1e-10)
     for act in (np.sin, Custom(np.sin), Custom(np.sin, derivative=np.cos)):
-        phi, dphi = pointwise(resolve_activation(act))
+        phi, dphi = resolve_activation(act).pointwise()
         np.testing.assert_allclose(phi(x), np.sin(x), rtol=1e-15)
         np.testing.assert_allclose(dphi(x), np.cos(x), rtol=1e-8, atol=1e-9)
 
@@ -133,7 +132,7 @@ def test_pointwise_does_not_modify_input():
     x = np.linspace(-2, 2, 9)
     x.setflags(write=False)
     for name in sknnk.ACTIVATION_NAMES:
-        phi, dphi = pointwise(resolve_activation(name))
+        phi, dphi = resolve_activation(name).pointwise()
         phi(x), dphi(x)
     np.testing.assert_array_equal(x, np.linspace(-2, 2, 9))
 
