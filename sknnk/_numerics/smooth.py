@@ -174,9 +174,13 @@ def sigmoid():
     return special.expit, _sig1, _sig2, _sig3
 
 
+def _softplus(x):
+    return np.logaddexp(0.0, x)
+
+
 def softplus():
     """``phi(x) = log(1 + exp(x))``."""
-    return (lambda x: np.logaddexp(0.0, x)), special.expit, _sig1, _sig2
+    return _softplus, special.expit, _sig1, _sig2
 
 
 def _swish(x):
