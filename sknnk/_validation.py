@@ -115,7 +115,7 @@ class ComplexInputError(ValueError, TypeError):
     """
 
 
-def check_real_dtype(X, name, owner):
+def check_real_dtype(X, name: str, owner: str) -> None:
     """Refuse complex-valued ``X`` with :class:`ComplexInputError`."""
     if hasattr(X, "dtype") and np.iscomplexobj(X):
         raise ComplexInputError(
@@ -251,7 +251,7 @@ NETWORK_PARAMETERS = {
 }
 
 
-def check_network(owner, **params):
+def check_network(owner: str, **params):
     """Check network parameters against :data:`NETWORK_PARAMETERS`.
 
     Parameters
@@ -302,7 +302,7 @@ def check_network(owner, **params):
     return resolved
 
 
-def check_generator(random_state):
+def check_generator(random_state) -> np.random.Generator:
     """A ``numpy.random.Generator`` from scikit-learn's ``random_state``.
 
     One convention for every random draw in sknnk: an int seeds the

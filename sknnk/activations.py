@@ -1,4 +1,4 @@
-"""Activation functions of the hidden layers.
+"""Public activation objects and :func:`resolve_activation` (the registry's front door).
 
 A kernel's ``activation`` is either a name (see :data:`ACTIVATION_NAMES`), one
 of the parameterised objects below, or any vectorised callable. Parameterised
@@ -21,8 +21,12 @@ distribution function (about 1e-14 relative, see :class:`ELU`).
 
 Hermite series (see Notes of :class:`sknnk.NTKKernel`): ``"tanh"``,
 ``"sigmoid"``, ``"softplus"``, ``"swish"`` (= ``"silu"``), ``"gelu"`` (exact
-``x Phi(x)``), ``"gelu_tanh"``, :class:`ArcCosine` of order >= 4 and user
-callables (:class:`Custom`).
+``x Phi(x)``), ``"gelu_tanh"``, the other names of :data:`ACTIVATION_NAMES`,
+:class:`ArcCosine` of order >= 4 and user callables (:class:`Custom`).
+
+Every value resolves to one entry of the activation registry
+(:mod:`sknnk._numerics.registry`), which serves the kernels, the samplers, the
+estimators, the finite networks and signal propagation alike.
 """
 
 from __future__ import annotations

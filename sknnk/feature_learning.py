@@ -17,7 +17,13 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import check_input, check_int, check_options, check_real
+from ._validation import (
+    check_input,
+    check_int,
+    check_options,
+    check_real,
+    check_real_dtype,
+)
 
 __all__ = [
     "FiniteLinearNetwork",
@@ -372,6 +378,7 @@ class MuPLinearRegressor(RegressorMixin, BaseEstimator):
             check_int(name, "verbose", self.verbose, 0)
 
     def _validate_xy(self, X, y, reset):
+        check_real_dtype(X, "X", type(self).__name__)
         X, y = validate_data(
             self,
             X,
@@ -509,6 +516,7 @@ class MuPLinearRegressor(RegressorMixin, BaseEstimator):
             :math:`X P^\\top Q`, 1-D when the network was fitted on 1-D ``y``.
         """
         check_is_fitted(self)
+        check_real_dtype(X, "X", type(self).__name__)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return X @ self.coef_.T
 
@@ -532,10 +540,12 @@ class MuPLinearRegressor(RegressorMixin, BaseEstimator):
             :math:`X M Y^\\top`.
         """
         check_is_fitted(self)
+        check_real_dtype(X, "X", type(self).__name__)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         if Y is None:
             K = (X @ self.feature_metric_) @ X.T
             return (K + K.T) / 2  # exactly symmetric
+        check_real_dtype(Y, "Y", type(self).__name__)
         Y = validate_data(self, Y, reset=False, dtype=np.float64)
         return X @ self.feature_metric_ @ Y.T
 

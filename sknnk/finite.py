@@ -35,7 +35,6 @@ from ._validation import (
     check_options,
     check_real,
 )
-from .activations import resolve_activation
 
 __all__ = [
     "FiniteMLP",
@@ -47,11 +46,15 @@ __all__ = [
 
 def _check_net(owner, width, depth, activation, sigma_w, sigma_b):
     """Validate the network parameters; return ``(phi, phi')`` of the activation."""
-    check_network(
-        owner, depth=depth, activation=activation, sigma_w=sigma_w, sigma_b=sigma_b
+    act = check_network(
+        owner,
+        depth=depth,
+        activation=activation,
+        sigma_w=sigma_w,
+        sigma_b=sigma_b,
+        width=width,
     )
-    check_int(owner, "width", width, 1)
-    return resolve_activation(activation, owner).pointwise()
+    return act.pointwise()
 
 
 def _psd_sqrt(C):

@@ -271,7 +271,13 @@ def test_depth3_bias_small(cls, kind, activation):
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:The Hermite series")  # elu/selu: ~1e-3
-@pytest.mark.parametrize("activation", list(_REF_NAMES) + [np.sin], ids=repr)
+@pytest.mark.parametrize(
+    "activation",
+    list(_REF_NAMES)
+    + [n for n in sknnk.ACTIVATION_NAMES if n not in _REF_NAMES]
+    + [np.sin],
+    ids=repr,
+)
 def test_every_activation_depth1_unbiased(activation):
     """Every activation: the depth-1 mean Gram over 300 seeds (m=16) equals
     NNGPKernel / NTKKernel within Monte-Carlo error."""

@@ -26,6 +26,7 @@ from sknnk import signal_propagation as sp
 from sknnk._numerics import registry
 from sknnk._validation import ComplexInputError, check_generator
 from sknnk.activations import ELU, ABReLU, ArcCosine, Custom, LeakyReLU
+from sknnk.feature_learning import MuPLinearRegressor
 from sknnk.finite import FiniteMLP, monte_carlo_nngp, monte_carlo_ntk, sample_outputs
 
 # the activations and independent reference (phi, phi') of test_activations,
@@ -350,6 +351,7 @@ def test_complex_input_is_one_error_everywhere():
     fitted_reg = InfiniteWidthRegressor().fit(X4, Y4)
     fitted_s = NNGPSampler(n_components=4).fit(X4)
     net = FiniteMLP(width=3, n_networks=1).initialize(3)
+    fitted_mup = MuPLinearRegressor(n_steps=1).fit(X4, Y4)
     calls = {
         "NNGPKernel": lambda: NNGPKernel()(Xc),
         "NTKKernel": lambda: NTKKernel().diag(Xc),
@@ -360,6 +362,8 @@ def test_complex_input_is_one_error_everywhere():
         "InfiniteWidthClassifier": lambda: InfiniteWidthClassifier().fit(Xc, Y4 > 1),
         "sample_outputs": lambda: sample_outputs(Xc, n_networks=2, width=3),
         "FiniteMLP": lambda: net.predict(Xc),
+        "MuPLinearRegressor": lambda: MuPLinearRegressor().fit(Xc, Y4),
+        "MuPLinearRegressor ": lambda: fitted_mup.predict(Xc),
     }
     messages = set()
     for owner, call in calls.items():

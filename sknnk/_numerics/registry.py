@@ -189,7 +189,7 @@ class Resolved(_na.ActivationSpec):
         Whether ``phi`` is discontinuous.
     """
 
-    def __init__(self, name, entry, prm):
+    def __init__(self, name: str, entry: Entry, prm: tuple):
         code, engine_prm = entry.dual(*prm)
         funcs = entry.funcs(*prm)
         kinks = tuple(entry.kinks(*prm))
@@ -214,7 +214,7 @@ class Resolved(_na.ActivationSpec):
         return _typed(self.funcs[0]), _typed(self.funcs[1])
 
     # ------------------------------------------------------------ scalar maps
-    def diag(self, q, derivatives=True):
+    def diag(self, q, derivatives: bool = True) -> tuple[np.ndarray, ...]:
         r"""``V, W, dV/dq, dW/dq`` at the variances ``q`` (the engine's diagonal).
 
         :math:`V(q) = E[\phi(\sqrt q z)^2]`, :math:`W(q) = E[\phi'(\sqrt q
@@ -238,7 +238,7 @@ class Resolved(_na.ActivationSpec):
         out = np.array([_na.closed_form_diag(self.code, self.prm, qi) for qi in q])
         return tuple(out.reshape(-1, 4).T)
 
-    def dual(self, q, c):
+    def dual(self, q: float, c) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         r"""``F, G, dF/dc`` at the covariance ``[[q, c q], [c q, q]]``.
 
         :math:`F = E[\phi(u)\phi(v)]`, :math:`G = E[\phi'(u)\phi'(v)]` and
@@ -283,19 +283,19 @@ class Resolved(_na.ActivationSpec):
             cache[q] = series.layer_tables(self.funcs[:2], np.array([q]), 8, self.kink)
         return cache[q]
 
-    def slopes_at_infinity(self):
+    def slopes_at_infinity(self) -> tuple[float, float]:
         """``(phi'(-inf), phi'(+inf))``, as ``phi'`` at ``-+1e8``."""
         d = self.funcs[1](np.array([-1e8, 1e8]))
         return float(d[0]), float(d[1])
 
 
-def resolve(family, prm, name=None):
+def resolve(family: str, prm: tuple, name: str | None = None) -> Resolved:
     """The :class:`Resolved` member ``prm`` of the family ``family``."""
     entry = ENTRIES[family]
     return Resolved(family if name is None else name, entry, tuple(prm))
 
 
-def resolve_name(name):
+def resolve_name(name: str) -> Resolved | None:
     """The :class:`Resolved` activation of a public name, or None if unknown."""
     if name not in NAMES:
         return None
@@ -303,7 +303,7 @@ def resolve_name(name):
     return resolve(family, prm, name)
 
 
-def suggest(name):
+def suggest(name) -> list[str]:
     """The valid names closest to ``name`` (case-insensitive, difflib)."""
     if not isinstance(name, str):
         return []

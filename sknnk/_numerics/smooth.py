@@ -104,7 +104,11 @@ def elu(alpha, lam):
     def dphi(x):
         return lam * np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0.0)))
 
-    return phi, dphi, None, None
+    def d2phi(x):
+        return lam * np.where(x > 0, 0.0, alpha * np.exp(np.minimum(x, 0.0)))
+
+    # phi' jumps at 0 unless alpha = 1 (then phi'' is a function)
+    return phi, dphi, (d2phi if alpha == 1.0 else None), None
 
 
 # ------------------------------------------------------------ closed-form duals
@@ -174,9 +178,13 @@ def sigmoid():
     return special.expit, _sig1, _sig2, _sig3
 
 
+def _softplus(x):
+    return np.logaddexp(0.0, x)
+
+
 def softplus():
     """``phi(x) = log(1 + exp(x))``."""
-    return (lambda x: np.logaddexp(0.0, x)), special.expit, _sig1, _sig2
+    return _softplus, special.expit, _sig1, _sig2
 
 
 def _swish(x):
