@@ -377,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         task.models = _models(task, args)
     n_steps = sum(len(t.models) for t in tasks)
     rows, verdicts, notes, step = [], [], set(), 0
+    tally = {pair: [0, 0, 0] for pair in _PAIRS}
     t_fit = time.perf_counter()
     with threadpool_limits(args.blas_threads, "blas"):
         for task in tasks:
@@ -414,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             n_test = len(splits[0][1])
             verdicts += _verdict(task, scores, len(task.y) - n_test, n_test)
+            _tally(tally, scores, len(task.y) - n_test, n_test)
     total_fit = time.perf_counter() - t_fit
 
     print(
@@ -446,12 +448,32 @@ def main(argv: list[str] | None = None) -> int:
     )
     for line in verdicts:
         print("  " + line)
+    print("  Overall, over the same splits of every data set and model:")
+    for (a, b), (better, worse, tied) in tally.items():
+        print(
+            f"    {a} vs {b}: significantly better {better}, significantly worse "
+            f"{worse}, no significant difference {tied} (of {better + worse + tied})"
+        )
     print(
         f"numba compilation {t_compile:.1f} s (cached on disk after the first run), "
         f"cross-validation {total_fit:.1f} s, total "
         f"{time.perf_counter() - t_start:.1f} s"
     )
     return 0
+
+
+#: the head-to-head comparisons summed up in the closing verdict
+_PAIRS = (("NTK", "RBF"), ("NNGP", "RBF"), ("NTK", "linear"), ("NNGP", "linear"))
+
+
+def _tally(tally, scores, n_train, n_test):
+    """Add one data set's head-to-head outcomes to ``tally[pair]``."""
+    for model in dict.fromkeys(m for m, _ in scores):
+        for a, b in _PAIRS:
+            diff, p = corrected_ttest(
+                scores[model, a], scores[model, b], n_train, n_test
+            )
+            tally[a, b][2 if p >= ALPHA else (0 if diff > 0 else 1)] += 1
 
 
 def _verdict(task, scores, n_train, n_test):

@@ -26,6 +26,7 @@ def test_quick_main_job_prints_table_and_verdict(capsys):
     assert "/3 splits)" in out  # the inner searches' choices
     assert "median of 3 splits" in out  # GPR hyperparameters
     assert "Verdict" in out and "numba compilation" in out
+    assert "NTK vs RBF: significantly better" in out and "(of 3)" in out
     # one progress line per (data set, model, method) on stderr
     assert captured.err.count("] ") == 12
 
