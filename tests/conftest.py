@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
-# No example database on disk: a test run leaves no files in the checkout.
+# No example database on disk: a test run leaves no files in the checkout (the
+# rest of hypothesis's storage goes to a temporary directory, see below).
 settings.register_profile("sknnk", database=None)
 settings.load_profile("sknnk")
 
@@ -79,6 +80,17 @@ def _single_threaded_blas():
 
     with threadpool_limits(1, user_api="blas"):
         yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _hypothesis_storage_outside_the_checkout(tmp_path_factory):
+    """hypothesis caches data (e.g. ``constants/``) under ``.hypothesis/`` in
+    the working directory; point it at pytest's temporary directory."""
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
+    yield
+    set_hypothesis_home_dir(None)
 
 
 @pytest.fixture(scope="module")

@@ -93,5 +93,5 @@ def test_full_main_job_runs_as_documented():
     assert "Warning" not in res.stderr, res.stderr[-4000:]
     if "ConvergenceWarning(s) (*)" in res.stdout:
         assert "(*) scikit-learn's ConvergenceWarning" in res.stdout
-    for name in ("breast_cancer", "wine", "iris", "diabetes", "friedman1"):
+    for name in ("breast_cancer", "wine", "diabetes", "friedman1"):
         assert name in res.stdout
