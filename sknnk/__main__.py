@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ from sklearn.datasets import (
     load_wine,
     make_friedman1,
 )
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import (
     RBF,
@@ -213,6 +215,25 @@ def _short(name):
     return {"constant_value": "C", "noise_level": "noise"}.get(name, name)
 
 
+_CONVERGENCE_NOTE = (
+    "(*) scikit-learn's ConvergenceWarning, counted here instead of printed: an "
+    "optimum on the edge of the search range, as the 'at a bound' notes say. "
+    "A noise level at its lower bound means that the kernel explains the noise "
+    "as signal; trust that fit less."
+)
+
+
+def _reissue_other_warnings(caught):
+    """Show the recorded warnings except ConvergenceWarnings; count those."""
+    n = 0
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning):
+            n += 1
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    return n
+
+
 def _fmt(value):
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
@@ -316,10 +337,10 @@ def _parser():
     parser.add_argument(
         "--n-jobs",
         type=_n_jobs,
-        default=1,
+        default=-1,
         help=(
             "threads over which the cross-validation splits are spread (default "
-            "1; -1: all cores); the scores do not depend on it"
+            "-1: all cores; 1: none); the scores do not depend on it"
         ),
     )
     parser.add_argument(
@@ -355,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     for task in tasks:
         task.models = _models(task, args)
     n_steps = sum(len(t.models) for t in tasks)
-    rows, verdicts, step = [], [], 0
+    rows, verdicts, notes, step = [], [], set(), 0
+    tally = {pair: [0, 0, 0] for pair in _PAIRS}
     t_fit = time.perf_counter()
     with threadpool_limits(args.blas_threads, "blas"):
         for task in tasks:
@@ -368,15 +390,24 @@ def main(argv: list[str] | None = None) -> int:
             for model, method, estimator in task.models:
                 step += 1
                 t0 = time.perf_counter()
-                with parallel_config(backend="threading"):
+                with (
+                    warnings.catch_warnings(record=True) as caught,
+                    parallel_config(backend="threading"),
+                ):
+                    warnings.simplefilter("always", ConvergenceWarning)
                     res = cross_validate(
                         estimator, task.X, task.y, cv=splits,
                         n_jobs=args.n_jobs, return_estimator=True,
+                        error_score="raise",
                     )  # fmt: skip
                 wall = time.perf_counter() - t0
                 s = res["test_score"]
                 scores[model, method] = s
                 hyper = _hyperparameters(res["estimator"])
+                n_conv = _reissue_other_warnings(caught)
+                if n_conv:
+                    hyper += f"; {n_conv} ConvergenceWarning(s) (*)"
+                    notes.add(_CONVERGENCE_NOTE)
                 rows.append((task.name, model, method, s, wall, hyper))
                 _progress(
                     f"[{step}/{n_steps}] {task.name} {model} {method}: "
@@ -384,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             n_test = len(splits[0][1])
             verdicts += _verdict(task, scores, len(task.y) - n_test, n_test)
+            _tally(tally, scores, len(task.y) - n_test, n_test)
     total_fit = time.perf_counter() - t_fit
 
     print(
@@ -407,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{wall:.1f}",
         )
         print("  ".join(c.ljust(w) for c, w in zip(cells, widths)) + "  " + hyper)
+    for note in sorted(notes):
+        print(note)
     print()
     print(
         f"Verdict (paired over the same splits, corrected resampled t-test, "
@@ -414,12 +448,32 @@ def main(argv: list[str] | None = None) -> int:
     )
     for line in verdicts:
         print("  " + line)
+    print("  Overall, over the same splits of every data set and model:")
+    for (a, b), (better, worse, tied) in tally.items():
+        print(
+            f"    {a} vs {b}: significantly better {better}, significantly worse "
+            f"{worse}, no significant difference {tied} (of {better + worse + tied})"
+        )
     print(
         f"numba compilation {t_compile:.1f} s (cached on disk after the first run), "
         f"cross-validation {total_fit:.1f} s, total "
         f"{time.perf_counter() - t_start:.1f} s"
     )
     return 0
+
+
+#: the head-to-head comparisons summed up in the closing verdict
+_PAIRS = (("NTK", "RBF"), ("NNGP", "RBF"), ("NTK", "linear"), ("NNGP", "linear"))
+
+
+def _tally(tally, scores, n_train, n_test):
+    """Add one data set's head-to-head outcomes to ``tally[pair]``."""
+    for model in dict.fromkeys(m for m, _ in scores):
+        for a, b in _PAIRS:
+            diff, p = corrected_ttest(
+                scores[model, a], scores[model, b], n_train, n_test
+            )
+            tally[a, b][2 if p >= ALPHA else (0 if diff > 0 else 1)] += 1
 
 
 def _verdict(task, scores, n_train, n_test):

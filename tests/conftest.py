@@ -1,14 +1,24 @@
 """Shared fixtures and the test session's settings (hypothesis, CI skips)."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import numpy as np
 import pytest
 from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
-# No example database on disk: a test run leaves no files in the checkout.
+# No example database on disk: a test run leaves no files in the checkout (the
+# rest of hypothesis's storage goes to a temporary directory, see below).
 settings.register_profile("sknnk", database=None)
 settings.load_profile("sknnk")
+# hypothesis also caches data (e.g. ``constants/``) under ``.hypothesis/`` in
+# the working directory, from collection on: a temporary directory instead.
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="sknnk-hypothesis-")
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
 
 # Skip reasons that mean "an optional package is missing" (pytest.importorskip,
 # scikit-learn's estimator checks).

@@ -2,22 +2,20 @@
 
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
 from scipy import stats
-from sklearn.exceptions import ConvergenceWarning
 
 from sknnk.__main__ import Task, _verdict, corrected_ttest, main
 
 
 def test_quick_main_job_prints_table_and_verdict(capsys):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", ConvergenceWarning)
-        assert main(["--quick", "--depth", "2", "--folds", "3"]) == 0
+    assert main(["--quick", "--depth", "2", "--folds", "3"]) == 0
     captured = capsys.readouterr()
     out = captured.out
+    # the well-posed GPR priors (fixed sigma_w) fit without ConvergenceWarning
+    assert "ConvergenceWarning" not in out + captured.err
     for word in ("GPR (ML-II)", "KernelRidge", "SVC", "NTK", "NNGP", "RBF", "linear"):
         assert word in out
     rows = [line for line in out.splitlines() if line.startswith("breast_cancer")]
@@ -25,9 +23,10 @@ def test_quick_main_job_prints_table_and_verdict(capsys):
     for line in rows:
         mean = float(line.split("acc")[1].split()[0])
         assert mean > 0.9  # breast cancer is easy for every tuned method
-    assert "(3/3 splits)" in out or "splits)" in out  # fitted hyperparameters
+    assert "/3 splits)" in out  # the inner searches' choices
     assert "median of 3 splits" in out  # GPR hyperparameters
     assert "Verdict" in out and "numba compilation" in out
+    assert "NTK vs RBF: significantly better" in out and "(of 3)" in out
     # one progress line per (data set, model, method) on stderr
     assert captured.err.count("] ") == 12
 
@@ -80,17 +79,19 @@ def test_module_help():
     )
     assert res.returncode == 0 and "--depth" in res.stdout
     help_text = " ".join(res.stdout.split())
-    assert "(default 1; -1: all cores)" in help_text  # --n-jobs
+    assert "(default -1: all cores; 1: none)" in help_text  # --n-jobs
 
 
 @pytest.mark.slow
-def test_full_main_job_runs_without_convergence_warnings():
-    """``python -m sknnk`` exactly as the README says, warnings as errors."""
+def test_full_main_job_runs_as_documented():
+    """``python -m sknnk`` as the README says: every data set, and no warning
+    on stderr (ConvergenceWarnings are counted in the table, with a note)."""
     res = subprocess.run(
-        [sys.executable, "-W", "error::sklearn.exceptions.ConvergenceWarning",
-         "-m", "sknnk"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [sys.executable, "-m", "sknnk"], capture_output=True, text=True, timeout=600
+    )
     assert res.returncode == 0, res.stderr[-4000:]
-    for name in ("breast_cancer", "wine", "iris", "diabetes", "friedman1"):
+    assert "Warning" not in res.stderr, res.stderr[-4000:]
+    if "ConvergenceWarning(s) (*)" in res.stdout:
+        assert "(*) scikit-learn's ConvergenceWarning" in res.stdout
+    for name in ("breast_cancer", "wine", "diabetes", "friedman1"):
         assert name in res.stdout

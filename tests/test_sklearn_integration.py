@@ -122,3 +122,24 @@ def test_compound_with_rbf(diabetes):
     k = NTKKernel(depth=2) + RBF(3.0)
     gpr = GaussianProcessRegressor(k + WhiteKernel(), random_state=0).fit(Xtr, ytr)
     assert np.isfinite(gpr.log_marginal_likelihood_value_)
+
+
+def test_repr_shows_hyperparameters_and_non_default_settings():
+    """sklearn-style: the architecture and hyperparameters always, every other
+    parameter when it differs from its default."""
+    k = NTKKernel(n_jobs=-1, dtype="float32", sigma_w_bounds="fixed")
+    assert repr(k) == (
+        "NTKKernel(depth=1, activation='relu', sigma_w=1.414, sigma_b=0.1, "
+        "sigma_w_bounds='fixed', n_jobs=-1, dtype='float32')"
+    )
+    assert repr(NNGPKernel(depth=2, sigma_w=1.5)) == (
+        "NNGPKernel(depth=2, activation='relu', sigma_w=1.5, sigma_b=0.1)"
+    )
+    k = NTKKernel(parameterization="standard", width=64, sigma_b_bounds=(1e-3, 10.0))
+    assert repr(k).endswith(
+        "sigma_b_bounds=(0.001, 10.0), parameterization='standard', width=64)"
+    )
+    # the repr of a fitted GPR kernel keeps the fixed bounds visible
+    assert "sigma_w_bounds='fixed'" in repr(
+        ConstantKernel() * NNGPKernel(sigma_w_bounds="fixed")
+    )
