@@ -26,7 +26,8 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from numba import njit
+
+from ._jit import njit
 
 _Z_MAX = 13.0
 _Z_STEP = 0.01  # grid step for kinked activations and very large variances
