@@ -96,3 +96,182 @@ def test_read_only_install_without_cache_location_imports_and_computes(tmp_path)
     # one clear warning per process, naming the fix
     assert res.stderr.count("NUMBA_CACHE_DIR") == 1, res.stderr
     assert "no writable directory to cache" in res.stderr
+
+
+# ---------------------------------------------------------------- thread limits
+def test_blas_thread_limits_are_restored_under_concurrency():
+    """8 threads calling one kernel at once, 20 rounds: the process's BLAS
+    thread counts afterwards are the ones before (issue: left at 1)."""
+    code = """
+        import json
+        from concurrent.futures import ThreadPoolExecutor
+        import numpy as np
+        from threadpoolctl import threadpool_info
+        from sknnk import NTKKernel
+
+        def blas():
+            info = threadpool_info()
+            return [i["num_threads"] for i in info if i["user_api"] == "blas"]
+
+        X = np.random.default_rng(0).normal(size=(400, 8))
+        k = NTKKernel(depth=3)
+        ref = k(X)
+        before = blas()
+        same = True
+        for _ in range(20):
+            with ThreadPoolExecutor(8) as ex:
+                Ks = list(ex.map(lambda _: k(X), range(8)))
+            same &= all(np.array_equal(K, ref) for K in Ks)
+        print(json.dumps([before, blas(), bool(same)]))
+    """
+    res = _run(code, env={"OPENBLAS_NUM_THREADS": "2"})
+    assert res.returncode == 0, res.stderr
+    before, after, same = json.loads(res.stdout.strip().splitlines()[-1])
+    assert before and max(before) == 2, before
+    assert after == before
+    assert same  # every concurrent call gives the single-threaded result
+
+
+# ---------------------------------------------------------------- Ctrl-C
+_INTERRUPT = """
+    import json, os, signal, sys, threading, time
+    import numpy as np
+    from sknnk import NTKKernel
+
+    n, n_jobs = {n}, {n_jobs}
+    X = np.random.default_rng(0).normal(size=(n, 32))
+    kernel = NTKKernel(depth=3, activation="tanh", n_jobs=n_jobs, verbose=1)
+    tiles_started = threading.Event()
+
+    class Watch:  # the first progress line is printed when the tiles start
+        def write(self, text):
+            if "tiles on" in text:
+                tiles_started.set()
+            return len(text)
+
+        def flush(self):
+            pass
+
+    stdout, sys.stdout = sys.stdout, Watch()
+    sent = []
+
+    def interrupt():
+        tiles_started.wait()
+        time.sleep({delay})
+        sent.append(time.perf_counter())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    def rss():
+        with open("/proc/self/status") as fh:
+            return int(fh.read().split("VmRSS:")[1].split()[0]) * 1024
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    rss0 = rss()
+    try:
+        kernel(X)
+        raised = None
+    except BaseException as exc:
+        raised = type(exc).__name__
+    t_raised = time.perf_counter()
+    while threading.active_count() > 1 and time.perf_counter() - t_raised < 60:
+        time.sleep(0.005)
+    t_idle = time.perf_counter()
+    sys.stdout = stdout
+    print(json.dumps(dict(
+        raised=raised, raise_latency=t_raised - sent[0], idle_latency=t_idle - sent[0],
+        rss_held=rss() - rss0, k_bytes=8 * n * n,
+    )))
+"""
+
+
+@pytest.mark.slow  # a few seconds of sampling and tiles per case
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_ctrl_c_stops_every_worker_and_releases_the_output(n_jobs):
+    code = _INTERRUPT.format(n=10000, n_jobs=n_jobs, delay=0.3)
+    res = _run(code)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    print(out)
+    assert out["raised"] == "KeyboardInterrupt"
+    assert out["raise_latency"] < 1.0
+    assert out["idle_latency"] < 1.0  # no worker computes on (issue: 30-80 s)
+    assert out["rss_held"] < 0.25 * out["k_bytes"]  # the 800 MB output is freed
+
+
+# ---------------------------------------------------------------- every backend
+def _backend_results(X):
+    """Kernels with gradients, a cross Gram, a sampler and ``dask_gram``."""
+    from sknnk import NNGPKernel, NTKSampler, dask_gram
+
+    out = []
+    for k in (
+        NTKKernel(depth=3, sigma_b=0.2, n_jobs=2),
+        NTKKernel(depth=2, activation="tanh", n_jobs=2),
+        NNGPKernel(depth=2, activation="erf", n_jobs=2),
+    ):
+        out += [*k(X, eval_gradient=True), k(X, X[:50])]
+    sampler = NTKSampler(n_components=32, depth=2, random_state=0, batch_size=64)
+    out.append(sampler.set_params(n_jobs=2).fit(X).transform(X))
+    gram = dask_gram(NTKKernel(depth=2, n_jobs=2), X, chunks=128)
+    out.append(np.asarray(gram.compute(scheduler="threads")))
+    return out
+
+
+@pytest.fixture(scope="module")
+def backend_data():
+    import sknnk.kernels as kernels_module
+
+    # 300 points: the series sampling of tanh also runs on map_blocks' threads
+    X = np.random.default_rng(3).normal(size=(300, 5))
+    X[7] = X[250]  # a duplicate in another task
+    mp = pytest.MonkeyPatch()
+    mp.setattr(kernels_module, "TILE", 64)  # several tiles and tasks per worker
+    yield X, _backend_results(X)
+    mp.undo()
+
+
+@pytest.mark.slow  # starts process pools
+@pytest.mark.parametrize("backend", ["threading", "loky", "multiprocessing", "dask"])
+def test_every_joblib_backend_gives_the_same_bits(backend, backend_data, request):
+    import joblib
+
+    X, ref = backend_data
+    if backend == "dask":
+        request.getfixturevalue("client")
+    with joblib.parallel_config(backend=backend, n_jobs=2):
+        res = _backend_results(X)
+    for a, b in zip(ref, res):
+        assert np.array_equal(a, b)
+
+
+# ---------------------------------------------------------------- map_blocks
+def test_map_blocks_with_one_job_runs_in_the_caller():
+    import threading
+
+    from sknnk._parallel import map_blocks
+
+    seen = []
+    map_blocks(lambda b: seen.append((b, threading.get_ident())), range(5), 1)
+    assert sorted(b for b, _ in seen) == list(range(5))
+    assert {t for _, t in seen} == {threading.get_ident()}
+
+
+def test_map_blocks_error_in_one_block_cancels_the_others():
+    import threading
+    import time
+
+    from sknnk._parallel import map_blocks
+
+    done = []
+    lock = threading.Lock()
+
+    def fill(b):
+        time.sleep(0.01)
+        if b == 90:  # among the first blocks taken (largest weight first)
+            raise ZeroDivisionError("block 90")
+        with lock:
+            done.append(b)
+
+    with pytest.raises(ZeroDivisionError, match="block 90"):
+        map_blocks(fill, range(100), 2, weight=lambda b: b)
+    assert len(done) < 20  # the other worker stopped within a block or two
