@@ -7,6 +7,7 @@ import os
 import numpy as np
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
+from ._memory import check_gram
 from ._numerics import series
 from ._numerics.activations import SERIES
 from ._numerics.gram import make_plan
@@ -16,7 +17,6 @@ from ._validation import (
     check_bounds,
     check_input,
     check_int,
-    check_memory,
     check_n_jobs,
     check_options,
     check_real,
@@ -201,7 +201,7 @@ class _InfiniteWidthKernel(Kernel):
         want_grad = bool(eval_gradient) and n_free > 0
         n = X.shape[0]
         m = n if symmetric else Y.shape[0]
-        check_memory(owner, n, m, 1 + (n_free if eval_gradient else 0), dtype)
+        check_gram(self, spec, n, m, dtype, eval_gradient, symmetric)
 
         px = _Prepared(X, self, spec, want_grad)
         py = px if symmetric else _Prepared(Y, self, spec, want_grad)

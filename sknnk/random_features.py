@@ -33,6 +33,7 @@ from sklearn.base import (
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._memory import check_transform
 from ._parallel import Remote, map_blocks, n_workers_of
 from ._pointwise import pointwise
 from ._validation import (
@@ -349,6 +350,7 @@ class _BaseSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         )
         n = X.shape[0]
         n_out = self._n_features_out
+        check_transform(self, n, n_out, dtype)
         out = np.empty((n, n_out), dtype=dtype)
         batches = self._batches(n, n_workers_of(self.n_jobs))
 

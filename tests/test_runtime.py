@@ -20,13 +20,24 @@ from sknnk import NTKKernel
 ROOT = Path(sknnk.__file__).resolve().parent.parent
 
 
+#: Helper of the child processes: a field of /proc/self/status, in bytes.
+_STATUS = """
+def status(key):
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+"""
+
+
 def _run(code, env=None, cwd=None, timeout=300):
-    """Run ``code`` in a fresh interpreter; return the completed process."""
+    """Run ``code`` (after :data:`_STATUS`) in a fresh interpreter; return the
+    completed process."""
     full_env = dict(os.environ)
     full_env.setdefault("PYTHONPATH", str(ROOT))
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-W", "always", "-c", textwrap.dedent(code)],
+        [sys.executable, "-W", "always", "-c", _STATUS + textwrap.dedent(code)],
         env=full_env,
         cwd=cwd,
         capture_output=True,
@@ -161,12 +172,8 @@ _INTERRUPT = """
         sent.append(time.perf_counter())
         os.kill(os.getpid(), signal.SIGINT)
 
-    def rss():
-        with open("/proc/self/status") as fh:
-            return int(fh.read().split("VmRSS:")[1].split()[0]) * 1024
-
     threading.Thread(target=interrupt, daemon=True).start()
-    rss0 = rss()
+    rss0 = status("VmRSS")
     try:
         kernel(X)
         raised = None
@@ -179,7 +186,7 @@ _INTERRUPT = """
     sys.stdout = stdout
     print(json.dumps(dict(
         raised=raised, raise_latency=t_raised - sent[0], idle_latency=t_idle - sent[0],
-        rss_held=rss() - rss0, k_bytes=8 * n * n,
+        rss_held=status("VmRSS") - rss0, k_bytes=8 * n * n,
     )))
 """
 
@@ -275,3 +282,97 @@ def test_map_blocks_error_in_one_block_cancels_the_others():
     with pytest.raises(ZeroDivisionError, match="block 90"):
         map_blocks(fill, range(100), 2, weight=lambda b: b)
     assert len(done) < 20  # the other worker stopped within a block or two
+
+
+# ---------------------------------------------------------------- memory guard
+_PEAK = """
+    import json
+    import numpy as np
+    from sknnk import NTKKernel, NTKSampler
+    from sknnk._memory import gram_peak, transform_peak
+    from sknnk._numerics.gram import family_of
+    from sknnk.activations import resolve_activation
+
+    n, act = {n}, {activation!r}
+    X = np.random.default_rng(0).normal(size=(n, 16))
+    records = []
+    for grad in (False, True):
+        if {sampler}:
+            est = NTKSampler(n_components=512, depth=3, activation=act)
+            est.set_params(random_state=0).fit(X)
+            call = est.transform
+            model = transform_peak(n, est._n_features_out, 16, 512, "float64", 1, 128)
+        else:
+            est = NTKKernel(depth=3, activation=act)
+            call = lambda Z: est(Z, eval_gradient=grad)
+            family = family_of(resolve_activation(act).code)
+            model = gram_peak(n, n, 3 if grad else 1, "float64", family, 3, grad, True)
+        call(X[:40])
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")  # the peak RSS counter restarts from the current RSS
+        before = status("VmRSS")
+        out = call(X)
+        records.append([status("VmHWM") - before, sum(model)])
+        del out
+    print(json.dumps(records))
+"""
+
+
+@pytest.mark.slow  # a fresh process per family
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="Linux")
+@pytest.mark.parametrize(
+    "activation, sampler",
+    [
+        ("relu", False),  # closed form
+        ("erf", False),  # closed form
+        ("tanh", False),  # series
+        ("gelu", False),  # series
+        ("elu", False),  # neither (generic driver)
+        ("tanh", True),
+    ],
+)
+def test_memory_model_bounds_the_measured_peak(activation, sampler):
+    """Peak RSS of a depth-3 NTK Gram (with and without gradient) or a
+    sampler transform is at most the guard's model, and the model is at most
+    2.5x the peak + 32 MiB (not a uselessly loose bound)."""
+    code = _PEAK.format(n=1500, activation=activation, sampler=sampler)
+    res = _run(code)
+    assert res.returncode == 0, res.stderr
+    for peak, model in json.loads(res.stdout.strip().splitlines()[-1]):
+        assert peak <= model, (peak / 2**20, model / 2**20)
+        assert model <= 2.5 * peak + 32 * 2**20, (peak / 2**20, model / 2**20)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS and /proc")
+def test_address_space_limit_refuses_before_allocating():
+    """With 420 MB of address space left, a tanh NTK Gram of 6000 x 16 inputs
+    (K = 275 MB, peak about 1.7 K) is refused by the guard with a clear
+    MemoryError -- not a failure in the middle of the computation."""
+    code = """
+        import json, resource
+        import numpy as np
+        from sknnk import NTKKernel
+
+        X = np.random.default_rng(0).normal(size=(6000, 16))
+        k = NTKKernel(depth=3, activation="tanh")
+        k(X[:40])
+        limit = status("VmSize") + 420 * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
+        rss0 = status("VmRSS")
+        try:
+            k(X)
+            outcome, message = "computed", ""
+        except MemoryError as exc:  # the guard's error is a MemoryError
+            refused = "would need" in str(exc)
+            outcome, message = "refused" if refused else "MemoryError", str(exc)
+        except BaseException as exc:
+            outcome, message = type(exc).__name__, str(exc)
+        print(json.dumps([outcome, message, status("VmHWM") - rss0]))
+    """
+    res = _run(code)
+    assert res.returncode == 0, res.stderr
+    outcome, message, grown = json.loads(res.stdout.strip().splitlines()[-1])
+    assert outcome == "refused", (outcome, message)
+    assert "would need 274.7 MiB for a 6000 x 6000 Gram matrix" in message
+    assert "RLIMIT_AS" in message and "Nystroem" in message
+    assert grown < 20 * 2**20  # nothing was allocated before refusing
