@@ -262,3 +262,25 @@ def check_transform(sampler, n_rows, n_out, dtype):
     )
     what = f"{n_rows} x {n_out} random features ({np.dtype(dtype).name})"
     check_memory(type(sampler).__name__, peak, what, dtype)
+
+
+#: n x n float64 arrays alive at the peak of an estimator's fit: the training
+#: Gram, its copy and the workspace of the symmetric eigendecomposition
+#: (``syevd``: about 2 n^2), and the eigenvectors.
+_FIT_SQUARES = 5
+
+
+def check_fit(estimator, kernel, n):
+    """:func:`check_memory` of fitting ``estimator`` on ``n`` samples with an
+    sknnk ``kernel`` (one eigendecomposition of an n x n Gram); its one-line
+    guard."""
+    from ._numerics.gram import family_of
+
+    spec = kernel._check_params()
+    family = family_of(spec.code)
+    _, working = gram_peak(n, n, 1, np.float64, family, kernel.depth, False, True)
+    outputs = 8 * n * n * _FIT_SQUARES
+    what = (
+        f"{_FIT_SQUARES} {n} x {n} float64 arrays (the Gram and its eigendecomposition)"
+    )
+    check_memory(type(estimator).__name__, (outputs, working), what, np.float64)

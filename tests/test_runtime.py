@@ -39,7 +39,7 @@ def _run(code, env=None, cwd=None, timeout=300):
     return subprocess.run(
         [sys.executable, "-W", "always", "-c", _STATUS + textwrap.dedent(code)],
         env=full_env,
-        cwd=cwd,
+        cwd=ROOT if cwd is None else cwd,  # '' on sys.path: the parent's sknnk
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -126,13 +126,18 @@ def test_blas_thread_limits_are_restored_under_concurrency():
 
         X = np.random.default_rng(0).normal(size=(400, 8))
         k = NTKKernel(depth=3)
-        ref = k(X)
+        tanh = NTKKernel(depth=3, activation="tanh")  # BLAS in its tables too
+        ref, ref_tanh = k(X), tanh(X)  # alone, BLAS with 2 threads
         before = blas()
         same = True
         for _ in range(20):
             with ThreadPoolExecutor(8) as ex:
                 Ks = list(ex.map(lambda _: k(X), range(8)))
             same &= all(np.array_equal(K, ref) for K in Ks)
+        big = np.random.default_rng(1).normal(size=(3000, 8))
+        with ThreadPoolExecutor(4) as ex:  # tanh while long relu calls run
+            Ks = list(ex.map(lambda i: k(big) if i % 2 else tanh(X), range(8)))
+        same &= all(np.array_equal(K, ref_tanh) for K in Ks[::2])
         print(json.dumps([before, blas(), bool(same)]))
     """
     res = _run(code, env={"OPENBLAS_NUM_THREADS": "2"})
@@ -140,7 +145,7 @@ def test_blas_thread_limits_are_restored_under_concurrency():
     before, after, same = json.loads(res.stdout.strip().splitlines()[-1])
     assert before and max(before) == 2, before
     assert after == before
-    assert same  # every concurrent call gives the single-threaded result
+    assert same  # every concurrent call gives the bits of a call alone
 
 
 # ---------------------------------------------------------------- Ctrl-C
@@ -376,3 +381,29 @@ def test_address_space_limit_refuses_before_allocating():
     assert "would need 274.7 MiB for a 6000 x 6000 Gram matrix" in message
     assert "RLIMIT_AS" in message and "Nystroem" in message
     assert grown < 20 * 2**20  # nothing was allocated before refusing
+
+
+def test_estimator_fit_is_refused_before_computing_the_gram(monkeypatch):
+    """An ``InfiniteWidthRegressor`` fit holds about 5 n x n arrays (Gram,
+    eigendecomposition): refused when they do not fit, although the kernel
+    call alone would."""
+    import sknnk._memory as memory
+    import sknnk.kernels as kernels_module
+    from sknnk import InfiniteWidthRegressor
+
+    X = np.random.default_rng(0).normal(size=(300, 4))
+    y = X[:, 0]
+    kernel_need = sum(memory.gram_peak(300, 300, 1, "float64", "relu", 2, False, True))
+    monkeypatch.setattr(memory, "available_memory", lambda: kernel_need + 2**20)
+    NTKKernel(depth=2)(X)  # the Gram alone fits
+
+    def no_plan(*args, **kwargs):  # pragma: no cover - must not be reached
+        raise AssertionError("computed the Gram before refusing")
+
+    monkeypatch.setattr(kernels_module, "make_plan", no_plan)
+    with pytest.raises(
+        MemoryError, match=r"InfiniteWidthRegressor would need 3\.4 MiB"
+    ):
+        InfiniteWidthRegressor(depth=2).fit(X, y)
+    with pytest.raises(ValueError, match="eigendecomposition.*Nystroem"):
+        InfiniteWidthRegressor(depth=2).fit(X, y)
