@@ -214,14 +214,21 @@ class Progress:
 
 
 # ------------------------------------------------------------------ backends
-def active_backend():
-    """``(backend_name, shares_memory)`` of joblib's active backend (threads
-    preferred)."""
+def _backend():
+    """joblib's active backend object (threads preferred), None if unknown."""
     try:
         from joblib.parallel import get_active_backend
 
-        backend, _ = get_active_backend(prefer="threads")
+        return get_active_backend(prefer="threads")[0]
     except (ImportError, TypeError):  # pragma: no cover - old joblib
+        return None
+
+
+def active_backend():
+    """``(backend_name, shares_memory)`` of joblib's active backend (threads
+    preferred)."""
+    backend = _backend()
+    if backend is None:  # pragma: no cover - old joblib
         return "threading", True
     name = type(backend).__name__.replace("Backend", "").lower()
     return name, bool(getattr(backend, "supports_sharedmem", False))
@@ -229,13 +236,7 @@ def active_backend():
 
 def _streams_results():
     """Whether the active backend can return results as they complete."""
-    try:
-        from joblib.parallel import get_active_backend
-
-        backend, _ = get_active_backend(prefer="threads")
-    except (ImportError, TypeError):  # pragma: no cover - old joblib
-        return False
-    return bool(getattr(backend, "supports_return_generator", False))
+    return bool(getattr(_backend(), "supports_return_generator", False))
 
 
 def n_workers_of(n_jobs):
@@ -392,7 +393,10 @@ def run_returning(remote, blocks, n_workers, weight, progress):
     """Run ``remote``'s tasks on a backend without shared memory and store
     their results as they arrive."""
     groups = remote.group(blocks, TASKS_PER_WORKER * n_workers)
-    jobs = [delayed(_task)(i, *remote.job(g)) for i, g in enumerate(groups)]
+
+    def jobs(start, stop):  # lazily: a task's inputs exist once it is dispatched
+        for i in range(start, stop):
+            yield delayed(_task)(i, *remote.job(groups[i]))
 
     def store(result):
         i, res = result
@@ -408,14 +412,14 @@ def run_returning(remote, blocks, n_workers, weight, progress):
             parallel = Parallel(
                 n_jobs=n_workers, prefer="threads", return_as="generator"
             )
-        for result in parallel(jobs):
+        for result in parallel(jobs(0, len(groups))):
             store(result)
         return
     # e.g. the multiprocessing backend: rounds of a few tasks per worker
     step = 2 * n_workers
     with Parallel(n_jobs=n_workers, prefer="threads") as parallel:
-        for start in range(0, len(jobs), step):
-            for result in parallel(jobs[start : start + step]):
+        for start in range(0, len(groups), step):
+            for result in parallel(jobs(start, min(start + step, len(groups)))):
                 store(result)
 
 
