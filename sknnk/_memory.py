@@ -105,7 +105,7 @@ def transform_peak(n_rows, n_out, n_features, width, dtype, n_workers, block):
     """Model of the peak bytes of a sampler ``transform``.
 
     The output ``(n_rows, n_out)``, the validated float input, and per worker
-    the activations of one block of ``block`` rows (about 16 arrays of the
+    the activations of one block of ``block`` rows (at most 8 arrays of the
     layer width, measured).
 
     Returns
@@ -114,7 +114,7 @@ def transform_peak(n_rows, n_out, n_features, width, dtype, n_workers, block):
     """
     itemsize = np.dtype(dtype).itemsize
     outputs = itemsize * n_rows * n_out
-    per_worker = 8 * block * (n_out + width) * 16
+    per_worker = 8 * block * (n_out + width) * 8
     return outputs, _FIXED + 8 * n_rows * n_features + n_workers * per_worker
 
 
