@@ -1,35 +1,46 @@
-"""Spread the tiles of a Gram matrix over joblib workers.
+"""The one parallel layer: :func:`map_blocks` runs every heavy loop of sknnk
+(Gram tiles, sampler rows, activation sampling) on joblib's workers.
 
-**Tiles.** The output is cut into square tiles on a fixed grid of
-``tile x tile`` entries (:func:`tile_grid`); a symmetric Gram uses the tiles on
-and above the diagonal only. Each tile is one gemm (``X[rows] @ Y[cols].T``,
-always the same call with the same operands) followed by a compiled driver, so
-every entry is computed by the same operations whatever the number of workers
-or the backend: results are bitwise identical for any ``n_jobs`` and backend.
-BLAS runs single-threaded inside tiles (threads of our own run the tiles, and
-OpenBLAS results depend on its thread count).
+**Blocks.** A loop is cut into blocks on a fixed grid that does not depend on
+the number of workers (:func:`tile_grid` for a Gram matrix), and every block
+is computed by the same operations whoever computes it, so results are
+bitwise identical for any ``n_jobs`` and backend. BLAS runs single-threaded
+inside blocks (:func:`single_threaded_blas`: threads of our own run the
+blocks, and OpenBLAS results depend on its thread count).
 
-**Shared memory (threads).** With a backend that shares memory (joblib's
-threading backend, the default here through ``prefer="threads"``), one joblib
-task per worker pulls tiles from a shared queue, largest first, and writes
-them in place into the output, which the drivers release the GIL for. There is
-no per-tile dispatch (a tile costs one gemm call and one compiled call, about
-20 us of Python), and a worker idles at the end for at most one tile.
+**Workers.** ``n_jobs`` and ``joblib.parallel_config`` are honoured the same
+way by every loop: ``n_jobs`` (``None`` takes ``parallel_config``'s) gives the
+number of workers, and the active backend decides where they run.
 
-**Other backends (processes, dask).** ``require="sharedmem"`` would silently
-replace a user's ``parallel_config(backend="dask")`` by threads, so it is not
-used. When the active backend does not share memory, the tiles are grouped
-into row bands of about equal work (4 tasks per worker); each task receives
-only the rows, columns and per-point tables it needs, computes its tiles into
-arrays of its own and returns them, and the caller copies them (and their
-mirror images) into the output as they arrive.
+* One worker: the blocks run in the calling thread (no joblib overhead).
+* A backend that shares memory (joblib's threading backend, the default here
+  through ``prefer="threads"``), or a loop that must write in place: one joblib
+  task per worker pulls blocks from a shared queue, largest first, and writes
+  them in place (the compiled drivers and numpy release the GIL). There is no
+  per-block dispatch, and a worker idles at the end for at most one block.
+* Other backends (loky, multiprocessing, dask): ``require="sharedmem"`` would
+  silently replace a user's ``parallel_config(backend="dask")`` by threads, so
+  loops that can run remotely describe it with a :class:`Remote`: blocks are
+  grouped into tasks (about 4 per worker); a task receives only what its blocks
+  need, returns their results, and the caller stores them as they arrive (in
+  completion order where the backend supports it, otherwise in rounds of two
+  tasks per worker), so only the tasks in flight are held twice.
+
+**Interrupts.** Ctrl-C (``KeyboardInterrupt``) or an error in one block sets a
+cancellation flag that every worker checks between blocks: all workers stop
+within one block, the caller waits for them (so nothing keeps writing to, or
+holding, the output) and the exception propagates unchanged -- a plain
+``KeyboardInterrupt`` for Ctrl-C.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
@@ -37,14 +48,20 @@ from joblib import Parallel, delayed, effective_n_jobs
 #: Side of the square tiles (rows and columns of one gemm + one driver call).
 TILE = 256
 
+#: Tasks per worker on backends without shared memory (load balance vs. the
+#: per-task cost of shipping inputs).
+TASKS_PER_WORKER = 4
+
+# ------------------------------------------------------------------ BLAS threads
 _controller = []
-_controller_lock = threading.Lock()
+_blas_lock = threading.Lock()
+_blas = {"users": 0, "limiter": None}
 
 
 def _blas_controller():
     """A cached ``threadpoolctl.ThreadpoolController`` (its creation costs ms)."""
     if not _controller:
-        with _controller_lock:
+        with _blas_lock:
             if not _controller:
                 from threadpoolctl import ThreadpoolController
 
@@ -52,11 +69,56 @@ def _blas_controller():
     return _controller[0]
 
 
+def _as_controller(action):
+    """Run a BLAS limit change so that it applies from any thread.
+
+    threadpoolctl >= 3.8 lets only one "controlling" thread change the limits
+    of a process-wide OpenBLAS pool (the others silently do nothing), so a
+    limit set in one thread could not be restored from another. Our changes
+    are serialized by ``_blas_lock``; each takes control and releases it.
+    """
+    try:
+        from threadpoolctl import OpenBLASController
+
+        clear = OpenBLASController.clear_controlling_thread
+    except (ImportError, AttributeError):  # pragma: no cover - threadpoolctl < 3.8
+        return action()
+    clear(force=True)
+    try:
+        return action()
+    finally:
+        clear(force=True)
+
+
+@contextlib.contextmanager
 def single_threaded_blas():
-    """Context manager limiting BLAS to one thread (restored on exit)."""
-    return _blas_controller().limit(limits=1, user_api="blas")
+    """Limit BLAS to one thread while at least one sknnk computation runs.
+
+    BLAS thread counts are process-wide, and sknnk may be called from many
+    threads at once, so the limit is reference counted: the first of
+    overlapping calls records the BLAS limits and sets them to 1, the last one
+    to finish (whichever thread it runs in) restores exactly the recorded
+    limits. Nothing outlives the calls (a ``threadpool_limits`` per call would
+    restore, under concurrency, the limit another call had set).
+    """
+    controller = _blas_controller()
+    with _blas_lock:
+        if _blas["users"] == 0:
+            _blas["limiter"] = _as_controller(
+                lambda: controller.limit(limits=1, user_api="blas")
+            )
+        _blas["users"] += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas["users"] -= 1
+            if _blas["users"] == 0:
+                _as_controller(_blas["limiter"].restore_original_limits)
+                _blas["limiter"] = None
 
 
+# ------------------------------------------------------------------ Gram tiles
 def tile_grid(n_rows, n_cols, symmetric, tile=TILE):
     """Tiles ``(i0, i1, j0, j1, diagonal)`` covering the output once.
 
@@ -80,6 +142,25 @@ def tile_work(t):
     return r * (r - 1) // 2 if diag else r * (j1 - j0)
 
 
+def band_tasks(tiles, n_rows, n_tasks):
+    """Group tiles into contiguous row bands of about equal work."""
+    bands = {}
+    for t in tiles:
+        bands.setdefault(t[0], []).append(t)
+    starts = sorted(bands)
+    work = np.array([sum(tile_work(t) for t in bands[s]) for s in starts], float)
+    cum = np.concatenate([[0.0], np.cumsum(work)])
+    n_tasks = max(1, min(n_tasks, len(starts)))
+    cuts = np.searchsorted(cum, cum[-1] * np.arange(1, n_tasks) / n_tasks)
+    edges = np.unique(np.concatenate([[0], cuts, [len(starts)]]))
+    tasks = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        if b > a:
+            tasks.append([t for s in starts[a:b] for t in bands[s]])
+    return tasks
+
+
+# ------------------------------------------------------------------ progress
 class Progress:
     """Periodic progress lines on stdout (``verbose > 0``); thread-safe."""
 
@@ -103,12 +184,12 @@ class Progress:
     def _print(self, msg):
         print(f"[sknnk] {msg}", file=sys.stdout, flush=True)
 
-    def update(self, work):
+    def update(self, work, n_tiles=1):
         if self.verbose <= 0:
             return
         with self.lock:
             self.done += work
-            self.tiles_done += 1
+            self.tiles_done += n_tiles
             frac = self.done / self.total
             now = time.perf_counter()
             due = frac >= self.next_frac or (
@@ -132,86 +213,30 @@ class Progress:
             self._print(f"{self.label}: done in {el:.2f} s")
 
 
-def _run_queue(compute, queue, lock, progress):
-    """Worker loop: pull tiles from the shared queue until it is empty."""
-    while True:
-        with lock:
-            if not queue:
-                return
-            t = queue.pop()
-        compute(t)
-        progress.update(tile_work(t))
-
-
-def run_shared(compute, tiles, n_workers, progress):
-    """Run ``compute(tile)`` for every tile on threads sharing the output."""
-    queue = sorted(tiles, key=tile_work)  # pop() takes the largest first
-    lock = threading.Lock()
-    if n_workers == 1 or len(tiles) < 2:
-        _run_queue(compute, queue, lock, progress)
-        return
-    n_workers = min(n_workers, len(tiles))
-    Parallel(n_jobs=n_workers, prefer="threads")(
-        delayed(_run_queue)(compute, queue, lock, progress) for _ in range(n_workers)
-    )
-
-
-def band_tasks(tiles, n_rows, n_tasks):
-    """Group tiles into contiguous row bands of about equal work."""
-    bands = {}
-    for t in tiles:
-        bands.setdefault(t[0], []).append(t)
-    starts = sorted(bands)
-    work = np.array([sum(tile_work(t) for t in bands[s]) for s in starts], float)
-    cum = np.concatenate([[0.0], np.cumsum(work)])
-    n_tasks = max(1, min(n_tasks, len(starts)))
-    cuts = np.searchsorted(cum, cum[-1] * np.arange(1, n_tasks) / n_tasks)
-    edges = np.unique(np.concatenate([[0], cuts, [len(starts)]]))
-    tasks = []
-    for a, b in zip(edges[:-1], edges[1:]):
-        if b > a:
-            tasks.append([t for s in starts[a:b] for t in bands[s]])
-    return tasks
-
-
-def run_returning(task_fn, plan, tasks, n_jobs, assemble, progress):
-    """Run ``task_fn(sub_plan, tiles)`` on a backend without shared memory.
-
-    Each task gets ``plan.subset(...)`` holding only the rows and columns of
-    its tiles; ``assemble(result)`` stores the returned tiles as they arrive
-    (in completion order where joblib supports it), so that only the tiles in
-    flight are held twice.
-    """
-    jobs = []
-    for tiles in tasks:
-        r0 = min(t[0] for t in tiles)
-        r1 = max(t[1] for t in tiles)
-        c0 = min(t[2] for t in tiles)
-        c1 = max(t[3] for t in tiles)
-        jobs.append(delayed(task_fn)(plan.subset(r0, r1, c0, c1), tiles))
+# ------------------------------------------------------------------ backends
+def _backend():
+    """joblib's active backend object (threads preferred), None if unknown."""
     try:
-        parallel = Parallel(
-            n_jobs=n_jobs, prefer="threads", return_as="generator_unordered"
-        )
-    except ValueError:  # pragma: no cover - joblib < 1.4
-        parallel = Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator")
-    for res in parallel(jobs):
-        assemble(res)
-        for t in res[0]:
-            progress.update(tile_work(t))
+        from joblib.parallel import get_active_backend
+
+        return get_active_backend(prefer="threads")[0]
+    except (ImportError, TypeError):  # pragma: no cover - old joblib
+        return None
 
 
 def active_backend():
     """``(backend_name, shares_memory)`` of joblib's active backend (threads
     preferred)."""
-    try:
-        from joblib.parallel import get_active_backend
-
-        backend, _ = get_active_backend(prefer="threads")
-    except (ImportError, TypeError):  # pragma: no cover - old joblib
+    backend = _backend()
+    if backend is None:  # pragma: no cover - old joblib
         return "threading", True
     name = type(backend).__name__.replace("Backend", "").lower()
     return name, bool(getattr(backend, "supports_sharedmem", False))
+
+
+def _streams_results():
+    """Whether the active backend can return results as they complete."""
+    return bool(getattr(_backend(), "supports_return_generator", False))
 
 
 def n_workers_of(n_jobs):
@@ -219,25 +244,204 @@ def n_workers_of(n_jobs):
     return max(1, int(effective_n_jobs(n_jobs)))
 
 
+# ------------------------------------------------------------------ map_blocks
+class Remote(NamedTuple):
+    """How a loop runs on a backend without shared memory.
+
+    Attributes
+    ----------
+    group : callable ``(blocks, n_tasks) -> list of lists of blocks``
+        Groups the blocks into about ``n_tasks`` tasks.
+    job : callable ``group -> (function, args)``
+        The picklable module-level ``function`` and the ``args`` (only the
+        inputs the group needs) of the task computing ``group``.
+    store : callable ``(group, result) -> None``
+        Stores a task's result into the caller's output.
+    """
+
+    group: Callable[[list, int], list]
+    job: Callable[[list], tuple]
+    store: Callable[[list, Any], None]
+
+
+def _task(index, function, args):
+    """A remote task: ``(index, function(*args))`` with BLAS on one thread."""
+    with single_threaded_blas():
+        return index, function(*args)
+
+
+def _was_interrupted(exc):
+    """Whether ``exc`` is numba's ``SystemError`` wrapping a Ctrl-C."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def map_blocks(
+    fill: Callable[[Any], None],
+    blocks: Sequence,
+    n_jobs: int | None,
+    *,
+    weight: Callable[[Any], float] = lambda block: 1,
+    remote: Remote | None = None,
+    verbose: int = 0,
+    label: str = "",
+) -> None:
+    """Run ``fill(block)`` for every block, on joblib's workers.
+
+    Parameters
+    ----------
+    fill : callable
+        ``fill(block)`` computes one block and writes it in place (in the
+        caller's process).
+    blocks : sequence
+        The blocks, on a grid independent of the number of workers.
+    n_jobs : int or None
+        Number of workers, as joblib's ``n_jobs`` (``None``: the one of
+        ``joblib.parallel_config``, else 1).
+    weight : callable, default=1 per block
+        Work of a block: the largest blocks run first (better load balance)
+        and progress is reported in work done.
+    remote : Remote or None
+        How to run on a backend that does not share memory (processes,
+        dask). ``None`` means the loop must write in place: it then runs on
+        threads whatever the backend (joblib's ``require="sharedmem"``).
+    verbose : int, default=0
+        Progress lines on stdout (``1`` every 10 %, ``2`` also every second).
+    label : str
+        Name of the loop in the progress lines.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        On Ctrl-C, after every worker has stopped (within one block).
+    """
+    blocks = list(blocks)
+    n_workers = n_workers_of(n_jobs)
+    backend, shared = active_backend()
+    local = shared or remote is None  # the blocks run in this process
+    if local:
+        n_workers = min(n_workers, max(len(blocks), 1))
+    if n_workers == 1:
+        backend, local = "sequential", True
+    total = sum(weight(b) for b in blocks)
+    progress = Progress(verbose, label, total, len(blocks), n_workers, backend)
+    try:
+        with single_threaded_blas():
+            if backend == "sequential":
+                for b in blocks:
+                    fill(b)
+                    progress.update(weight(b))
+            elif local:
+                _run_threads(fill, blocks, n_workers, weight, remote is None, progress)
+            else:
+                run_returning(remote, blocks, n_workers, weight, progress)
+    except SystemError as exc:  # numba's wrapper of a Ctrl-C in a dispatcher
+        if _was_interrupted(exc):
+            raise KeyboardInterrupt from None
+        raise
+    progress.finish()
+
+
+def _run_threads(fill, blocks, n_workers, weight, require_shared, progress):
+    """Threads pulling blocks from a shared queue until it is empty or the
+    loop is cancelled (interrupt or error)."""
+    queue = sorted(blocks, key=weight)  # pop() takes the largest first
+    lock = threading.Lock()
+    cancel = threading.Event()
+    idle = threading.Condition()
+    running = [0]
+
+    def worker():
+        with idle:
+            running[0] += 1
+        try:
+            while not cancel.is_set():
+                with lock:
+                    if not queue:
+                        return
+                    b = queue.pop()
+                fill(b)
+                progress.update(weight(b))
+        except BaseException:
+            cancel.set()
+            raise
+        finally:
+            with idle:
+                running[0] -= 1
+                idle.notify_all()
+
+    try:
+        Parallel(
+            n_jobs=n_workers,
+            prefer="threads",
+            require="sharedmem" if require_shared else None,
+        )(delayed(worker)() for _ in range(n_workers))
+    except BaseException:
+        cancel.set()
+        with idle:  # no worker may outlive the call (writing, holding memory)
+            while running[0]:
+                idle.wait(0.05)
+        raise
+
+
+def run_returning(remote, blocks, n_workers, weight, progress):
+    """Run ``remote``'s tasks on a backend without shared memory and store
+    their results as they arrive."""
+    groups = remote.group(blocks, TASKS_PER_WORKER * n_workers)
+
+    def jobs(start, stop):  # lazily: a task's inputs exist once it is dispatched
+        for i in range(start, stop):
+            yield delayed(_task)(i, *remote.job(groups[i]))
+
+    def store(result):
+        i, res = result
+        remote.store(groups[i], res)
+        progress.update(sum(weight(b) for b in groups[i]), len(groups[i]))
+
+    if _streams_results():
+        try:
+            parallel = Parallel(
+                n_jobs=n_workers, prefer="threads", return_as="generator_unordered"
+            )
+        except ValueError:  # pragma: no cover - joblib < 1.4
+            parallel = Parallel(
+                n_jobs=n_workers, prefer="threads", return_as="generator"
+            )
+        for result in parallel(jobs(0, len(groups))):
+            store(result)
+        return
+    # e.g. the multiprocessing backend: rounds of a few tasks per worker
+    step = 2 * n_workers
+    with Parallel(n_jobs=n_workers, prefer="threads") as parallel:
+        for start in range(0, len(groups), step):
+            for result in parallel(jobs(start, min(start + step, len(groups)))):
+                store(result)
+
+
+# ------------------------------------------------------------------ Gram matrices
 def compute_block(plan, tiles):
     """Task of the process backends: compute ``tiles`` into arrays of their own.
 
-    Returns ``(tiles, K_tiles, grad_tiles)``; tiles off the diagonal are not
-    mirrored (the caller writes their transposes).
+    Returns ``(K_tiles, grad_tiles)``; tiles off the diagonal are not mirrored
+    (the caller writes their transposes).
     """
     st = plan.static
     dtype = st["out_dtype"]
     Ks, Gs = [], []
-    with single_threaded_blas():
-        for t in tiles:
-            i0, i1, j0, j1, _ = t
-            K = np.empty((i1 - i0, j1 - j0), dtype=dtype)
-            shape = (i1 - i0, j1 - j0, st["n_grad"]) if st["want_grad"] else (0, 0, 0)
-            G = np.empty(shape, dtype=dtype)
-            plan.compute(K, G, i0, j0, t, False)
-            Ks.append(K)
-            Gs.append(G)
-    return tiles, Ks, Gs
+    for t in tiles:
+        i0, i1, j0, j1, _ = t
+        K = np.empty((i1 - i0, j1 - j0), dtype=dtype)
+        shape = (i1 - i0, j1 - j0, st["n_grad"]) if st["want_grad"] else (0, 0, 0)
+        G = np.empty(shape, dtype=dtype)
+        plan.compute(K, G, i0, j0, t, False)
+        Ks.append(K)
+        Gs.append(G)
+    return Ks, Gs
 
 
 def compute_gram(plan, K, grad, symmetric, n_jobs, verbose=0, label="Gram"):
@@ -247,33 +451,36 @@ def compute_gram(plan, K, grad, symmetric, n_jobs, verbose=0, label="Gram"):
     tiles run as returning tasks (:func:`compute_block`), e.g. on dask.
     """
     n, m = K.shape
-    tiles = tile_grid(n, m, symmetric, plan.tile)
-    n_workers = n_workers_of(n_jobs)
-    backend, shared = active_backend()
-    if n_workers == 1:
-        backend, shared = "sequential", True
-    total = sum(tile_work(t) for t in tiles)
-    progress = Progress(verbose, label, total, len(tiles), n_workers, backend)
     want_grad = plan.static["want_grad"]
-    if shared:
 
-        def compute(t):
-            plan.compute(K, grad, 0, 0, t, symmetric)
+    def fill(t):
+        plan.compute(K, grad, 0, 0, t, symmetric)
 
-        with single_threaded_blas():
-            run_shared(compute, tiles, n_workers, progress)
-    else:
+    def job(tiles):
+        r0 = min(t[0] for t in tiles)
+        r1 = max(t[1] for t in tiles)
+        c0 = min(t[2] for t in tiles)
+        c1 = max(t[3] for t in tiles)
+        return compute_block, (plan.subset(r0, r1, c0, c1), tiles)
 
-        def assemble(res):
-            for (i0, i1, j0, j1, diag), blk, gb in zip(*res):
-                K[i0:i1, j0:j1] = blk
+    def store(tiles, res):
+        for (i0, i1, j0, j1, diag), blk, gb in zip(tiles, *res):
+            K[i0:i1, j0:j1] = blk
+            if symmetric and not diag:
+                K[j0:j1, i0:i1] = blk.T
+            if want_grad:
+                grad[i0:i1, j0:j1] = gb
                 if symmetric and not diag:
-                    K[j0:j1, i0:i1] = blk.T
-                if want_grad:
-                    grad[i0:i1, j0:j1] = gb
-                    if symmetric and not diag:
-                        grad[j0:j1, i0:i1] = gb.transpose(1, 0, 2)
+                    grad[j0:j1, i0:i1] = gb.transpose(1, 0, 2)
 
-        tasks = band_tasks(tiles, n, 4 * n_workers)
-        run_returning(compute_block, plan, tasks, n_jobs, assemble, progress)
-    progress.finish()
+    remote = Remote(lambda tiles, k: band_tasks(tiles, n, k), job, store)
+    tiles = tile_grid(n, m, symmetric, plan.tile)
+    map_blocks(
+        fill,
+        tiles,
+        n_jobs,
+        weight=tile_work,
+        remote=remote,
+        verbose=verbose,
+        label=label,
+    )

@@ -11,15 +11,10 @@ before scikit-learn's ``validate_data``) and seeds through
 """
 
 import numbers
-import os
 
 import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils import check_random_state as _sk_check_random_state
-
-
-class MemoryBudgetError(ValueError, MemoryError):
-    """Raised before allocating an output that would not fit in memory."""
 
 
 def _got(value):
@@ -136,47 +131,6 @@ def check_input(X, name, owner):
         input_name=name,
         estimator=owner,
     )
-
-
-def available_memory():
-    """Bytes of memory available to the process (best effort, Linux first)."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def check_memory(owner, n_rows, n_cols, n_matrices, dtype=np.float64):
-    """Refuse an output of ``n_matrices`` (n_rows, n_cols) arrays of ``dtype``
-    that would not fit in the available memory."""
-    dtype = np.dtype(dtype)
-    need = dtype.itemsize * n_rows * n_cols * n_matrices
-    avail = available_memory()
-    if avail is not None and need > avail:
-        raise MemoryBudgetError(
-            f"{owner} would need {_human(need)} for a {n_rows} x {n_cols} "
-            f"Gram matrix ({n_matrices} {dtype.name} array(s)) but only "
-            f"{_human(avail)} are available. Compute it in row blocks "
-            "(call the kernel on slices of X), pass dtype='float32' (half the "
-            "memory), use fewer samples, or use a "
-            "low-rank approximation such as "
-            "sklearn.kernel_approximation.Nystroem(kernel=<this kernel>) "
-            "(whose transform also goes in row batches for very many rows)."
-        )
-
-
-def _human(n_bytes):
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n_bytes >= size:
-            return f"{n_bytes / size:.1f} {unit}"
-    return f"{n_bytes} bytes"
 
 
 def resolve_dtype(owner, dtype):

@@ -19,6 +19,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._memory import check_fit
 from ._validation import (
     check_n_jobs,
     check_network,
@@ -142,6 +143,7 @@ class _InfiniteWidthBase(BaseEstimator):
         self._check_params()
         self.kernel_, self.nngp_kernel_ = self._kernels()
         n = X.shape[0]
+        check_fit(self, self.kernel_, n)
         self.X_fit_ = X
         if self.mode == "gradient_flow":
             train = self.kernel_(X)

@@ -8,16 +8,16 @@ import os
 import numpy as np
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
+from ._memory import check_gram
 from ._numerics import series
 from ._numerics.activations import SERIES
 from ._numerics.gram import make_plan
 from ._numerics.recursion import closed_form_diag_values, diag_recursion
-from ._parallel import TILE, compute_gram, n_workers_of
+from ._parallel import TILE, compute_gram, n_workers_of, single_threaded_blas
 from ._validation import (
     check_bounds,
     check_input,
     check_int,
-    check_memory,
     check_n_jobs,
     check_options,
     check_real,
@@ -63,9 +63,10 @@ class _Prepared:
             def values(q):
                 return closed_form_diag_values(code, prm, q)
 
-        self.q, self.t, self.dq, self.dt = diag_recursion(
-            self.sq_norms, values, kernel.depth, *p
-        )
+        with single_threaded_blas():  # the same bits whatever BLAS's threads
+            self.q, self.t, self.dq, self.dt = diag_recursion(
+                self.sq_norms, values, kernel.depth, *p
+            )
         self.coef, self.rem, self.nterms = _EMPTY3, _EMPTY2, _EMPTY_N
         self._series = (spec.funcs, kernel.depth, n_tables, spec.kink)
         if layers:
@@ -74,9 +75,10 @@ class _Prepared:
     def tables(self, min_terms=None):
         """Build the Hermite coefficient tables (series activations only)."""
         funcs, depth, n_tables, kink = self._series
-        self.coef, self.rem, self.nterms = series.coefficient_tables(
-            funcs, self.q[:depth], n_tables, min_terms, kink
-        )
+        with single_threaded_blas():
+            self.coef, self.rem, self.nterms = series.coefficient_tables(
+                funcs, self.q[:depth], n_tables, min_terms, kink
+            )
 
 
 def _common_terms(px, py):
@@ -202,7 +204,7 @@ class _InfiniteWidthKernel(Kernel):
         want_grad = bool(eval_gradient) and n_free > 0
         n = X.shape[0]
         m = n if symmetric else Y.shape[0]
-        check_memory(owner, n, m, 1 + (n_free if eval_gradient else 0), dtype)
+        check_gram(self, spec, n, m, dtype, eval_gradient, symmetric)
 
         px = _Prepared(X, self, spec, want_grad)
         py = px if symmetric else _Prepared(Y, self, spec, want_grad)

@@ -24,7 +24,6 @@ from collections import namedtuple
 import numpy as np
 import scipy.fft
 import scipy.sparse as sp
-from joblib import Parallel, delayed
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -32,7 +31,8 @@ from sklearn.base import (
 )
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._parallel import active_backend, n_workers_of, single_threaded_blas
+from ._memory import check_transform
+from ._parallel import Remote, map_blocks, n_workers_of
 from ._validation import (
     check_generator,
     check_int,
@@ -198,8 +198,7 @@ def _run_batch(net, X, start, stop, out, dtype):
 def _batch_task(net, Xb, n_out, dtype):
     """Task of the backends without shared memory: features of a batch."""
     out = np.empty((Xb.shape[0], n_out), dtype=dtype)
-    with single_threaded_blas():
-        _run_batch(net, Xb, 0, Xb.shape[0], out, dtype)
+    _run_batch(net, Xb, 0, Xb.shape[0], out, dtype)
     return out
 
 
@@ -318,28 +317,26 @@ class _BaseSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         )
         n = X.shape[0]
         n_out = self._n_features_out
+        check_transform(self, n, n_out, dtype)
         out = np.empty((n, n_out), dtype=dtype)
-        n_workers = n_workers_of(self.n_jobs)
-        batches = self._batches(n, n_workers)
-        n_workers = min(n_workers, len(batches))
-        backend, shared = active_backend()
-        if n_workers <= 1:
-            with single_threaded_blas():
-                for s, e in batches:
-                    _run_batch(net, X, s, e, out[s:e], dtype)
-        elif shared:
-            with single_threaded_blas():
-                Parallel(n_jobs=n_workers, prefer="threads")(
-                    delayed(_run_batch)(net, X, s, e, out[s:e], dtype)
-                    for s, e in batches
-                )
-        else:
-            parallel = Parallel(n_jobs=n_workers, prefer="threads")
-            results = parallel(
-                delayed(_batch_task)(net, X[s:e], n_out, dtype) for s, e in batches
-            )
-            for (s, e), res in zip(batches, results):
-                out[s:e] = res
+        batches = self._batches(n, n_workers_of(self.n_jobs))
+
+        def fill(batch):
+            s, e = batch
+            _run_batch(net, X, s, e, out[s:e], dtype)
+
+        def job(group):
+            ((s, e),) = group
+            return _batch_task, (net, X[s:e], n_out, dtype)
+
+        def store(group, res):
+            ((s, e),) = group
+            out[s:e] = res
+
+        remote = Remote(lambda blocks, _: [[b] for b in blocks], job, store)
+        map_blocks(
+            fill, batches, self.n_jobs, weight=lambda b: b[1] - b[0], remote=remote
+        )
         return out
 
     def _batches(self, n, n_workers):

@@ -329,7 +329,7 @@ def test_verbose_progress(capsys, small_tiles):
 
 
 def test_memory_refused_before_allocating(monkeypatch):
-    import sknnk._validation as v
+    import sknnk._memory as v
 
     monkeypatch.setattr(v, "available_memory", lambda: 10**6)
 

@@ -100,7 +100,7 @@ def test_nan_never_leaks_out():
 
 
 def test_refuses_output_that_does_not_fit(monkeypatch):
-    import sknnk._validation as v
+    import sknnk._memory as v
 
     monkeypatch.setattr(v, "available_memory", lambda: 100)
     with pytest.raises(MemoryError, match="would need .*Nystroem"):

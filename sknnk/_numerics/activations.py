@@ -23,8 +23,8 @@ and Saul (2009), so that ``E[relu(u)^n relu(v)^n] = s^n k_n(rho)`` and
 import math
 
 import numpy as np
-from numba import njit
 
+from ._jit import njit
 from .bvn import mills, phi2w3
 
 # Integer codes used by the compiled recursion.

@@ -38,7 +38,8 @@ Gauss-Legendre quadrature.
 import math
 
 import numpy as np
-from numba import njit
+
+from ._jit import njit
 
 _SQRT2 = math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)

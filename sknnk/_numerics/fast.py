@@ -46,8 +46,8 @@ depend on the vector width or on how a loop is split.
 import math
 
 import numpy as np
-from numba import njit
 
+from ._jit import njit
 from .activations import _RHO_SNAP
 
 #: The only fast-math flags used in sknnk (no nnan/ninf/reassoc/afn/arcp).

@@ -27,8 +27,8 @@ full output (offsets 0) or in a separately allocated block.
 import math
 
 import numpy as np
-from numba import njit
 
+from ._jit import njit
 from .activations import ABRELU, ERF, RELU, SERIES
 from .fast import (
     FASTMATH,

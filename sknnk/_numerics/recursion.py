@@ -19,8 +19,8 @@ standard one.  Derivatives with respect to ``log sigma_b`` and
 import math
 
 import numpy as np
-from numba import njit
 
+from ._jit import njit
 from .activations import SERIES, closed_form_diag, closed_form_partials
 
 

@@ -23,10 +23,11 @@ tolerance for every point, and the Cauchy-Schwarz tail
 
 import math
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from numba import njit
+
+from .._parallel import map_blocks
+from ._jit import njit
 
 _Z_MAX = 13.0
 _Z_STEP = 0.01  # grid step for kinked activations and very large variances
@@ -156,11 +157,10 @@ def _evaluate(f, u, n_threads):
     bounds = np.linspace(0, n_rows, min(n_threads, n_rows) + 1).astype(int)
     out = np.empty(u.shape)
 
-    def work(i):
+    def fill(i):
         out[bounds[i] : bounds[i + 1]] = f(u[bounds[i] : bounds[i + 1]])
 
-    with ThreadPoolExecutor(len(bounds) - 1) as pool:
-        list(pool.map(work, range(len(bounds) - 1)))
+    map_blocks(fill, range(len(bounds) - 1), n_threads)
     return out
 
 

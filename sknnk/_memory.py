@@ -1,0 +1,286 @@
+"""The memory guard: a model of the peak memory of a Gram matrix or a sampler
+transform, checked against the memory available before anything is allocated.
+
+**Gram matrices** (:func:`gram_peak`). The outputs (``K`` and the gradient) are
+allocated after the per-point preparation, so the peak is the larger of
+
+* the preparation: for series activations (tanh, gelu, sigmoid, ...) every
+  layer samples ``phi, phi', ...`` of every point on a grid of ``G`` points of
+  ``z`` and projects them on Hermite functions -- about ``A`` arrays of shape
+  ``(n_points, G)`` at once, plus the coefficient tables of the layers done so
+  far and their assembled copy (``2 * depth * n_tables * T`` numbers per point
+  for tables of up to ``T`` terms);
+* the tiles: the outputs, plus the tables the tile drivers read (again
+  ``2 * depth * n_tables * T`` numbers per point: the tables and their
+  transposed copy).
+
+Closed forms (ReLU family, erf) and the other activations (ELU, sin, ...) keep
+a few numbers per point and layer. The constants below were measured with
+peak RSS (``benchmarks/bench_memory.py``: depth 1-6, 1000-6000 points, with
+and without gradients): the model is at least the measured peak, and at most
+about twice it for the series activations (their number of Hermite terms is
+adaptive and only known after the tables are built).
+
+**Samplers** (:func:`transform_peak`): the output, the validated input, and per
+worker one block of rows of the layer activations.
+
+**Available memory** (:func:`available_memory`): the smallest of the system's
+``MemAvailable``, the address space left under ``RLIMIT_AS`` and the memory
+left in the process's cgroup (``memory.max``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+__all__ = ["MemoryBudgetError", "available_memory", "check_memory"]
+
+#: Grid points of the series sampling (``2 * 13 / step + 1`` for the smooth
+#: step 0.025; kinked activations use the fine step 0.01).
+_GRID_SMOOTH, _GRID_FINE = 1041, 2601
+#: ``(n_points, G)`` float64 arrays alive at once while a layer is sampled
+#: and projected (values only / with the derivative tables of gradients).
+_GRID_ARRAYS = {2: 3.0, 4: 5.5}
+#: Hermite terms per table bounding the adaptive tables (measured up to ~400
+#: at depth <= 6; the tables grow beyond only for variances far above 1).
+_TERMS = 500
+#: Numbers kept per point and layer by the closed forms and the others.
+_PER_POINT_LAYER = 64
+#: Fixed working memory of a call (tile scratch, small tables, interpreter).
+_FIXED = 16 * 2**20
+
+
+class MemoryBudgetError(ValueError, MemoryError):
+    """Raised before allocating an output that would not fit in memory."""
+
+
+def _human(n_bytes):
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n_bytes >= size:
+            return f"{n_bytes / size:.1f} {unit}"
+    return f"{n_bytes} bytes"
+
+
+def gram_peak(n_rows, n_cols, n_matrices, dtype, family, depth, want_grad, symmetric):
+    """Model of the peak bytes of one Gram call, outputs included.
+
+    Parameters
+    ----------
+    n_rows, n_cols : int
+        Shape of ``K``.
+    n_matrices : int
+        Output arrays of that shape (``1 + n_gradients``).
+    dtype : dtype
+        Output dtype.
+    family : {"relu", "erf", "series", "generic"}
+        The tile driver (``sknnk._numerics.gram.family_of``).
+    depth : int
+        Hidden layers.
+    want_grad : bool
+        Whether gradient tables are built (4 tables per layer instead of 2).
+    symmetric : bool
+        ``k(X, X)`` (one set of points) or ``k(X, Y)``.
+
+    Returns
+    -------
+    outputs, working : int
+        Bytes of the outputs and of the working memory at the peak.
+    """
+    outputs = np.dtype(dtype).itemsize * n_rows * n_cols * n_matrices
+    points = n_rows if symmetric else n_rows + n_cols
+    layers = max(depth, 1)
+    if family != "series":
+        return outputs, _FIXED + 8 * points * layers * _PER_POINT_LAYER
+    n_tables = 4 if want_grad else 2
+    tables = 8 * points * 2 * layers * n_tables * _TERMS
+    # the grid of the largest point set sampled at once (X, then Y)
+    grid = 8 * max(n_rows, n_cols) * _GRID_SMOOTH * _GRID_ARRAYS[n_tables]
+    working = max(grid + tables - outputs, tables, 0)
+    return outputs, _FIXED + working
+
+
+def transform_peak(n_rows, n_out, n_features, width, dtype, n_workers, block):
+    """Model of the peak bytes of a sampler ``transform``.
+
+    The output ``(n_rows, n_out)``, the validated float input, and per worker
+    the activations of one block of ``block`` rows (at most 8 arrays of the
+    layer width, measured).
+
+    Returns
+    -------
+    outputs, working : int
+    """
+    itemsize = np.dtype(dtype).itemsize
+    outputs = itemsize * n_rows * n_out
+    per_worker = 8 * block * (n_out + width) * 8
+    return outputs, _FIXED + 8 * n_rows * n_features + n_workers * per_worker
+
+
+def available_memory():
+    """Bytes of memory available to the process (best effort, Linux first).
+
+    The smallest of ``MemAvailable`` (else the free physical pages), the
+    address space left under ``RLIMIT_AS`` and the memory left in the
+    process's cgroup v2 (``memory.max - memory.current``); None if unknown.
+    """
+    limits = []
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+                    break
+    except OSError:
+        pass
+    if not limits:
+        try:
+            limits.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):
+            pass
+    left = _address_space_left()
+    if left is not None:
+        limits.append(left)
+    left = _cgroup_left()
+    if left is not None:
+        limits.append(left)
+    return min(limits) if limits else None
+
+
+def _address_space_left():
+    """``RLIMIT_AS`` minus the current virtual size (None if unlimited)."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    return max(0, soft - int(line.split()[1]) * 1024)
+    except (ImportError, OSError, ValueError):
+        pass
+    return None
+
+
+def _cgroup_left():
+    """Memory left in the process's cgroup v2 (None if unlimited/unknown)."""
+    try:
+        with open("/proc/self/cgroup") as fh:
+            path = fh.read().strip().split("::")[-1]
+        base = os.path.join("/sys/fs/cgroup", path.lstrip("/"))
+        with open(os.path.join(base, "memory.max")) as fh:
+            limit = fh.read().strip()
+        if limit == "max":
+            return None
+        with open(os.path.join(base, "memory.current")) as fh:
+            current = int(fh.read().strip())
+        return max(0, int(limit) - current)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def check_memory(owner, peak, what, dtype):
+    """Refuse a computation whose modelled peak does not fit in memory.
+
+    Parameters
+    ----------
+    owner : str
+        Name of the estimator or kernel (in the message).
+    peak : tuple of int
+        ``(outputs, working)`` bytes from :func:`gram_peak` or
+        :func:`transform_peak`.
+    what : str
+        The outputs, e.g. ``"a 400 x 400 Gram matrix (1 float64 array(s))"``.
+    dtype : dtype
+        Output dtype (the message suggests float32 for float64).
+
+    Raises
+    ------
+    MemoryBudgetError
+        (a ``MemoryError`` and a ``ValueError``) before anything is allocated,
+        naming the sizes and the ways out.
+    """
+    outputs, working = peak
+    need = outputs + working
+    avail = available_memory()
+    if avail is None or need <= avail:
+        return
+    half = (
+        "pass dtype='float32' (half the output memory), "
+        if np.dtype(dtype) == np.float64
+        else ""
+    )
+    raise MemoryBudgetError(
+        f"{owner} would need {_human(outputs)} for {what} plus {_human(working)} "
+        f"of working memory, {_human(need)} in all, but only {_human(avail)} are "
+        "available (system memory, RLIMIT_AS or cgroup limit). Compute it in row "
+        f"blocks (call it on slices of X), {half}use fewer samples, or use a "
+        "low-rank approximation such as "
+        "sklearn.kernel_approximation.Nystroem(kernel=<this kernel>) "
+        "(whose transform also goes in row batches for very many rows)."
+    )
+
+
+def check_gram(kernel, spec, n_rows, n_cols, dtype, eval_gradient, symmetric):
+    """:func:`check_memory` of one call of an sknnk kernel (its one-line
+    guard): ``spec`` is its resolved activation, the rest as in the call."""
+    from ._numerics.gram import family_of
+
+    n_free = kernel._free_columns()[2]
+    n_matrices = 1 + (n_free if eval_gradient else 0)
+    want_grad = bool(eval_gradient) and n_free > 0
+    family = family_of(spec.code)
+    peak = gram_peak(
+        n_rows, n_cols, n_matrices, dtype, family, kernel.depth, want_grad, symmetric
+    )
+    what = (
+        f"a {n_rows} x {n_cols} Gram matrix ({n_matrices} "
+        f"{np.dtype(dtype).name} array(s))"
+    )
+    check_memory(type(kernel).__name__, peak, what, dtype)
+
+
+def check_transform(sampler, n_rows, n_out, dtype):
+    """:func:`check_memory` of a sampler's ``transform`` of ``n_rows`` rows
+    into ``n_out`` features (its one-line guard)."""
+    from ._parallel import n_workers_of
+    from .random_features import BLOCK
+
+    depth = sampler._fitted[0]  # as fitted (not a later set_params)
+    width = sampler.weights_[0].shape[1] if depth > 0 else 0
+    peak = transform_peak(
+        n_rows,
+        n_out,
+        sampler.n_features_in_,
+        width,
+        dtype,
+        n_workers_of(sampler.n_jobs),
+        BLOCK,
+    )
+    what = f"{n_rows} x {n_out} random features ({np.dtype(dtype).name})"
+    check_memory(type(sampler).__name__, peak, what, dtype)
+
+
+#: n x n float64 arrays alive at the peak of an estimator's fit: the training
+#: Gram, its copy and the workspace of the symmetric eigendecomposition
+#: (``syevd``: about 2 n^2), and the eigenvectors.
+_FIT_SQUARES = 5
+
+
+def check_fit(estimator, kernel, n):
+    """:func:`check_memory` of fitting ``estimator`` on ``n`` samples with an
+    sknnk ``kernel`` (one eigendecomposition of an n x n Gram); its one-line
+    guard."""
+    from ._numerics.gram import family_of
+
+    spec = kernel._check_params()
+    family = family_of(spec.code)
+    _, working = gram_peak(n, n, 1, np.float64, family, kernel.depth, False, True)
+    outputs = 8 * n * n * _FIT_SQUARES
+    what = (
+        f"{_FIT_SQUARES} {n} x {n} float64 arrays (the Gram and its eigendecomposition)"
+    )
+    check_memory(type(estimator).__name__, (outputs, working), what, np.float64)

@@ -1,0 +1,409 @@
+"""Runtime reliability: read-only installs, thread limits, interrupts, every
+joblib backend, the memory guard (each situation in a fresh process where it
+needs one)."""
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import sknnk
+from sknnk import NTKKernel
+
+ROOT = Path(sknnk.__file__).resolve().parent.parent
+
+
+#: Helper of the child processes: a field of /proc/self/status, in bytes.
+_STATUS = """
+def status(key):
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+"""
+
+
+def _run(code, env=None, cwd=None, timeout=300):
+    """Run ``code`` (after :data:`_STATUS`) in a fresh interpreter; return the
+    completed process."""
+    full_env = dict(os.environ)
+    full_env.setdefault("PYTHONPATH", str(ROOT))
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-W", "always", "-c", _STATUS + textwrap.dedent(code)],
+        env=full_env,
+        cwd=ROOT if cwd is None else cwd,  # '' on sys.path: the parent's sknnk
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+# ---------------------------------------------------------------- read-only install
+def _read_only_copy(tmp_path):
+    """A non-editable copy of the package where no cache directory can exist.
+
+    Running as root ignores permission bits, so every place numba could cache
+    in is made impossible to create: a regular file named ``__pycache__`` in
+    every package directory (in-tree cache), and ``HOME``, ``XDG_CACHE_HOME``
+    and ``NUMBA_CACHE_DIR`` below a regular file (user-wide and user-provided
+    caches). The tree is also made read-only, as an installed site-packages is
+    for a user.
+    """
+    site = tmp_path / "site-packages"
+    dst = site / "sknnk"
+    shutil.copytree(
+        ROOT / "sknnk",
+        dst,
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.nbi", "*.nbc"),
+    )
+    dirs = [dst, *(p for p in dst.rglob("*") if p.is_dir())]
+    for d in dirs:
+        (d / "__pycache__").write_text("not a directory\n")
+    for p in [*dst.rglob("*"), dst, site]:
+        mode = p.stat().st_mode
+        p.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a regular file: nothing can be created below it\n")
+    env = {
+        "PYTHONPATH": str(site),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "HOME": str(blocker / "home"),
+        "XDG_CACHE_HOME": str(blocker / "cache"),
+        "NUMBA_CACHE_DIR": str(blocker / "numba"),
+    }
+    return site, env
+
+
+@pytest.mark.slow  # compiles without a cache: ~15 s
+def test_read_only_install_without_cache_location_imports_and_computes(tmp_path):
+    site, env = _read_only_copy(tmp_path)
+    X = np.random.default_rng(0).normal(size=(6, 3))
+    code = f"""
+        import json
+        import numpy as np
+        import sknnk
+        assert sknnk.__file__.startswith({str(site)!r}), sknnk.__file__
+        X = np.array({X.tolist()!r})
+        K = sknnk.NTKKernel(depth=2)(X)
+        print(json.dumps(K.tolist()))
+    """
+    try:
+        res = _run(code, env=env, cwd=tmp_path)
+    finally:
+        for p in tmp_path.rglob("*"):
+            p.chmod(p.stat().st_mode | stat.S_IWUSR)
+    assert res.returncode == 0, res.stderr
+    K = np.array(json.loads(res.stdout.strip().splitlines()[-1]))
+    # the value of the normal (cached) import, bitwise
+    np.testing.assert_array_equal(K, NTKKernel(depth=2)(X))
+    # one clear warning per process, naming the fix
+    assert res.stderr.count("NUMBA_CACHE_DIR") == 1, res.stderr
+    assert "no writable directory to cache" in res.stderr
+
+
+# ---------------------------------------------------------------- thread limits
+def test_blas_thread_limits_are_restored_under_concurrency():
+    """8 threads calling one kernel at once, 20 rounds: the process's BLAS
+    thread counts afterwards are the ones before (issue: left at 1)."""
+    code = """
+        import json
+        from concurrent.futures import ThreadPoolExecutor
+        import numpy as np
+        from threadpoolctl import threadpool_info
+        from sknnk import NTKKernel
+
+        def blas():
+            info = threadpool_info()
+            return [i["num_threads"] for i in info if i["user_api"] == "blas"]
+
+        X = np.random.default_rng(0).normal(size=(400, 8))
+        k = NTKKernel(depth=3)
+        tanh = NTKKernel(depth=3, activation="tanh")  # BLAS in its tables too
+        ref, ref_tanh = k(X), tanh(X)  # alone, BLAS with 2 threads
+        before = blas()
+        same = True
+        for _ in range(20):
+            with ThreadPoolExecutor(8) as ex:
+                Ks = list(ex.map(lambda _: k(X), range(8)))
+            same &= all(np.array_equal(K, ref) for K in Ks)
+        big = np.random.default_rng(1).normal(size=(3000, 8))
+        with ThreadPoolExecutor(4) as ex:  # tanh while long relu calls run
+            Ks = list(ex.map(lambda i: k(big) if i % 2 else tanh(X), range(8)))
+        same &= all(np.array_equal(K, ref_tanh) for K in Ks[::2])
+        print(json.dumps([before, blas(), bool(same)]))
+    """
+    res = _run(code, env={"OPENBLAS_NUM_THREADS": "2"})
+    assert res.returncode == 0, res.stderr
+    before, after, same = json.loads(res.stdout.strip().splitlines()[-1])
+    assert before and max(before) == 2, before
+    assert after == before
+    assert same  # every concurrent call gives the bits of a call alone
+
+
+# ---------------------------------------------------------------- Ctrl-C
+_INTERRUPT = """
+    import json, os, signal, sys, threading, time
+    import numpy as np
+    from sknnk import NTKKernel
+
+    n, n_jobs = {n}, {n_jobs}
+    X = np.random.default_rng(0).normal(size=(n, 32))
+    kernel = NTKKernel(depth=3, activation="tanh", n_jobs=n_jobs, verbose=1)
+    tiles_started = threading.Event()
+
+    class Watch:  # the first progress line is printed when the tiles start
+        def write(self, text):
+            if "tiles on" in text:
+                tiles_started.set()
+            return len(text)
+
+        def flush(self):
+            pass
+
+    stdout, sys.stdout = sys.stdout, Watch()
+    sent = []
+
+    def interrupt():
+        tiles_started.wait()
+        time.sleep({delay})
+        sent.append(time.perf_counter())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    rss0 = status("VmRSS")
+    try:
+        kernel(X)
+        raised = None
+    except BaseException as exc:
+        raised = type(exc).__name__
+    t_raised = time.perf_counter()
+    while threading.active_count() > 1 and time.perf_counter() - t_raised < 60:
+        time.sleep(0.005)
+    t_idle = time.perf_counter()
+    sys.stdout = stdout
+    print(json.dumps(dict(
+        raised=raised, raise_latency=t_raised - sent[0], idle_latency=t_idle - sent[0],
+        rss_held=status("VmRSS") - rss0, k_bytes=8 * n * n,
+    )))
+"""
+
+
+@pytest.mark.slow  # a few seconds of sampling and tiles per case
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_ctrl_c_stops_every_worker_and_releases_the_output(n_jobs):
+    code = _INTERRUPT.format(n=10000, n_jobs=n_jobs, delay=0.3)
+    res = _run(code)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    print(out)
+    assert out["raised"] == "KeyboardInterrupt"
+    assert out["raise_latency"] < 1.0
+    assert out["idle_latency"] < 1.0  # no worker computes on (issue: 30-80 s)
+    assert out["rss_held"] < 0.25 * out["k_bytes"]  # the 800 MB output is freed
+
+
+# ---------------------------------------------------------------- every backend
+def _backend_results(X):
+    """Kernels with gradients, a cross Gram, a sampler and ``dask_gram``."""
+    from sknnk import NNGPKernel, NTKSampler, dask_gram
+
+    out = []
+    for k in (
+        NTKKernel(depth=3, sigma_b=0.2, n_jobs=2),
+        NTKKernel(depth=2, activation="tanh", n_jobs=2),
+        NNGPKernel(depth=2, activation="erf", n_jobs=2),
+    ):
+        out += [*k(X, eval_gradient=True), k(X, X[:50])]
+    sampler = NTKSampler(n_components=32, depth=2, random_state=0, batch_size=64)
+    out.append(sampler.set_params(n_jobs=2).fit(X).transform(X))
+    gram = dask_gram(NTKKernel(depth=2, n_jobs=2), X, chunks=128)
+    out.append(np.asarray(gram.compute(scheduler="threads")))
+    return out
+
+
+@pytest.fixture(scope="module")
+def backend_data():
+    import sknnk.kernels as kernels_module
+
+    # 300 points: the series sampling of tanh also runs on map_blocks' threads
+    X = np.random.default_rng(3).normal(size=(300, 5))
+    X[7] = X[250]  # a duplicate in another task
+    mp = pytest.MonkeyPatch()
+    mp.setattr(kernels_module, "TILE", 64)  # several tiles and tasks per worker
+    yield X, _backend_results(X)
+    mp.undo()
+
+
+@pytest.mark.slow  # starts process pools
+@pytest.mark.parametrize("backend", ["threading", "loky", "multiprocessing", "dask"])
+def test_every_joblib_backend_gives_the_same_bits(backend, backend_data, request):
+    import joblib
+
+    X, ref = backend_data
+    if backend == "dask":
+        request.getfixturevalue("client")
+    with joblib.parallel_config(backend=backend, n_jobs=2):
+        res = _backend_results(X)
+    for a, b in zip(ref, res):
+        assert np.array_equal(a, b)
+
+
+# ---------------------------------------------------------------- map_blocks
+def test_map_blocks_with_one_job_runs_in_the_caller():
+    import threading
+
+    from sknnk._parallel import map_blocks
+
+    seen = []
+    map_blocks(lambda b: seen.append((b, threading.get_ident())), range(5), 1)
+    assert sorted(b for b, _ in seen) == list(range(5))
+    assert {t for _, t in seen} == {threading.get_ident()}
+
+
+def test_map_blocks_error_in_one_block_cancels_the_others():
+    import threading
+    import time
+
+    from sknnk._parallel import map_blocks
+
+    done = []
+    lock = threading.Lock()
+
+    def fill(b):
+        time.sleep(0.01)
+        if b == 90:  # among the first blocks taken (largest weight first)
+            raise ZeroDivisionError("block 90")
+        with lock:
+            done.append(b)
+
+    with pytest.raises(ZeroDivisionError, match="block 90"):
+        map_blocks(fill, range(100), 2, weight=lambda b: b)
+    assert len(done) < 20  # the other worker stopped within a block or two
+
+
+# ---------------------------------------------------------------- memory guard
+_PEAK = """
+    import json
+    import numpy as np
+    from sknnk import NTKKernel, NTKSampler
+    from sknnk._memory import gram_peak, transform_peak
+    from sknnk._numerics.gram import family_of
+    from sknnk.activations import resolve_activation
+
+    n, act = {n}, {activation!r}
+    X = np.random.default_rng(0).normal(size=(n, 16))
+    records = []
+    for grad in (False, True):
+        if {sampler}:
+            est = NTKSampler(n_components=512, depth=3, activation=act)
+            est.set_params(random_state=0).fit(X)
+            call = est.transform
+            model = transform_peak(n, est._n_features_out, 16, 512, "float64", 1, 128)
+        else:
+            est = NTKKernel(depth=3, activation=act)
+            call = lambda Z: est(Z, eval_gradient=grad)
+            family = family_of(resolve_activation(act).code)
+            model = gram_peak(n, n, 3 if grad else 1, "float64", family, 3, grad, True)
+        call(X[:40])
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")  # the peak RSS counter restarts from the current RSS
+        before = status("VmRSS")
+        out = call(X)
+        records.append([status("VmHWM") - before, sum(model)])
+        del out
+    print(json.dumps(records))
+"""
+
+
+@pytest.mark.slow  # a fresh process per family
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="Linux")
+@pytest.mark.parametrize(
+    "activation, sampler",
+    [
+        ("relu", False),  # closed form
+        ("erf", False),  # closed form
+        ("tanh", False),  # series
+        ("gelu", False),  # series
+        ("elu", False),  # neither (generic driver)
+        ("tanh", True),
+    ],
+)
+def test_memory_model_bounds_the_measured_peak(activation, sampler):
+    """Peak RSS of a depth-3 NTK Gram (with and without gradient) or a
+    sampler transform is at most the guard's model, and the model is at most
+    2.5x the peak + 32 MiB (not a uselessly loose bound)."""
+    code = _PEAK.format(n=1500, activation=activation, sampler=sampler)
+    res = _run(code)
+    assert res.returncode == 0, res.stderr
+    for peak, model in json.loads(res.stdout.strip().splitlines()[-1]):
+        assert peak <= model, (peak / 2**20, model / 2**20)
+        assert model <= 2.5 * peak + 32 * 2**20, (peak / 2**20, model / 2**20)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS and /proc")
+def test_address_space_limit_refuses_before_allocating():
+    """With 420 MB of address space left, a tanh NTK Gram of 6000 x 16 inputs
+    (K = 275 MB, peak about 1.7 K) is refused by the guard with a clear
+    MemoryError -- not a failure in the middle of the computation."""
+    code = """
+        import json, resource
+        import numpy as np
+        from sknnk import NTKKernel
+
+        X = np.random.default_rng(0).normal(size=(6000, 16))
+        k = NTKKernel(depth=3, activation="tanh")
+        k(X[:40])
+        limit = status("VmSize") + 420 * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
+        rss0 = status("VmRSS")
+        try:
+            k(X)
+            outcome, message = "computed", ""
+        except MemoryError as exc:  # the guard's error is a MemoryError
+            refused = "would need" in str(exc)
+            outcome, message = "refused" if refused else "MemoryError", str(exc)
+        except BaseException as exc:
+            outcome, message = type(exc).__name__, str(exc)
+        print(json.dumps([outcome, message, status("VmHWM") - rss0]))
+    """
+    res = _run(code)
+    assert res.returncode == 0, res.stderr
+    outcome, message, grown = json.loads(res.stdout.strip().splitlines()[-1])
+    assert outcome == "refused", (outcome, message)
+    assert "would need 274.7 MiB for a 6000 x 6000 Gram matrix" in message
+    assert "RLIMIT_AS" in message and "Nystroem" in message
+    assert grown < 20 * 2**20  # nothing was allocated before refusing
+
+
+def test_estimator_fit_is_refused_before_computing_the_gram(monkeypatch):
+    """An ``InfiniteWidthRegressor`` fit holds about 5 n x n arrays (Gram,
+    eigendecomposition): refused when they do not fit, although the kernel
+    call alone would."""
+    import sknnk._memory as memory
+    import sknnk.kernels as kernels_module
+    from sknnk import InfiniteWidthRegressor
+
+    X = np.random.default_rng(0).normal(size=(300, 4))
+    y = X[:, 0]
+    kernel_need = sum(memory.gram_peak(300, 300, 1, "float64", "relu", 2, False, True))
+    monkeypatch.setattr(memory, "available_memory", lambda: kernel_need + 2**20)
+    NTKKernel(depth=2)(X)  # the Gram alone fits
+
+    def no_plan(*args, **kwargs):  # pragma: no cover - must not be reached
+        raise AssertionError("computed the Gram before refusing")
+
+    monkeypatch.setattr(kernels_module, "make_plan", no_plan)
+    with pytest.raises(
+        MemoryError, match=r"InfiniteWidthRegressor would need 3\.4 MiB"
+    ):
+        InfiniteWidthRegressor(depth=2).fit(X, y)
+    with pytest.raises(ValueError, match="eigendecomposition.*Nystroem"):
+        InfiniteWidthRegressor(depth=2).fit(X, y)
