@@ -11,10 +11,9 @@ from _reference import central_fd, quadrature_kernels
 from numpy.testing import assert_allclose
 from sklearn.base import clone
 
-import sknnk.kernels as kernels_module
 from sknnk import NNGPKernel, NTKKernel
 from sknnk import _parallel as par
-from sknnk._numerics import gram
+from sknnk._numerics import engine, gram
 from sknnk._numerics.fast import arcsin_array, constants, pi_minus_arccos_array
 from sknnk.activations import Custom, resolve_activation
 
@@ -34,7 +33,7 @@ def _design(seed, n, d=6):
 @pytest.fixture
 def small_tiles(monkeypatch):
     """Tiles of 8 x 8, so that small inputs exercise many (and edge) tiles."""
-    monkeypatch.setattr(kernels_module, "TILE", 8)
+    monkeypatch.setattr(par, "TILE", 8)
 
 
 # ----------------------------------------------------------------- schedule
@@ -187,7 +186,8 @@ def test_series_parity_and_truncation(activation, key, parity, small_tiles):
     sw, sb = 1.1, 0.2
     kw = dict(depth=3, activation=activation, sigma_w=sw, sigma_b=sb)
     spec = resolve_activation(activation, "test")
-    prep = kernels_module._Prepared(X, NTKKernel(**kw), spec, True)
+    network = engine.Network(ntk=True, depth=3, sigma_w=sw, sigma_b=sb, activation=spec)
+    prep = engine.prepare(network, X, want_grad=True)
     assert gram.parity_table(prep.coef, prep.nterms).tolist() == [parity] * 3
     need = gram.need_table(prep.coef, prep.rem, prep.nterms)
     # the truncation does adapt: fewer terms at |rho| <= 1/4, all at rho = 1
@@ -336,7 +336,7 @@ def test_memory_refused_before_allocating(monkeypatch):
     def no_plan(*args, **kwargs):  # pragma: no cover - must not be reached
         raise AssertionError("planned (and would allocate) before refusing")
 
-    monkeypatch.setattr(kernels_module, "make_plan", no_plan)
+    monkeypatch.setattr(engine, "gram", no_plan)
     X = np.zeros((400, 3))
     with pytest.raises(MemoryError, match=r"1\.2 MiB .*float64.*float32.*Nystroem"):
         NTKKernel()(X)
