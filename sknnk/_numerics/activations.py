@@ -323,12 +323,11 @@ def closed_form_partials(code, prm, a, b, c, want_grad):
 
 @njit(cache=True, nogil=True)
 def closed_form_diag(code, prm, q):
-    """Return ``(V, W, dV/dq, dW/dq)`` of a closed-form activation at variance ``q``."""
-    if code == RELU:
-        return 0.5 * q, 0.5, 0.5, 0.0
-    if code == ABRELU:
-        m = 0.5 * (prm[0] ** 2 + prm[1] ** 2)
-        return m * q, m, m, 0.0
+    """Return ``(V, W, dV/dq, dW/dq)`` of a closed-form activation at variance ``q``.
+
+    Not for the ReLU family (:func:`relu_family_diag_values`) nor ELU
+    (:func:`elu_diag_values`).
+    """
     if code == ERF:
         d = 1.0 + 4.0 * q
         sd = math.sqrt(d)
@@ -359,6 +358,15 @@ def closed_form_diag(code, prm, q):
         dw = 0.5 * n * n * (n - 1) * dfact_m * q ** (n - 2)
         return v, w, dv, dw
     return q, 1.0, 1.0, 0.0  # IDENTITY
+
+
+def relu_family_diag_values(code, prm, q):
+    """``(V, W, dV/dq, dW/dq) = (m q, m, m, 0)`` of ``RELU``/``ABRELU`` at the
+    variances ``q`` (numpy, nothing to compile): ``m = (alpha^2 + beta^2) / 2``
+    for ``alpha min(x, 0) + beta max(x, 0)``, 1/2 for ReLU."""
+    m = 0.5 if code == RELU else 0.5 * (prm[0] ** 2 + prm[1] ** 2)
+    const = np.full(q.shape, m)
+    return m * q, const, const, np.zeros(q.shape)
 
 
 @njit(cache=True, nogil=True)

@@ -24,11 +24,14 @@ import numpy as np
 from .. import _parallel
 from . import series
 from .activations import (
+    ABRELU,
     ELU,
+    RELU,
     SERIES,
     ActivationSpec,
     closed_form_diag_values,
     elu_diag_values,
+    relu_family_diag_values,
 )
 from .gram import make_plan
 from .layer import diag_layer, scales, seed_diag
@@ -127,6 +130,11 @@ class Points:
                     series.layer_tables(funcs[:n_tables], q, 8, spec.kink, samples)
                 )
                 return out
+
+        elif spec.code == RELU or spec.code == ABRELU:  # nothing to compile
+
+            def values(q):
+                return relu_family_diag_values(spec.code, spec.prm, q)
 
         elif spec.code == ELU:  # compiled apart: its dual is costly to compile
 

@@ -322,7 +322,7 @@ def _erf_all(sk, dsb, dsw, x, y, kc):
     return f, g, df_b, df_w, dg_b, dg_w
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def seed_row(orow, w, s, t, dsb, dsw, dtb, dtw, p, want_grad):
     """Layer 0 of a row segment (:func:`sknnk._numerics.layer.seed`).
 
@@ -337,7 +337,7 @@ def seed_row(orow, w, s, t, dsb, dsw, dtb, dtw, p, want_grad):
             _, _, dsb[k], dsw[k], dtb[k], dtw[k] = seed(orow[k] / p.dval, p)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def store_row(grad, ri, c0, orow, w, s, t, dsb, dsw, dtb, dtw, task):
     """Write the returned kernel of a row segment into ``orow`` and its
     gradient columns into ``grad[ri, c0 + k]`` (``task``: see
@@ -359,7 +359,7 @@ def store_row(grad, ri, c0, orow, w, s, t, dsb, dsw, dtb, dtw, task):
                 gcol[k] = rw[k]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def diag_entry(out, grad, ri, ci, xi, diag, ib, iw, want_grad):
     """Write the diagonal entry of the row point ``xi`` (from the 1-D
     recursion, record ``diag``) at ``out[ri, ci]`` and its gradient."""
@@ -371,20 +371,24 @@ def diag_entry(out, grad, ri, ci, xi, diag, ib, iw, want_grad):
             grad[ri, ci, iw] = diag.grad[1, xi]
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", inline="always")
 def tile_fast(out, grad, tile, rows, cols, diag, family, fam, cst, p, task):
     """Fill one tile of the Gram matrix with a vectorised closed form.
 
     ``family`` is 0 for the ReLU family (``F = ab c + dd sqrt(a b) k1(rho)``,
     ``G = ab + dd k0(rho)``: ReLU, leaky ReLU, abs, ABReLU; ``fam = (ab, dd)``)
-    and 1 for erf. ``rows.P``/``cols.P`` are the point tables
+    and 1 for erf, plus 2 with the gradient (``task.want_grad``). It is a
+    constant of each compiled driver of :data:`FAST_DRIVERS` (inlined here),
+    so that a call compiles only its own family. ``rows.P``/``cols.P`` are
+    the point tables
     (:func:`relu_point_table`, :func:`erf_point_table`), ``cst`` the
     :func:`constants`; ``p`` (:class:`LayerParams`), ``fam`` and every array
     are in the dtype of ``out``. The other arguments are those of every
     driver (see :mod:`sknnk._numerics.gram`).
     """
     oi, oj, i0, i1, j0, j1, diag_tile, mirror, xo, yo = tile
-    depth, _, ib, iw, want_grad = task
+    depth, _, ib, iw, _ = task
+    want_grad = family >= 2
     Px = rows.P
     Py = cols.P
     ab_, dd = fam
@@ -419,7 +423,7 @@ def tile_fast(out, grad, tile, rows, cols, diag, family, fam, cst, p, task):
             y0v = Py[layer, F_SQ, y0 : y0 + w]
             y1v = Py[layer, F_RS, y0 : y0 + w]
             if not want_grad:
-                if family == 0:
+                if family == 0 or family == 2:
                     for k in range(w):
                         f, g = _relu_fg(s[k], x0, x1, y0v[k], y1v[k], ab_, dd, kc)
                         s[k], t[k] = dense_value(f, g, t[k], p)
@@ -440,7 +444,7 @@ def tile_fast(out, grad, tile, rows, cols, diag, family, fam, cst, p, task):
             y3v = Py[layer, F_UW, y0 : y0 + w]
             y4v = Py[layer, F_VB, y0 : y0 + w]
             y5v = Py[layer, F_VW, y0 : y0 + w]
-            if family == 0:
+            if family == 2:
                 for k in range(w):
                     y = (y0v[k], y1v[k], y2v[k], y3v[k], y4v[k], y5v[k])
                     f, g, dfb, dfw, dgb, dgw = _relu_all(
@@ -461,7 +465,7 @@ def tile_fast(out, grad, tile, rows, cols, diag, family, fam, cst, p, task):
         mirror_tile(out, grad, tile, want_grad)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def mirror_tile(out, grad, tile, want_grad):
     """Copy the computed tile to its transposed position.
 
@@ -481,3 +485,28 @@ def mirror_tile(out, grad, tile, want_grad):
         for c in range(nf):
             for i in range(i0, ie):
                 grad[rj, i - oj, c] = grad[i - oi, cj, c]
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def _tile_relu(out, grad, tile, rows, cols, diag, fam, cst, p, task):
+    tile_fast(out, grad, tile, rows, cols, diag, 0, fam, cst, p, task)
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def _tile_erf(out, grad, tile, rows, cols, diag, fam, cst, p, task):
+    tile_fast(out, grad, tile, rows, cols, diag, 1, fam, cst, p, task)
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def _tile_relu_grad(out, grad, tile, rows, cols, diag, fam, cst, p, task):
+    tile_fast(out, grad, tile, rows, cols, diag, 2, fam, cst, p, task)
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def _tile_erf_grad(out, grad, tile, rows, cols, diag, fam, cst, p, task):
+    tile_fast(out, grad, tile, rows, cols, diag, 3, fam, cst, p, task)
+
+
+#: The compiled fast drivers by ``family + 2 want_grad`` (see :func:`tile_fast`);
+#: arguments as :func:`tile_fast` without ``family``.
+FAST_DRIVERS = (_tile_relu, _tile_erf, _tile_relu_grad, _tile_erf_grad)

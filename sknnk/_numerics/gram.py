@@ -47,6 +47,7 @@ from numba import njit
 
 from .activations import ABRELU, ERF, RELU, SERIES
 from .fast import (
+    FAST_DRIVERS,
     FASTMATH,
     constants,
     diag_entry,
@@ -55,7 +56,6 @@ from .fast import (
     relu_point_table,
     seed_row,
     store_row,
-    tile_fast,
 )
 from .layer import as_dtype, chain, correlation, dense, dense_value
 from .recursion import entry
@@ -724,8 +724,8 @@ def make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile):
         rows = FastPoints(table(px.q, px.dq, dtype))
         cols = rows if py is px else FastPoints(table(py.q, py.dq, dtype))
         t = np.dtype(dtype).type
-        consts = (_FAST[family], (t(ab_), t(dd)), constants(dtype), p, task)
-        driver = tile_fast
+        consts = ((t(ab_), t(dd)), constants(dtype), p, task)
+        driver = FAST_DRIVERS[_FAST[family] + 2 * bool(want_grad)]
     elif family == SERIES_FAMILY:
         # one transposed copy (shared when symmetric); the caller may drop
         # the original tables afterwards
