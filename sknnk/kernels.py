@@ -70,11 +70,13 @@ class _InfiniteWidthKernel(Kernel):
 
     def _free_columns(self):
         """Gradient column of ``log sigma_b`` and ``log sigma_w`` (-1 if fixed)."""
-        cols = {}
-        for hp in self.hyperparameters:  # alphabetical, as sklearn orders theta
-            if not hp.fixed:
-                cols[hp.name] = len(cols)
-        return cols.get("sigma_b", -1), cols.get("sigma_w", -1), len(cols)
+        # the two hyperparameters in sklearn's (alphabetical) theta order; read
+        # directly: ``self.hyperparameters`` introspects every attribute
+        free_b = not self.hyperparameter_sigma_b.fixed
+        free_w = not self.hyperparameter_sigma_w.fixed
+        ib = 0 if free_b else -1
+        iw = int(free_b) if free_w else -1
+        return ib, iw, int(free_b) + int(free_w)
 
     def _network(self, spec, dtype=np.float64):
         """The :class:`sknnk._numerics.engine.Network` record of this kernel."""

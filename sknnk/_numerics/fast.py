@@ -75,7 +75,6 @@ _ASIN_COEF = (
 # layout of the constants array ``cst`` (dtype of the computation)
 _ONE, _HALF, _PI, _HPI, _INV2PI, _SNAP, _INV4PI, _ZERO = range(8)
 _C0 = 8
-_N_CST = _C0 + len(_ASIN_COEF)
 
 
 def constants(dtype):
@@ -84,12 +83,20 @@ def constants(dtype):
     The snapping threshold scales with the precision: ``_RHO_SNAP`` is 18
     units of float64 rounding, and the same 18 units are used for float32.
     """
+    dtype = np.dtype(dtype)
+    if dtype in _CONSTANTS:
+        return _CONSTANTS[dtype]
     eps = np.finfo(dtype).eps
     snap = _RHO_SNAP if dtype == np.float64 else _RHO_SNAP / np.finfo(float).eps * eps
     vals = [1.0, 0.5, math.pi, 0.5 * math.pi, 1.0 / (2.0 * math.pi), 1.0 - snap]
     vals += [1.0 / (4.0 * math.pi), 0.0]
     vals += list(_ASIN_COEF)
-    return np.array(vals, dtype=dtype)
+    cst = np.array(vals, dtype=dtype)  # one per dtype, shared by every call
+    _CONSTANTS[dtype] = cst
+    return cst
+
+
+_CONSTANTS = {}
 
 
 @njit(cache=True, nogil=True)
@@ -112,17 +119,16 @@ def unpack(cst):
     )
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
-def pi_minus_arccos(rho, k):
-    """``pi - arccos(rho)`` for ``rho`` in [-1, 1], branch-free (see module doc).
-
-    ``k`` is :func:`unpack` of :func:`constants`.
-    """
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", inline="always")
+def _asin_reduced(ax, k):
+    """``(arcsin(y), big)`` of the reduced argument of ``ax = |x|`` in [0, 1]:
+    ``y = ax`` if ``ax <= 1/2`` (``big`` False), else
+    ``y = sqrt((1 - ax) / 2)`` (see the module doc); ``k`` as in
+    :func:`pi_minus_arccos`."""
     half = k[_HALF]
-    ax = abs(rho)
     big = ax > half
     zb = (k[_ONE] - ax) * half
-    z = zb if big else rho * rho
+    z = zb if big else ax * ax
     y = math.sqrt(zb) if big else ax
     p = k[_C0 + 12]
     p = p * z + k[_C0 + 11]
@@ -137,7 +143,16 @@ def pi_minus_arccos(rho, k):
     p = p * z + k[_C0 + 2]
     p = p * z + k[_C0 + 1]
     p = p * z + k[_C0]
-    r = y + y * z * p  # arcsin(y)
+    return y + y * z * p, big
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def pi_minus_arccos(rho, k):
+    """``pi - arccos(rho)`` for ``rho`` in [-1, 1], branch-free (see module doc).
+
+    ``k`` is :func:`unpack` of :func:`constants`.
+    """
+    r, big = _asin_reduced(abs(rho), k)
     r2 = r + r
     pos = rho > k[_ZERO]
     # |rho| <= 1/2: pi - (pi/2 - arcsin(rho)) = pi/2 + arcsin(rho)
@@ -161,26 +176,7 @@ def pi_minus_arccos_array(x, cst):
 def arcsin_poly(x, k):
     """``arcsin(x)`` for ``x`` in [-1, 1], branch-free, with the polynomial of
     :func:`pi_minus_arccos` (relative accuracy kept for small ``|x|``)."""
-    half = k[_HALF]
-    ax = abs(x)
-    big = ax > half
-    zb = (k[_ONE] - ax) * half
-    z = zb if big else x * x
-    y = math.sqrt(zb) if big else ax
-    p = k[_C0 + 12]
-    p = p * z + k[_C0 + 11]
-    p = p * z + k[_C0 + 10]
-    p = p * z + k[_C0 + 9]
-    p = p * z + k[_C0 + 8]
-    p = p * z + k[_C0 + 7]
-    p = p * z + k[_C0 + 6]
-    p = p * z + k[_C0 + 5]
-    p = p * z + k[_C0 + 4]
-    p = p * z + k[_C0 + 3]
-    p = p * z + k[_C0 + 2]
-    p = p * z + k[_C0 + 1]
-    p = p * z + k[_C0]
-    r = y + y * z * p
+    r, big = _asin_reduced(abs(x), k)
     a = k[_HPI] - (r + r) if big else r  # arcsin(|x|)
     return a if x >= k[_ZERO] else -a
 
@@ -371,6 +367,40 @@ def diag_entry(out, grad, ri, ci, xi, diag, ib, iw, want_grad):
             grad[ri, ci, iw] = diag.grad[1, xi]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def begin_row(out, grad, i, tile, diag, task):
+    """Start row ``i`` of a tile: on a diagonal tile write its diagonal entry
+    (:func:`diag_entry`) and start at ``j = i + 1``.
+
+    Returns ``(ri, xi, js, w, c0, y0)``: the row of ``out``, the row point, the
+    first column, the number of columns ``w`` from it, the column of ``out``
+    and the column point where they start.
+    """
+    oi, oj, _, _, j0, j1, diag_tile, _, xo, yo = tile
+    ri = i - oi
+    xi = i - xo
+    js = j0
+    if diag_tile:
+        js = i + 1
+        diag_entry(out, grad, ri, i - oj, xi, diag, task.ib, task.iw, task.want_grad)
+    return ri, xi, js, j1 - js, js - oj, js - yo
+
+
+@njit(cache=True, nogil=True, inline="always")
+def row_buffers(width, want_grad, like):
+    """Scratch state of a row segment, ``(s, t, dsb, dsw, dtb, dtw)`` in the
+    dtype of ``like`` (the derivatives empty unless ``want_grad``)."""
+    nb = width if want_grad else 0
+    return (
+        np.empty(width, like.dtype),
+        np.empty(width, like.dtype),
+        np.empty(nb, like.dtype),
+        np.empty(nb, like.dtype),
+        np.empty(nb, like.dtype),
+        np.empty(nb, like.dtype),
+    )
+
+
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", inline="always")
 def tile_fast(out, grad, tile, rows, cols, diag, family, fam, cst, p, task):
     """Fill one tile of the Gram matrix with a vectorised closed form.
@@ -386,33 +416,18 @@ def tile_fast(out, grad, tile, rows, cols, diag, family, fam, cst, p, task):
     are in the dtype of ``out``. The other arguments are those of every
     driver (see :mod:`sknnk._numerics.gram`).
     """
-    oi, oj, i0, i1, j0, j1, diag_tile, mirror, xo, yo = tile
-    depth, _, ib, iw, _ = task
+    _, _, i0, i1, j0, j1, diag_tile, mirror, _, _ = tile
+    depth = task.depth
     want_grad = family >= 2
     Px = rows.P
     Py = cols.P
     ab_, dd = fam
     kc = unpack(cst)
-    width = j1 - j0
-    s = np.empty(width, dtype=out.dtype)
-    t = np.empty(width, dtype=out.dtype)
-    nb = width if want_grad else 0
-    dsb = np.empty(nb, dtype=out.dtype)
-    dsw = np.empty(nb, dtype=out.dtype)
-    dtb = np.empty(nb, dtype=out.dtype)
-    dtw = np.empty(nb, dtype=out.dtype)
+    s, t, dsb, dsw, dtb, dtw = row_buffers(j1 - j0, want_grad, out)
     for i in range(i0, i1):
-        ri = i - oi
-        xi = i - xo
-        js = j0
-        if diag_tile:
-            js = i + 1
-            diag_entry(out, grad, ri, i - oj, xi, diag, ib, iw, want_grad)
-        w = j1 - js
+        ri, xi, _, w, c0, y0 = begin_row(out, grad, i, tile, diag, task)
         if w <= 0:
             continue
-        c0 = js - oj
-        y0 = js - yo
         # 1-D views: indices in range(w) need no wraparound checks, so the
         # loops below vectorise
         orow = out[ri, c0 : c0 + w]

@@ -49,11 +49,12 @@ from .activations import ABRELU, ERF, RELU, SERIES
 from .fast import (
     FAST_DRIVERS,
     FASTMATH,
+    begin_row,
     constants,
-    diag_entry,
     erf_point_table,
     mirror_tile,
     relu_point_table,
+    row_buffers,
     seed_row,
     store_row,
 )
@@ -150,15 +151,10 @@ def tile_generic(out, grad, tile, rows, cols, diag, code, prm, nterms, p, task):
     activation, ``nterms`` the terms of the series tables at each layer
     (series only); the other arguments as in the module doc.
     """
-    oi, oj, i0, i1, j0, j1, diag_tile, mirror, xo, yo = tile
+    _, oj, i0, i1, _, j1, diag_tile, mirror, _, yo = tile
     depth, ntk, ib, iw, want_grad = task
     for i in range(i0, i1):
-        ri = i - oi
-        xi = i - xo
-        js = j0
-        if diag_tile:
-            js = i + 1
-            diag_entry(out, grad, ri, i - oj, xi, diag, ib, iw, want_grad)
+        ri, xi, js, _, _, _ = begin_row(out, grad, i, tile, diag, task)
         for j in range(js, j1):
             cj = j - oj
             s, t, ds_b, ds_w, dt_b, dt_w = entry(
@@ -347,11 +343,10 @@ def tile_series(out, grad, tile, rows, cols, diag, par, nterms, p, task):
       its Cauchy-Schwarz tail when ``|rho|`` reaches the top level
       (:func:`_chunk_series`).
     """
-    oi, oj, i0, i1, j0, j1, diag_tile, mirror, xo, yo = tile
-    depth, ntk, ib, iw, want_grad = task
+    _, _, i0, i1, j0, j1, diag_tile, mirror, _, yo = tile
+    depth, want_grad = task.depth, task.want_grad
     width = j1 - j0
-    s = np.empty(width)
-    t = np.empty(width)
+    s, t, dsb, dsw, dtb, dtw = row_buffers(width, want_grad, out)
     rho = np.empty(width)
     rho2 = np.empty(width)
     nb = width if want_grad else 0
@@ -365,10 +360,6 @@ def tile_series(out, grad, tile, rows, cols, diag, par, nterms, p, task):
         np.empty(nb),
     )
     f, g, fa, fb, ga, gb, gc = buf
-    dsb = np.empty(nb)
-    dsw = np.empty(nb)
-    dtb = np.empty(nb)
-    dtw = np.empty(nb)
     # terms needed by the columns of the tile at every layer and level
     ncol = np.zeros((depth, LEVELS + 1), dtype=np.int64)
     for layer in range(depth):
@@ -376,17 +367,9 @@ def tile_series(out, grad, tile, rows, cols, diag, par, nterms, p, task):
             for j in range(j0, j1):
                 ncol[layer, lev] = max(ncol[layer, lev], cols.need[layer, lev, j - yo])
     for i in range(i0, i1):
-        ri = i - oi
-        xi = i - xo
-        js = j0
-        if diag_tile:
-            js = i + 1
-            diag_entry(out, grad, ri, i - oj, xi, diag, ib, iw, want_grad)
-        w = j1 - js
+        ri, xi, _, w, c0, y0 = begin_row(out, grad, i, tile, diag, task)
         if w <= 0:
             continue
-        c0 = js - oj
-        y0 = js - yo
         orow = out[ri, c0 : c0 + w]
         seed_row(orow, w, s, t, dsb, dsw, dtb, dtw, p, want_grad)
         for layer in range(depth):
