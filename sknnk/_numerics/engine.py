@@ -34,7 +34,7 @@ from .activations import (
     relu_family_diag_values,
 )
 from .gram import make_plan
-from .layer import diag_layer, scales, seed_diag
+from .layer import diag_step, scales
 
 _EMPTY_COEF = np.zeros((1, 1, 1, 1))
 _EMPTY_REM = np.zeros((1, 1, 1))
@@ -151,10 +151,11 @@ class Points:
         self.dq = np.empty((2, depth + 1, n))
         self.t = np.empty(n)
         self.dt = np.empty((2, n))
-        seed_diag(sq_norms, p, self.q, self.dq, self.t, self.dt)
+        out = (p, self.q, self.dq, self.t, self.dt)
+        diag_step(-1, sq_norms, sq_norms, sq_norms, sq_norms, sq_norms, *out)
         for layer in range(depth):
             v, w, dv, dw = values(self.q[layer])
-            diag_layer(layer, v, w, dv, dw, p, self.q, self.dq, self.t, self.dt)
+            diag_step(layer, sq_norms, v, w, dv, dw, *out)
         self.coef, self.rem, self.nterms = _EMPTY_COEF, _EMPTY_REM, _EMPTY_N
         self._series = (spec.funcs, depth, n_tables, spec.kink)
         if layers:

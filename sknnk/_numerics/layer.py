@@ -220,45 +220,37 @@ def correlation(c, rx, ry, snap):
 
 
 @njit(cache=True, nogil=True)
-def seed_diag(sq_norms, p, q, dq, t, dt):
-    """Layer 0 of the 1-D recursion of every point (``g = |x|^2 / d``).
+def diag_step(layer, x, v, w, dv, dw, p, q, dq, t, dt):
+    """One step of the 1-D recursion of every point, in place (one compiled
+    function for both steps).
 
-    Writes ``q[0]``, ``dq[:, 0]``, and ``t``, ``dt`` (``Theta^0`` and its
-    derivatives) in place.
+    ``layer = -1`` seeds layer 0 from ``x = |x|^2 / d`` (:func:`seed`):
+    ``q[0]``, ``dq[:, 0]`` and ``t``, ``dt`` (``Theta^0`` and its derivatives);
+    ``v, w, dv, dw`` are not read. ``layer >= 0`` maps the state through the
+    layer by :func:`dense`, with ``v, w, dv, dw`` the ``V(q), W(q), dV/dq,
+    dW/dq`` at ``q[layer]`` (the total derivative of ``F(q, q, q)`` is
+    ``dV dq``), into ``q[layer + 1]``, ``dq[:, layer + 1]``, ``t`` and ``dt``;
+    ``x`` is not read.
     """
-    for i in range(sq_norms.shape[0]):
-        s, th, ds_b, ds_w, dt_b, dt_w = seed(sq_norms[i], p)
-        q[0, i] = s
-        dq[0, 0, i] = ds_b
-        dq[1, 0, i] = ds_w
-        t[i] = th
-        dt[0, i] = dt_b
-        dt[1, i] = dt_w
-
-
-@njit(cache=True, nogil=True)
-def diag_layer(layer, v, w, dv, dw, p, q, dq, t, dt):
-    """One layer of the 1-D recursion of every point, in place.
-
-    ``v, w, dv, dw`` are ``V(q), W(q), dV/dq, dW/dq`` at ``q[layer]`` (so the
-    total derivative of ``F(q, q, q)`` is ``dV dq``); ``q[layer + 1]``,
-    ``dq[:, layer + 1]`` and ``t``, ``dt`` are updated by :func:`dense`.
-    """
-    for i in range(v.shape[0]):
-        qb = dq[0, layer, i]
-        qw = dq[1, layer, i]
-        s, th, ds_b, ds_w, dt_b, dt_w = dense(
-            v[i],
-            w[i],
-            dv[i] * qb,
-            dv[i] * qw,
-            dw[i] * qb,
-            dw[i] * qw,
-            t[i],
-            dt[0, i],
-            dt[1, i],
-            p,
-        )
+    for i in range(q.shape[1]):
+        if layer < 0:
+            state = seed(x[i], p)
+        else:
+            qb = dq[0, layer, i]
+            qw = dq[1, layer, i]
+            state = dense(
+                v[i],
+                w[i],
+                dv[i] * qb,
+                dv[i] * qw,
+                dw[i] * qb,
+                dw[i] * qw,
+                t[i],
+                dt[0, i],
+                dt[1, i],
+                p,
+            )
+        s, th, ds_b, ds_w, dt_b, dt_w = state
         q[layer + 1, i] = s
         dq[0, layer + 1, i] = ds_b
         dq[1, layer + 1, i] = ds_w
