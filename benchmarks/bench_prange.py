@@ -8,8 +8,9 @@ sknnk spreads its tiles over joblib threads (one task per worker pulling tiles
 from a shared queue; each tile = one gemm + one ``nogil`` driver call). The
 alternative measured here runs one full ``X @ X.T`` (BLAS with as many threads)
 and then a ``numba.prange`` loop over the same tiles calling the same compiled
-driver (``tile_fast``), i.e. no Python at all per tile but a fixed, static
-split of the tiles and one extra pass over the output for the gemm.
+driver (the ReLU one of ``FAST_DRIVERS``), i.e. no Python at all per tile but a
+fixed, static split of the tiles and one extra pass over the output for the
+gemm.
 """
 
 import argparse
@@ -21,43 +22,35 @@ from numba import njit, prange
 from threadpoolctl import threadpool_limits
 
 import sknnk
-import sknnk.kernels as km
-from sknnk._numerics.fast import tile_fast
-from sknnk._numerics.gram import make_plan
-from sknnk._parallel import tile_grid, tile_work
+from sknnk._numerics import engine
+from sknnk._numerics.fast import FAST_DRIVERS
+from sknnk._numerics.gram import Tile, make_plan
+from sknnk._parallel import TILE, tile_grid, tile_work
+
+_RELU_DRIVER = FAST_DRIVERS[0]  # the ReLU family without gradient
 
 
 @njit(parallel=True, nogil=True)
-def _prange_tiles(K, g, tiles, P, diag_k, diag_grad, cst, rp, kind, depth):
+def _prange_tiles(K, g, tiles, rows, diag, fam, cst, p, task):
     for t in prange(tiles.shape[0]):
-        i0, i1, j0, j1, diag = tiles[t]
-        tile_fast(
-            0, K, g, 0, 0, i0, i1, j0, j1, diag == 1, True, P, P, 0, 0,
-            diag_k, diag_grad, cst, rp, -1, -1, kind, True, depth, False,
-        )  # fmt: skip
+        i0, i1, j0, j1, dg = tiles[t]
+        where = Tile(0, 0, i0, i1, j0, j1, dg == 1, True, 0, 0)
+        _RELU_DRIVER(K, g, where, rows, rows, diag, fam, cst, p, task)
 
 
 def prange_gram(kernel, X):
     """NTK/NNGP of ``kernel`` (ReLU) by gemm + prange over the tiles."""
-    spec = kernel._check_params()
-    px = km._Prepared(X, kernel, spec, False)
-    diag_k = px.t if kernel._kind == 1 else px.q[-1]
-    diag_grad = px.dt if kernel._kind == 1 else px.dq[:, -1]
-    p = kernel._recursion_params(X.shape[1])
-    plan = make_plan(
-        spec.code, spec.prm, X, None, px, px, diag_k, diag_grad, p,
-        kernel._kind, kernel.depth, -1, -1, 0, False, np.float64, km.TILE,
-    )  # fmt: skip
-    tiles = tile_grid(X.shape[0], X.shape[0], True, km.TILE)
+    network = kernel._network(kernel._check_params())
+    px = engine.prepare(network, X)
+    params = engine.layer_params(network, X.shape[1])
+    diagonal = px.diagonal(network.ntk)
+    plan = make_plan(network, params, X, None, px, px, diagonal, False, TILE)
+    tiles = tile_grid(X.shape[0], X.shape[0], True, TILE)
     tiles.sort(key=tile_work, reverse=True)
     tiles = np.array(tiles, dtype=np.int64)
     K = X @ X.T
     g = np.empty((0, 0, 0))
-    st = plan.static
-    _prange_tiles(
-        K, g, tiles, plan.rows["P"], plan.rows["diag_k"], plan.rows["diag_grad"],
-        st["cst"], st["rp"], st["kind"], st["depth"],
-    )  # fmt: skip
+    _prange_tiles(K, g, tiles, plan.rows, plan.diagonal, *plan.consts)
     return K
 
 

@@ -430,13 +430,12 @@ def compute_block(plan, tiles):
     Returns ``(K_tiles, grad_tiles)``; tiles off the diagonal are not mirrored
     (the caller writes their transposes).
     """
-    st = plan.static
-    dtype = st["out_dtype"]
+    dtype = plan.out_dtype
     Ks, Gs = [], []
     for t in tiles:
         i0, i1, j0, j1, _ = t
         K = np.empty((i1 - i0, j1 - j0), dtype=dtype)
-        shape = (i1 - i0, j1 - j0, st["n_grad"]) if st["want_grad"] else (0, 0, 0)
+        shape = (i1 - i0, j1 - j0, plan.n_grad) if plan.want_grad else (0, 0, 0)
         G = np.empty(shape, dtype=dtype)
         plan.compute(K, G, i0, j0, t, False)
         Ks.append(K)
@@ -451,7 +450,7 @@ def compute_gram(plan, K, grad, symmetric, n_jobs, verbose=0, label="Gram"):
     tiles run as returning tasks (:func:`compute_block`), e.g. on dask.
     """
     n, m = K.shape
-    want_grad = plan.static["want_grad"]
+    want_grad = plan.want_grad
 
     def fill(t):
         plan.compute(K, grad, 0, 0, t, symmetric)

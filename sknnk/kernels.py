@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import inspect
-import os
 
 import numpy as np
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
 from ._memory import check_gram
-from ._numerics import series
-from ._numerics.activations import SERIES
-from ._numerics.gram import make_plan
-from ._numerics.recursion import closed_form_diag_values, diag_recursion
-from ._parallel import TILE, compute_gram, n_workers_of, single_threaded_blas
+from ._numerics import engine
 from ._validation import (
     check_bounds,
     check_input,
@@ -26,69 +21,6 @@ from ._validation import (
 from .activations import ACTIVATION_NAMES, resolve_activation
 
 __all__ = ["ACTIVATION_NAMES", "NNGPKernel", "NTKKernel"]
-
-
-_EMPTY3 = np.zeros((1, 1, 1, 1))
-_EMPTY2 = np.zeros((1, 1, 1))
-_EMPTY_N = np.zeros(1, dtype=np.int64)
-
-
-class _Prepared:
-    """Per-point quantities of one input set for one kernel configuration."""
-
-    def __init__(self, X, kernel, spec, want_grad):
-        self.X = X
-        d = X.shape[1]
-        self.sq_norms = np.einsum("ij,ij->i", X, X) / d
-        p = kernel._recursion_params(d)
-        n_tables = 4 if want_grad else 2
-        layers = []
-        if spec.code == SERIES:
-            funcs = spec.funcs
-            n_threads = min(n_workers_of(kernel.n_jobs), os.cpu_count() or 1)
-
-            def values(q):
-                # sample each function once per layer, for the diagonal and
-                # for the coefficient tables of the same layer
-                samples = series.sample(funcs[:n_tables], q, spec.kink, n_threads)
-                out = series.diag_values(funcs, q, want_grad, spec.kink, samples)
-                layers.append(
-                    series.layer_tables(funcs[:n_tables], q, 8, spec.kink, samples)
-                )
-                return out
-
-        else:
-            code, prm = spec.code, spec.prm
-
-            def values(q):
-                return closed_form_diag_values(code, prm, q)
-
-        with single_threaded_blas():  # the same bits whatever BLAS's threads
-            self.q, self.t, self.dq, self.dt = diag_recursion(
-                self.sq_norms, values, kernel.depth, *p
-            )
-        self.coef, self.rem, self.nterms = _EMPTY3, _EMPTY2, _EMPTY_N
-        self._series = (spec.funcs, kernel.depth, n_tables, spec.kink)
-        if layers:
-            self.coef, self.rem, self.nterms = series.assemble(layers)
-
-    def tables(self, min_terms=None):
-        """Build the Hermite coefficient tables (series activations only)."""
-        funcs, depth, n_tables, kink = self._series
-        with single_threaded_blas():
-            self.coef, self.rem, self.nterms = series.coefficient_tables(
-                funcs, self.q[:depth], n_tables, min_terms, kink
-            )
-
-
-def _common_terms(px, py):
-    """Make two series tables use the same number of terms at every layer."""
-    if px is py or px.nterms.shape != py.nterms.shape:
-        return
-    if np.any(px.nterms < py.nterms):
-        px.tables(np.maximum(px.nterms, py.nterms))
-    if np.any(py.nterms < px.nterms):
-        py.tables(np.maximum(px.nterms, py.nterms))
 
 
 class _InfiniteWidthKernel(Kernel):
@@ -138,21 +70,33 @@ class _InfiniteWidthKernel(Kernel):
             check_int(owner, "width", self.width, 1)
         return spec
 
-    def _recursion_params(self, n_features):
-        """``(sw2, sb2, alpha0, beta0, alpha, beta, ntk_param)`` of the recursion."""
-        sw2 = float(self.sigma_w) ** 2
-        sb2 = float(self.sigma_b) ** 2
-        if self._kind == 1 and self._parameterization() == "standard":
-            return sw2, sb2, float(n_features), 1.0, float(self.width), 1.0, False
-        return sw2, sb2, sw2, sb2, sw2, sb2, True
-
     def _free_columns(self):
         """Gradient column of ``log sigma_b`` and ``log sigma_w`` (-1 if fixed)."""
-        cols = {}
-        for hp in self.hyperparameters:  # alphabetical, as sklearn orders theta
-            if not hp.fixed:
-                cols[hp.name] = len(cols)
-        return cols.get("sigma_b", -1), cols.get("sigma_w", -1), len(cols)
+        # the two hyperparameters in sklearn's (alphabetical) theta order; read
+        # directly: ``self.hyperparameters`` introspects every attribute
+        free_b = not self.hyperparameter_sigma_b.fixed
+        free_w = not self.hyperparameter_sigma_w.fixed
+        ib = 0 if free_b else -1
+        iw = int(free_b) if free_w else -1
+        return ib, iw, int(free_b) + int(free_w)
+
+    def _network(self, spec, dtype=np.float64):
+        """The :class:`sknnk._numerics.engine.Network` record of this kernel."""
+        ib, iw, n_free = self._free_columns()
+        standard = self._parameterization() == "standard"
+        return engine.Network(
+            ntk=self._kind == 1,
+            depth=int(self.depth),
+            sigma_w=float(self.sigma_w),
+            sigma_b=float(self.sigma_b),
+            activation=spec,
+            parameterization=self._parameterization(),
+            width=int(self.width) if standard else None,
+            grad_b=ib,
+            grad_w=iw,
+            n_grad=n_free,
+            dtype=np.dtype(dtype),
+        )
 
     # ------------------------------------------------------------ evaluation
     def __call__(self, X, Y=None, eval_gradient=False):
@@ -200,32 +144,20 @@ class _InfiniteWidthKernel(Kernel):
         if isinstance(verbose, bool):
             verbose = int(verbose)
         check_int(owner, "verbose", verbose, 0)
-        ib, iw, n_free = self._free_columns()
-        want_grad = bool(eval_gradient) and n_free > 0
+        network = self._network(spec, dtype)
         n = X.shape[0]
         m = n if symmetric else Y.shape[0]
         check_gram(self, spec, n, m, dtype, eval_gradient, symmetric)
-
-        px = _Prepared(X, self, spec, want_grad)
-        py = px if symmetric else _Prepared(Y, self, spec, want_grad)
-        _common_terms(px, py)
-        diag_k = diag_grad = None
-        if symmetric:
-            diag_k = px.t if self._kind == 1 else px.q[-1]
-            diag_grad = px.dt if self._kind == 1 else px.dq[:, -1]
-        plan = make_plan(
-            spec.code, spec.prm, X, Y, px, py, diag_k, diag_grad,
-            self._recursion_params(X.shape[1]), self._kind, self.depth,
-            ib, iw, n_free, want_grad, dtype, TILE,
-        )  # fmt: skip
-        px.coef = py.coef = None  # the plan has its own copy: lower peak memory
-        K = np.empty((n, m), dtype=dtype)
-        grad = np.empty((n, m, n_free) if eval_gradient else (0, 0, 0), dtype=dtype)
-        label = f"{owner} {n} x {m}" + (" + gradient" if want_grad else "")
-        compute_gram(plan, K, grad, symmetric, self.n_jobs, int(verbose), label)
-        if eval_gradient:
-            return K, grad
-        return K
+        grad_label = " + gradient" if eval_gradient and network.n_grad else ""
+        return engine.gram(
+            network,
+            X,
+            None if symmetric else Y,
+            bool(eval_gradient),
+            self.n_jobs,
+            verbose,
+            f"{owner} {n} x {m}{grad_label}",
+        )
 
     def diag(self, X):
         """Return the diagonal ``k(X, X)`` in O(n_samples * depth).
@@ -241,8 +173,7 @@ class _InfiniteWidthKernel(Kernel):
         """
         spec = self._check_params()
         X = check_input(X, "X", type(self).__name__)
-        px = _Prepared(X, self, spec, want_grad=False)
-        return px.t.copy() if self._kind == 1 else px.q[-1].copy()
+        return engine.diag(self._network(spec), X, self.n_jobs)
 
     def is_stationary(self) -> bool:
         """Returns False: the kernel depends on the inputs, not only on x - x'."""
@@ -523,10 +454,6 @@ class NTKKernel(_InfiniteWidthKernel):
         self.n_jobs = n_jobs
         self.dtype = dtype
         self.verbose = verbose
-
-
-def _is_fixed(bounds):
-    return isinstance(bounds, str) and bounds == "fixed"
 
 
 def _is_zero(value):

@@ -61,6 +61,7 @@ from sklearn.base import clone
 from sklearn.gaussian_process.kernels import Kernel
 from sklearn.utils import Bunch, check_random_state
 
+from . import _parallel
 from . import kernels as _kernels
 from ._validation import check_input, check_int, check_real
 
@@ -100,7 +101,7 @@ def _contains_sknnk_kernel(kernel):
 def _check_chunks(chunks, aligned):
     """``chunks`` as a pair ``(rows, columns)`` of block sizes."""
     pair = tuple(chunks) if isinstance(chunks, (tuple, list)) else (chunks, chunks)
-    tile = _kernels.TILE
+    tile = _parallel.TILE
     msg = (
         "The 'chunks' parameter of dask_gram must be a positive int (the side "
         "of the square blocks) or a pair of them (rows, columns)"

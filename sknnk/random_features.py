@@ -32,6 +32,7 @@ from sklearn.base import (
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._memory import check_transform
+from ._numerics.layer import scales
 from ._parallel import Remote, map_blocks, n_workers_of
 from ._validation import (
     check_generator,
@@ -228,10 +229,11 @@ class _BaseSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         """``(sw, sb, c0, b0, aw, ab)``: weight and bias scales, the input
         features ``[c0 x, b0]`` and the layer features ``[aw phi/sqrt(m), ab]``
         of the NTK."""
-        sw, sb = float(self.sigma_w), float(self.sigma_b)
-        if self._kind == 1 and self.parameterization == "standard":
-            return sw, sb, 1.0, 1.0, math.sqrt(float(self.width)), 1.0
-        return sw, sb, sw / math.sqrt(n_features), sb, sw, sb
+        param = getattr(self, "parameterization", "ntk")
+        width = getattr(self, "width", None)
+        ntk = self._kind == 1
+        sc = scales(ntk, param, self.sigma_w, self.sigma_b, width, n_features)
+        return sc.sigma_w, sc.sigma_b, sc.c0, sc.b0, sc.aw, sc.ab
 
     # ------------------------------------------------------------ fit
     def fit(self, X, y=None):

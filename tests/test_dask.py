@@ -4,7 +4,7 @@ import joblib
 import numpy as np
 import pytest
 
-import sknnk.kernels as kernels_module
+import sknnk._parallel as parallel_module
 from sknnk import NNGPKernel, NTKKernel
 
 distributed = pytest.importorskip("distributed")
@@ -12,7 +12,7 @@ distributed = pytest.importorskip("distributed")
 
 @pytest.mark.slow
 def test_dask_gram_equals_local_gram(client, monkeypatch):
-    monkeypatch.setattr(kernels_module, "TILE", 64)  # several tasks per worker
+    monkeypatch.setattr(parallel_module, "TILE", 64)  # several tasks per worker
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 12))
     X[7] = X[250]  # duplicates in different tasks

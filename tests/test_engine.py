@@ -11,10 +11,9 @@ from _reference import central_fd, quadrature_kernels
 from numpy.testing import assert_allclose
 from sklearn.base import clone
 
-import sknnk.kernels as kernels_module
 from sknnk import NNGPKernel, NTKKernel
 from sknnk import _parallel as par
-from sknnk._numerics import gram
+from sknnk._numerics import engine, gram
 from sknnk._numerics.fast import arcsin_array, constants, pi_minus_arccos_array
 from sknnk.activations import Custom, resolve_activation
 
@@ -34,7 +33,7 @@ def _design(seed, n, d=6):
 @pytest.fixture
 def small_tiles(monkeypatch):
     """Tiles of 8 x 8, so that small inputs exercise many (and edge) tiles."""
-    monkeypatch.setattr(kernels_module, "TILE", 8)
+    monkeypatch.setattr(par, "TILE", 8)
 
 
 # ----------------------------------------------------------------- schedule
@@ -187,7 +186,8 @@ def test_series_parity_and_truncation(activation, key, parity, small_tiles):
     sw, sb = 1.1, 0.2
     kw = dict(depth=3, activation=activation, sigma_w=sw, sigma_b=sb)
     spec = resolve_activation(activation, "test")
-    prep = kernels_module._Prepared(X, NTKKernel(**kw), spec, True)
+    network = engine.Network(ntk=True, depth=3, sigma_w=sw, sigma_b=sb, activation=spec)
+    prep = engine.prepare(network, X, want_grad=True)
     assert gram.parity_table(prep.coef, prep.nterms).tolist() == [parity] * 3
     need = gram.need_table(prep.coef, prep.rem, prep.nterms)
     # the truncation does adapt: fewer terms at |rho| <= 1/4, all at rho = 1
@@ -336,9 +336,140 @@ def test_memory_refused_before_allocating(monkeypatch):
     def no_plan(*args, **kwargs):  # pragma: no cover - must not be reached
         raise AssertionError("planned (and would allocate) before refusing")
 
-    monkeypatch.setattr(kernels_module, "make_plan", no_plan)
+    monkeypatch.setattr(engine, "gram", no_plan)
     X = np.zeros((400, 3))
     with pytest.raises(MemoryError, match=r"1\.2 MiB .*float64.*float32.*Nystroem"):
         NTKKernel()(X)
     with pytest.raises(MemoryError, match=r"1\.8 MiB .*3 float32"):
         NTKKernel(dtype="float32")(X, eval_gradient=True)
+
+
+# ------------------------------------------- the engine entry point and record
+def _hand_relu(X, Y, sw, sb, depth):
+    """NNGP and NTK of a ReLU net by the arc-cosine formulas written out here
+    (Cho and Saul, 2009; Jacot et al., 2018), one layer at a time."""
+    d = X.shape[1]
+    g, gx, gy = X @ Y.T / d, np.sum(X * X, 1) / d, np.sum(Y * Y, 1) / d
+    s, a, b = sw**2 * g + sb**2, sw**2 * gx + sb**2, sw**2 * gy + sb**2
+    t = s.copy()
+    for _ in range(depth):
+        sab = np.sqrt(np.outer(a, b))
+        rho = np.clip(s / sab, -1.0, 1.0)
+        if X is Y:  # theta = 0 exactly on the diagonal (arccos is ill-posed there)
+            np.fill_diagonal(rho, 1.0)
+        theta = np.arccos(rho)
+        f = sab * (np.sin(theta) + (np.pi - theta) * np.cos(theta)) / (2 * np.pi)
+        gg = (np.pi - theta) / (2 * np.pi)
+        s, t = sw**2 * f + sb**2, sw**2 * f + sb**2 + sw**2 * gg * t
+        a, b = sw**2 * a / 2 + sb**2, sw**2 * b / 2 + sb**2
+    return s, t
+
+
+@pytest.mark.parametrize("depth", [0, 1, 3])
+def test_engine_entry_point_against_hand_arccos(depth):
+    """``engine.gram``/``engine.diag`` on a plain record, without any kernel."""
+    rng = np.random.default_rng(11)
+    X, Y = rng.normal(size=(9, 4)), rng.normal(size=(5, 4))
+    sw, sb = 1.3, 0.4
+    spec = resolve_activation("relu", "test")
+    s_ref, t_ref = _hand_relu(X, Y, sw, sb, depth)
+    ss_ref, tt_ref = _hand_relu(X, X, sw, sb, depth)
+    for ntk, ref, sym in ((False, s_ref, ss_ref), (True, t_ref, tt_ref)):
+        net = engine.Network(
+            ntk=ntk, depth=depth, sigma_w=sw, sigma_b=sb, activation=spec
+        )
+        assert_allclose(engine.gram(net, X, Y), ref, rtol=1e-13)
+        assert_allclose(engine.gram(net, X), sym, rtol=1e-13)
+        assert_allclose(engine.diag(net, X), np.diag(sym), rtol=1e-13)
+
+
+def test_kernels_call_the_documented_entry_point(monkeypatch):
+    """Kernels pass a plain :class:`engine.Network` and validated arrays."""
+    seen = []
+    original = engine.gram
+
+    def spy(network, X, Y=None, *args, **kwargs):
+        seen.append((network, X.dtype, None if Y is None else Y.shape))
+        return original(network, X, Y, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "gram", spy)
+    X = _design(12, 10)
+    k = NTKKernel(depth=2, sigma_w=1.2, sigma_b=0.0, dtype="float32")
+    k(X, X[:3])
+    k(X, eval_gradient=True)
+    (net, dtype, shape), (net2, _, shape2) = seen
+    assert isinstance(net, engine.Network) and dtype == np.float64
+    assert (net.ntk, net.depth, net.sigma_w, net.sigma_b) == (True, 2, 1.2, 0.0)
+    assert (net.grad_b, net.grad_w, net.n_grad) == (-1, 0, 1)  # sigma_b fixed
+    assert net.dtype == np.float32 and shape == (3, 6) and shape2 is None
+
+
+def test_numerics_never_imports_kernel_objects():
+    """Nothing under ``sknnk._numerics`` imports the public kernel modules."""
+    import ast
+    import pathlib
+
+    import sknnk._numerics
+
+    root = pathlib.Path(sknnk._numerics.__file__).parent
+    banned = {"kernels", "random_features", "large_scale", "estimators"}
+    for path in root.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [a.name for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            parts = {p for n in names for p in n.split(".")}
+            assert not parts & banned, f"{path.name} imports {names}"
+
+
+@pytest.mark.parametrize("n_features", [3, 7])
+def test_parameterization_scalars_from_one_place(n_features):
+    """The kernels' recursion scalars and the samplers' feature scales, by
+    hand (Jacot et al. 2018; Sohl-Dickstein et al. 2020), from layer.scales."""
+    from sknnk import NTKSampler
+    from sknnk._numerics.layer import LayerParams
+
+    sw, sb, d, m = 1.7, 0.3, float(n_features), 50
+    ntk = NTKKernel(depth=1, sigma_w=sw, sigma_b=sb)._network(None)
+    std = NTKKernel(
+        depth=1, sigma_w=sw, sigma_b=sb, parameterization="standard", width=m
+    )._network(None)
+    nngp = NNGPKernel(depth=1, sigma_w=sw, sigma_b=sb)._network(None)
+    w2, b2 = sw * sw, sb * sb
+    ntk_ref = LayerParams(w2, b2, w2, b2, w2, b2, 2 * w2, 2 * b2, d)
+    assert engine.layer_params(ntk, n_features) == ntk_ref
+    assert engine.layer_params(nngp, n_features) == ntk_ref
+    std_ref = LayerParams(w2, b2, d, 1.0, float(m), 1.0, 0.0, 0.0, d)
+    assert engine.layer_params(std, n_features) == std_ref
+    sampler = NTKSampler(sigma_w=sw, sigma_b=sb)
+    assert sampler._scalars(n_features) == (sw, sb, sw / math.sqrt(d), sb, sw, sb)
+    sampler.set_params(parameterization="standard", width=m)
+    assert sampler._scalars(n_features) == (sw, sb, 1.0, 1.0, math.sqrt(m), 1.0)
+
+
+def test_relu_call_compiles_only_its_own_driver(tmp_path):
+    """A ReLU kernel call compiles (or loads) only the ReLU driver: no erf,
+    generic, series or ELU code (fresh process, empty numba cache)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from sknnk import NTKKernel\n"
+        "from sknnk._numerics import activations, fast, gram\n"
+        "NTKKernel(depth=2)(np.random.default_rng(0).normal(size=(20, 3)))\n"
+        "assert fast.FAST_DRIVERS[0].signatures\n"
+        "for f in (*fast.FAST_DRIVERS[1:], gram.tile_generic, gram.tile_series,\n"
+        "          activations.elu_diag_values, activations.closed_form_diag_values):\n"
+        "    assert not f.signatures, f\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), PYTHONPATH=root)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr

@@ -12,7 +12,8 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import check_estimator
 
-import sknnk.kernels as kernels_module
+import sknnk._numerics.engine as engine_module
+import sknnk._parallel as parallel_module
 from sknnk import (
     NNGPKernel,
     NTKKernel,
@@ -23,7 +24,7 @@ from sknnk import (
 
 da = pytest.importorskip("dask.array")
 
-TILE = kernels_module.TILE
+TILE = parallel_module.TILE
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +43,13 @@ def data():
 def engine_calls(monkeypatch):
     """Shapes of the Grams the tiled engine computes (in this process)."""
     calls = []
-    original = kernels_module.compute_gram
+    original = engine_module.gram
 
-    def spy(plan, K, grad, symmetric, n_jobs, *args, **kwargs):
-        calls.append((K.shape, symmetric))
-        return original(plan, K, grad, symmetric, n_jobs, *args, **kwargs)
+    def spy(network, X, Y=None, *args, **kwargs):
+        calls.append(((len(X), len(X if Y is None else Y)), Y is None))
+        return original(network, X, Y, *args, **kwargs)
 
-    monkeypatch.setattr(kernels_module, "compute_gram", spy)
+    monkeypatch.setattr(engine_module, "gram", spy)
     return calls
 
 

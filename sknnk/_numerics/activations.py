@@ -26,6 +26,7 @@ import numpy as np
 
 from ._jit import njit
 from .bvn import mills, phi2w3
+from .layer import correlation
 
 # Integer codes used by the compiled recursion.
 SERIES = 0
@@ -48,19 +49,11 @@ _RHO_SNAP = 4e-15
 
 @njit(cache=True, nogil=True, inline="always")
 def _angle(rho):
-    """Return ``(theta, sin(theta))`` for ``rho = cos(theta)`` clipped to [-1, 1].
+    """Return ``(theta, sin(theta))`` for a correlation ``rho`` of :func:`_rho`.
 
     ``sin(theta)`` is formed as ``sqrt((1 - rho)(1 + rho))`` and ``theta`` with
-    ``atan2`` so that neither loses accuracy near ``rho = +-1``. A correlation
-    within rounding error of +-1 (``1 - |rho| <= _RHO_SNAP``, as for duplicate
-    or parallel inputs whose dot products were summed in different orders) is
-    taken as exactly +-1, so duplicates get identical kernel values; the
-    resulting change of ``theta`` is below its own rounding error.
+    ``atan2`` so that neither loses accuracy near ``rho = +-1``.
     """
-    if rho >= 1.0 - _RHO_SNAP:
-        rho = 1.0
-    elif rho <= -1.0 + _RHO_SNAP:
-        rho = -1.0
     s = math.sqrt((1.0 - rho) * (1.0 + rho))
     return math.atan2(s, rho), s
 
@@ -82,12 +75,19 @@ def _arccos_k(n, rho, theta, sin_t):
 
 @njit(cache=True, nogil=True, inline="always")
 def _rho(a, b, c):
-    """Clipped correlation and ``sqrt(a b)`` (``rho = 0`` where ``a b = 0``)."""
-    ab = a * b
-    if ab <= 0.0:
+    """Correlation and ``sqrt(a) sqrt(b)`` (``rho = 0`` where a variance is 0).
+
+    ``rho`` comes from :func:`sknnk._numerics.layer.correlation`: clipped to
+    [-1, 1] and, within ``_RHO_SNAP`` of +-1 (duplicate or parallel inputs whose
+    dot products were summed in different orders), exactly +-1, so duplicates
+    get identical kernel values; the change of ``theta`` is below its own
+    rounding error.
+    """
+    if a <= 0.0 or b <= 0.0:
         return 0.0, 0.0
-    s = math.sqrt(ab)
-    return min(1.0, max(-1.0, c / s)), s
+    sa = math.sqrt(a)
+    sb = math.sqrt(b)
+    return correlation(c, 1.0 / sa, 1.0 / sb, 1.0 - _RHO_SNAP), sa * sb
 
 
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -167,11 +167,18 @@ def elu_partials(alpha, lam, a, b, c, want_grad):
     ra, rb = mills(sa), mills(sb)
     rar, rbr = mills(sa * r), mills(sb * r)
     ea, eb, et = phi2w3(
-        -sa, -rho * sa, 0.5 * a,
-        -rho * sb, -sb, 0.5 * b,
-        -(sa + rho * sb), -(sb + rho * sa), 0.5 * (a + b) + c,
-        rho, r,
-    )  # fmt: skip
+        -sa,
+        -rho * sa,
+        0.5 * a,
+        -rho * sb,
+        -sb,
+        0.5 * b,
+        -(sa + rho * sb),
+        -(sb + rho * sa),
+        0.5 * (a + b) + c,
+        rho,
+        r,
+    )
     pa = ra - ea  # E[e^u 1{u<0, v>0}], and its mirror
     pb = rb - eb
     isq = _INV_SQRT_2PI
@@ -222,7 +229,7 @@ def closed_form_partials(code, prm, a, b, c, want_grad):
     if code == ERF:
         aa = 1.0 + 2.0 * a
         bb = 1.0 + 2.0 * b
-        arg = min(1.0, max(-1.0, 2.0 * c / math.sqrt(aa * bb)))
+        arg = correlation(2.0 * c, 1.0 / math.sqrt(aa), 1.0 / math.sqrt(bb), 1.0)
         d = aa * bb - 4.0 * c * c
         sd = math.sqrt(d)
         k = 4.0 / math.pi
@@ -314,21 +321,13 @@ def closed_form_partials(code, prm, a, b, c, want_grad):
     return f, g, fa, fb, fc, ga, gb, gc
 
 
-@njit(cache=True, nogil=True, inline="always")
-def closed_form_dual(code, prm, a, b, c):
-    """Return ``(F, G)`` of a closed-form activation at covariance ``(a, b, c)``."""
-    out = closed_form_partials(code, prm, a, b, c, False)
-    return out[0], out[1]
-
-
 @njit(cache=True, nogil=True)
 def closed_form_diag(code, prm, q):
-    """Return ``(V, W, dV/dq, dW/dq)`` of a closed-form activation at variance ``q``."""
-    if code == RELU:
-        return 0.5 * q, 0.5, 0.5, 0.0
-    if code == ABRELU:
-        m = 0.5 * (prm[0] ** 2 + prm[1] ** 2)
-        return m * q, m, m, 0.0
+    """Return ``(V, W, dV/dq, dW/dq)`` of a closed-form activation at variance ``q``.
+
+    Not for the ReLU family (:func:`relu_family_diag_values`) nor ELU
+    (:func:`elu_diag_values`).
+    """
     if code == ERF:
         d = 1.0 + 4.0 * q
         sd = math.sqrt(d)
@@ -348,15 +347,6 @@ def closed_form_diag(code, prm, q):
         if q <= 0.0:
             return 0.0, 0.0, 0.0, 0.0
         return (0.5 if code == STEP else 1.0), 0.0, 0.0, 0.0
-    if code == ELU:
-        if q <= 0.0:
-            # limits q -> 0: V ~ lam^2 (1 + alpha^2) q / 2 and W -> lam^2 (1 +
-            # alpha^2) / 2; dW/dq diverges like q^(-1/2) there, but only zero
-            # rows with sigma_b = 0 reach it, and their derivatives all vanish
-            m = 0.5 * prm[1] ** 2 * (1.0 + prm[0] ** 2)
-            return 0.0, m, m, 0.0
-        out = elu_partials(prm[0], prm[1], q, q, q, True)
-        return out[0], out[1], out[2] + out[3] + out[4], out[5] + out[6] + out[7]
     if code == ARCCOS:
         # E[relu(z)^(2n)] = (2n - 1)!! / 2
         n = int(prm[0])
@@ -368,6 +358,59 @@ def closed_form_diag(code, prm, q):
         dw = 0.5 * n * n * (n - 1) * dfact_m * q ** (n - 2)
         return v, w, dv, dw
     return q, 1.0, 1.0, 0.0  # IDENTITY
+
+
+def relu_family_diag_values(code, prm, q):
+    """``(V, W, dV/dq, dW/dq) = (m q, m, m, 0)`` of ``RELU``/``ABRELU`` at the
+    variances ``q`` (numpy, nothing to compile): ``m = (alpha^2 + beta^2) / 2``
+    for ``alpha min(x, 0) + beta max(x, 0)``, 1/2 for ReLU."""
+    m = 0.5 if code == RELU else 0.5 * (prm[0] ** 2 + prm[1] ** 2)
+    const = np.full(q.shape, m)
+    return m * q, const, const, np.zeros(q.shape)
+
+
+@njit(cache=True, nogil=True)
+def closed_form_diag_values(code, prm, q):
+    """Vectorised :func:`closed_form_diag` over an array of variances ``q``.
+
+    Returns ``(V, W, dV/dq, dW/dq)``, arrays of the shape of ``q``. ELU/SELU
+    (code ``ELU``) are :func:`elu_diag_values`, compiled apart so that the
+    other activations do not compile the bivariate normal of their dual.
+    """
+    n = q.shape[0]
+    v = np.empty(n)
+    w = np.empty(n)
+    dv = np.empty(n)
+    dw = np.empty(n)
+    for i in range(n):
+        v[i], w[i], dv[i], dw[i] = closed_form_diag(code, prm, q[i])
+    return v, w, dv, dw
+
+
+@njit(cache=True, nogil=True)
+def elu_diag_values(prm, q):
+    """``(V, W, dV/dq, dW/dq)`` of ELU/SELU (``prm = (alpha, lam)``) at ``q``.
+
+    At ``q <= 0`` the limits ``q -> 0``: ``V ~ lam^2 (1 + alpha^2) q / 2`` and
+    ``W -> lam^2 (1 + alpha^2) / 2``; ``dW/dq`` diverges like ``q^(-1/2)``
+    there, but only zero rows with ``sigma_b = 0`` reach it, and their
+    derivatives all vanish.
+    """
+    n = q.shape[0]
+    v = np.empty(n)
+    w = np.empty(n)
+    dv = np.empty(n)
+    dw = np.empty(n)
+    m = 0.5 * prm[1] ** 2 * (1.0 + prm[0] ** 2)
+    for i in range(n):
+        if q[i] <= 0.0:
+            v[i], w[i], dv[i], dw[i] = 0.0, m, m, 0.0
+            continue
+        out = elu_partials(prm[0], prm[1], q[i], q[i], q[i], True)
+        v[i], w[i] = out[0], out[1]
+        dv[i] = out[2] + out[3] + out[4]
+        dw[i] = out[5] + out[6] + out[7]
+    return v, w, dv, dw
 
 
 class ActivationSpec:

@@ -1,4 +1,4 @@
-"""Vectorised tile kernels for the hot closed forms (ReLU family, erf).
+"""Vectorised tile driver of the ReLU family and erf, and the drivers' row helpers.
 
 The generic per-entry recursion (:func:`sknnk._numerics.recursion.entry`) calls
 ``atan2`` or ``asin`` once per entry and layer, which LLVM cannot vectorise.
@@ -29,7 +29,8 @@ ulp. :func:`arcsin_poly` (erf) is within 2 ulps of ``math.asin``, relative
 accuracy included for small arguments.
 
 The correlation is clipped to [-1, 1] and snapped to +-1 within
-``_RHO_SNAP`` exactly as :func:`sknnk._numerics.activations._angle` does, so
+``_RHO_SNAP`` by :func:`sknnk._numerics.layer.correlation`, as for every
+other activation, so
 duplicate inputs get identical values, and ``sin(theta)`` is
 ``sqrt((1 - rho)(1 + rho))`` as there.
 
@@ -49,6 +50,7 @@ import numpy as np
 
 from ._jit import njit
 from .activations import _RHO_SNAP
+from .layer import correlation, dense, dense_value, seed
 
 #: The only fast-math flags used in sknnk (no nnan/ninf/reassoc/afn/arcp).
 FASTMATH = {"contract", "nsz"}
@@ -73,7 +75,6 @@ _ASIN_COEF = (
 # layout of the constants array ``cst`` (dtype of the computation)
 _ONE, _HALF, _PI, _HPI, _INV2PI, _SNAP, _INV4PI, _ZERO = range(8)
 _C0 = 8
-_N_CST = _C0 + len(_ASIN_COEF)
 
 
 def constants(dtype):
@@ -82,46 +83,52 @@ def constants(dtype):
     The snapping threshold scales with the precision: ``_RHO_SNAP`` is 18
     units of float64 rounding, and the same 18 units are used for float32.
     """
+    dtype = np.dtype(dtype)
+    if dtype in _CONSTANTS:
+        return _CONSTANTS[dtype]
     eps = np.finfo(dtype).eps
     snap = _RHO_SNAP if dtype == np.float64 else _RHO_SNAP / np.finfo(float).eps * eps
     vals = [1.0, 0.5, math.pi, 0.5 * math.pi, 1.0 / (2.0 * math.pi), 1.0 - snap]
     vals += [1.0 / (4.0 * math.pi), 0.0]
     vals += list(_ASIN_COEF)
-    return np.array(vals, dtype=dtype)
+    cst = np.array(vals, dtype=dtype)  # one per dtype, shared by every call
+    _CONSTANTS[dtype] = cst
+    return cst
+
+
+_CONSTANTS = {}
 
 
 @njit(cache=True, nogil=True)
 def unpack(cst):
     """The constants array as a tuple: its entries then live in registers."""
-    return (
-        cst[0], cst[1], cst[2], cst[3], cst[4], cst[5], cst[6], cst[7],
-        cst[8], cst[9], cst[10], cst[11], cst[12], cst[13], cst[14], cst[15],
-        cst[16], cst[17], cst[18], cst[19], cst[20],
-    )  # fmt: skip
+    return (cst[0], cst[1], cst[2], cst[3], cst[4], cst[5], cst[6], cst[7]) + (
+        cst[8],
+        cst[9],
+        cst[10],
+        cst[11],
+        cst[12],
+        cst[13],
+        cst[14],
+        cst[15],
+        cst[16],
+        cst[17],
+        cst[18],
+        cst[19],
+        cst[20],
+    )
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
-def _snap(rho, k):
-    """Clip ``rho`` to [-1, 1], snapping values within ``_RHO_SNAP`` of +-1."""
-    one = k[_ONE]
-    if rho >= k[_SNAP]:
-        rho = one
-    if rho <= -k[_SNAP]:
-        rho = -one
-    return rho
-
-
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
-def pi_minus_arccos(rho, k):
-    """``pi - arccos(rho)`` for ``rho`` in [-1, 1], branch-free (see module doc).
-
-    ``k`` is :func:`unpack` of :func:`constants`.
-    """
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", inline="always")
+def _asin_reduced(ax, k):
+    """``(arcsin(y), big)`` of the reduced argument of ``ax = |x|`` in [0, 1]:
+    ``y = ax`` if ``ax <= 1/2`` (``big`` False), else
+    ``y = sqrt((1 - ax) / 2)`` (see the module doc); ``k`` as in
+    :func:`pi_minus_arccos`."""
     half = k[_HALF]
-    ax = abs(rho)
     big = ax > half
     zb = (k[_ONE] - ax) * half
-    z = zb if big else rho * rho
+    z = zb if big else ax * ax
     y = math.sqrt(zb) if big else ax
     p = k[_C0 + 12]
     p = p * z + k[_C0 + 11]
@@ -136,7 +143,16 @@ def pi_minus_arccos(rho, k):
     p = p * z + k[_C0 + 2]
     p = p * z + k[_C0 + 1]
     p = p * z + k[_C0]
-    r = y + y * z * p  # arcsin(y)
+    return y + y * z * p, big
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def pi_minus_arccos(rho, k):
+    """``pi - arccos(rho)`` for ``rho`` in [-1, 1], branch-free (see module doc).
+
+    ``k`` is :func:`unpack` of :func:`constants`.
+    """
+    r, big = _asin_reduced(abs(rho), k)
     r2 = r + r
     pos = rho > k[_ZERO]
     # |rho| <= 1/2: pi - (pi/2 - arcsin(rho)) = pi/2 + arcsin(rho)
@@ -160,26 +176,7 @@ def pi_minus_arccos_array(x, cst):
 def arcsin_poly(x, k):
     """``arcsin(x)`` for ``x`` in [-1, 1], branch-free, with the polynomial of
     :func:`pi_minus_arccos` (relative accuracy kept for small ``|x|``)."""
-    half = k[_HALF]
-    ax = abs(x)
-    big = ax > half
-    zb = (k[_ONE] - ax) * half
-    z = zb if big else x * x
-    y = math.sqrt(zb) if big else ax
-    p = k[_C0 + 12]
-    p = p * z + k[_C0 + 11]
-    p = p * z + k[_C0 + 10]
-    p = p * z + k[_C0 + 9]
-    p = p * z + k[_C0 + 8]
-    p = p * z + k[_C0 + 7]
-    p = p * z + k[_C0 + 6]
-    p = p * z + k[_C0 + 5]
-    p = p * z + k[_C0 + 4]
-    p = p * z + k[_C0 + 3]
-    p = p * z + k[_C0 + 2]
-    p = p * z + k[_C0 + 1]
-    p = p * z + k[_C0]
-    r = y + y * z * p
+    r, big = _asin_reduced(abs(x), k)
     a = k[_HPI] - (r + r) if big else r  # arcsin(|x|)
     return a if x >= k[_ZERO] else -a
 
@@ -249,7 +246,7 @@ def _relu_fg(sk, sqx, rsx, sqy, rsy, ab_, dd, kc):
     """``(F, G)`` of ``ab c + dd sqrt(a b) k1``, ``ab + dd k0`` (ReLU family)."""
     one = kc[_ONE]
     inv2pi = kc[_INV2PI]
-    rho = _snap(sk * rsx * rsy, kc)
+    rho = correlation(sk, rsx, rsy, kc[_SNAP])
     pmt = pi_minus_arccos(rho, kc)
     sin_t = math.sqrt((one - rho) * (one + rho))
     f = ab_ * sk + dd * (sqx * sqy) * ((sin_t + pmt * rho) * inv2pi)
@@ -266,7 +263,7 @@ def _relu_all(sk, dsb, dsw, x, y, ab_, dd, kc):
     sqx, rsx, uxb, uxw, vxb, vxw = x
     sqy, rsy, uyb, uyw, vyb, vyw = y
     rr = rsx * rsy
-    rho = _snap(sk * rr, kc)
+    rho = correlation(sk, rsx, rsy, kc[_SNAP])
     pmt = pi_minus_arccos(rho, kc)
     sin_t = math.sqrt((one - rho) * (one + rho))
     f = ab_ * sk + dd * (sqx * sqy) * ((sin_t + pmt * rho) * inv2pi)
@@ -288,8 +285,7 @@ def _relu_all(sk, dsb, dsw, x, y, ab_, dd, kc):
 def _erf_fg(sk, ax, rax, ay, ray, kc):
     """``(F, G)`` of erf: ``2/pi asin(2c / sqrt(A B))``, ``4/pi / sqrt(D)``."""
     one = kc[_ONE]
-    arg = (sk + sk) * rax * ray
-    arg = min(one, max(-one, arg))
+    arg = correlation(sk + sk, rax, ray, one)
     d = ax * ay - (sk + sk) * (sk + sk)
     inv2pi = kc[_INV2PI]
     k4 = (one + one) * (inv2pi + inv2pi + inv2pi + inv2pi)  # 4 / pi
@@ -303,7 +299,7 @@ def _erf_all(sk, dsb, dsw, x, y, kc):
     ax, rax, dxb, dxw, exb, exw = x
     ay, ray, dyb, dyw, eyb, eyw = y
     c2 = sk + sk
-    arg = min(one, max(-one, c2 * rax * ray))
+    arg = correlation(c2, rax, ray, one)
     d = ax * ay - c2 * c2
     sd = math.sqrt(d)
     inv2pi = kc[_INV2PI]
@@ -322,49 +318,33 @@ def _erf_all(sk, dsb, dsw, x, y, kc):
     return f, g, df_b, df_w, dg_b, dg_w
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
-def _advance(f, g, df_b, df_w, dg_b, dg_w, tk, dsb, dsw, dtb, dtw, rp):
-    """One layer of the recursion of ``(Sigma, Theta)`` and their gradients."""
-    sw2 = rp[0]
-    sb2 = rp[1]
-    alpha = rp[4]
-    sw2x2 = sw2 + sw2
-    sgt = sw2 * g
-    dtb_n = alpha * df_b + rp[7] + sw2 * dg_b * tk + sgt * dtb
-    dtw_n = rp[6] * f + alpha * df_w + sw2x2 * g * tk + sw2 * dg_w * tk + sgt * dtw
-    dsb_n = sw2 * df_b + (sb2 + sb2)
-    dsw_n = sw2x2 * f + sw2 * df_w
-    return sw2 * f + sb2, alpha * f + rp[5] + sgt * tk, dsb_n, dsw_n, dtb_n, dtw_n
+@njit(cache=True, nogil=True, inline="always")
+def seed_row(orow, w, s, t, dsb, dsw, dtb, dtw, p, want_grad):
+    """Layer 0 of a row segment (:func:`sknnk._numerics.layer.seed`).
 
-
-@njit(cache=True, nogil=True)
-def _start_row(orow, w, s, t, dsb, dsw, dtb, dtw, rp, ntk_param, want_grad, zero):
-    """Layer 0 of a row segment from the dot products in ``orow``."""
-    sw2 = rp[0]
-    sb2 = rp[1]
-    dval = rp[8]
+    ``orow[k]`` holds ``x . y_k`` (the tile's gemm); ``s, t`` receive
+    ``Sigma^0, Theta^0`` and, with ``want_grad``, ``dsb, dsw, dtb, dtw`` their
+    derivatives, for ``k < w``; ``p`` is the :class:`LayerParams` record.
+    """
     for k in range(w):
-        g = orow[k] / dval
-        s[k] = sw2 * g + sb2
-        t[k] = rp[2] * g + rp[3]
+        s[k], t[k], _, _, _, _ = seed(orow[k] / p.dval, p)
     if want_grad:
         for k in range(w):
-            g = orow[k] / dval
-            dsb[k] = sb2 + sb2
-            dsw[k] = (sw2 + sw2) * g
-            dtb[k] = dsb[k] if ntk_param else zero
-            dtw[k] = dsw[k] if ntk_param else zero
+            _, _, dsb[k], dsw[k], dtb[k], dtw[k] = seed(orow[k] / p.dval, p)
 
 
-@njit(cache=True, nogil=True)
-def _store_row(grad, ri, c0, orow, w, s, t, dsb, dsw, dtb, dtw, kind, ib, iw, want):
-    """Write the returned kernel (and gradient columns) of a row segment."""
-    res = t if kind == 1 else s
+@njit(cache=True, nogil=True, inline="always")
+def store_row(grad, ri, c0, orow, w, s, t, dsb, dsw, dtb, dtw, task):
+    """Write the returned kernel of a row segment into ``orow`` and its
+    gradient columns into ``grad[ri, c0 + k]`` (``task``: see
+    :class:`sknnk._numerics.gram.Task`)."""
+    _, ntk, ib, iw, want_grad = task
+    res = t if ntk else s
     for k in range(w):
         orow[k] = res[k]
-    if want:
-        rb = dtb if kind == 1 else dsb
-        rw = dtw if kind == 1 else dsw
+    if want_grad:
+        rb = dtb if ntk else dsb
+        rw = dtw if ntk else dsw
         if ib >= 0:
             gcol = grad[ri, c0 : c0 + w, ib]
             for k in range(w):
@@ -375,103 +355,97 @@ def _store_row(grad, ri, c0, orow, w, s, t, dsb, dsw, dtb, dtw, kind, ib, iw, wa
                 gcol[k] = rw[k]
 
 
-@njit(cache=True, nogil=True)
-def _diag_entry(out, grad, ri, ci, xi, diag_k, diag_grad, ib, iw, want_grad):
-    out[ri, ci] = diag_k[xi]
+@njit(cache=True, nogil=True, inline="always")
+def diag_entry(out, grad, ri, ci, xi, diag, ib, iw, want_grad):
+    """Write the diagonal entry of the row point ``xi`` (from the 1-D
+    recursion, record ``diag``) at ``out[ri, ci]`` and its gradient."""
+    out[ri, ci] = diag.k[xi]
     if want_grad:
         if ib >= 0:
-            grad[ri, ci, ib] = diag_grad[0, xi]
+            grad[ri, ci, ib] = diag.grad[0, xi]
         if iw >= 0:
-            grad[ri, ci, iw] = diag_grad[1, xi]
+            grad[ri, ci, iw] = diag.grad[1, xi]
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
-def tile_fast(
-    family,
-    out,
-    grad,
-    oi,
-    oj,
-    i0,
-    i1,
-    j0,
-    j1,
-    diag_tile,
-    mirror,
-    Px,
-    Py,
-    xo,
-    yo,
-    diag_k,
-    diag_grad,
-    cst,
-    rp,
-    ib,
-    iw,
-    kind,
-    ntk_param,
-    depth,
-    want_grad,
-):
+@njit(cache=True, nogil=True, inline="always")
+def begin_row(out, grad, i, tile, diag, task):
+    """Start row ``i`` of a tile: on a diagonal tile write its diagonal entry
+    (:func:`diag_entry`) and start at ``j = i + 1``.
+
+    Returns ``(ri, xi, js, w, c0, y0)``: the row of ``out``, the row point, the
+    first column, the number of columns ``w`` from it, the column of ``out``
+    and the column point where they start.
+    """
+    oi, oj, _, _, j0, j1, diag_tile, _, xo, yo = tile
+    ri = i - oi
+    xi = i - xo
+    js = j0
+    if diag_tile:
+        js = i + 1
+        diag_entry(out, grad, ri, i - oj, xi, diag, task.ib, task.iw, task.want_grad)
+    return ri, xi, js, j1 - js, js - oj, js - yo
+
+
+@njit(cache=True, nogil=True, inline="always")
+def row_buffers(width, want_grad, like):
+    """Scratch state of a row segment, ``(s, t, dsb, dsw, dtb, dtw)`` in the
+    dtype of ``like`` (the derivatives empty unless ``want_grad``)."""
+    nb = width if want_grad else 0
+    return (
+        np.empty(width, like.dtype),
+        np.empty(width, like.dtype),
+        np.empty(nb, like.dtype),
+        np.empty(nb, like.dtype),
+        np.empty(nb, like.dtype),
+        np.empty(nb, like.dtype),
+    )
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", inline="always")
+def tile_fast(out, grad, tile, rows, cols, diag, family, fam, cst, p, task):
     """Fill one tile of the Gram matrix with a vectorised closed form.
 
     ``family`` is 0 for the ReLU family (``F = ab c + dd sqrt(a b) k1(rho)``,
-    ``G = ab + dd k0(rho)``: ReLU, leaky ReLU, abs, ABReLU) and 1 for erf.
-    ``out[i - oi, j - oj]`` holds ``x_i . y_j`` (un-normalised) for the tile's
-    rows ``i0:i1`` and columns ``j0:j1`` and is overwritten with the kernel;
-    ``grad[i - oi, j - oj, ib/iw]`` receives the log-derivatives. On a
-    diagonal tile (``diag_tile``, a symmetric Gram) only ``j > i`` is
-    computed, the diagonal comes from ``diag_k`` (1-D recursion) and the
-    lower triangle of the tile is mirrored; otherwise, with ``mirror``, the
-    transposed tile ``out[j, i]`` is written as well. ``Px``/``Py`` are the
-    point tables (:func:`relu_point_table`, :func:`erf_point_table`) of the
-    row and column points, indexed from ``xo``/``yo``. ``rp`` = (sw2, sb2,
-    alpha0, beta0, alpha, beta, dalpha_w, dbeta_b, d, ab, dd).
+    ``G = ab + dd k0(rho)``: ReLU, leaky ReLU, abs, ABReLU; ``fam = (ab, dd)``)
+    and 1 for erf, plus 2 with the gradient (``task.want_grad``). It is a
+    constant of each compiled driver of :data:`FAST_DRIVERS` (inlined here),
+    so that a call compiles only its own family. ``rows.P``/``cols.P`` are
+    the point tables
+    (:func:`relu_point_table`, :func:`erf_point_table`), ``cst`` the
+    :func:`constants`; ``p`` (:class:`LayerParams`), ``fam`` and every array
+    are in the dtype of ``out``. The other arguments are those of every
+    driver (see :mod:`sknnk._numerics.gram`).
     """
-    ab_ = rp[9]
-    dd = rp[10]
+    _, _, i0, i1, j0, j1, diag_tile, mirror, _, _ = tile
+    depth = task.depth
+    want_grad = family >= 2
+    Px = rows.P
+    Py = cols.P
+    ab_, dd = fam
     kc = unpack(cst)
-    zero = kc[_ZERO]
-    width = j1 - j0
-    s = np.empty(width, dtype=out.dtype)
-    t = np.empty(width, dtype=out.dtype)
-    nb = width if want_grad else 0
-    dsb = np.empty(nb, dtype=out.dtype)
-    dsw = np.empty(nb, dtype=out.dtype)
-    dtb = np.empty(nb, dtype=out.dtype)
-    dtw = np.empty(nb, dtype=out.dtype)
+    s, t, dsb, dsw, dtb, dtw = row_buffers(j1 - j0, want_grad, out)
     for i in range(i0, i1):
-        ri = i - oi
-        xi = i - xo
-        js = j0
-        if diag_tile:
-            js = i + 1
-            _diag_entry(out, grad, ri, i - oj, xi, diag_k, diag_grad, ib, iw, want_grad)
-        w = j1 - js
+        ri, xi, _, w, c0, y0 = begin_row(out, grad, i, tile, diag, task)
         if w <= 0:
             continue
-        c0 = js - oj
-        y0 = js - yo
         # 1-D views: indices in range(w) need no wraparound checks, so the
         # loops below vectorise
         orow = out[ri, c0 : c0 + w]
-        _start_row(orow, w, s, t, dsb, dsw, dtb, dtw, rp, ntk_param, want_grad, zero)
+        seed_row(orow, w, s, t, dsb, dsw, dtb, dtw, p, want_grad)
         for layer in range(depth):
             x0 = Px[layer, F_SQ, xi]
             x1 = Px[layer, F_RS, xi]
             y0v = Py[layer, F_SQ, y0 : y0 + w]
             y1v = Py[layer, F_RS, y0 : y0 + w]
             if not want_grad:
-                if family == 0:
+                if family == 0 or family == 2:
                     for k in range(w):
                         f, g = _relu_fg(s[k], x0, x1, y0v[k], y1v[k], ab_, dd, kc)
-                        t[k] = rp[4] * f + rp[5] + rp[0] * g * t[k]
-                        s[k] = rp[0] * f + rp[1]
+                        s[k], t[k] = dense_value(f, g, t[k], p)
                 else:
                     for k in range(w):
                         f, g = _erf_fg(s[k], x0, x1, y0v[k], y1v[k], kc)
-                        t[k] = rp[4] * f + rp[5] + rp[0] * g * t[k]
-                        s[k] = rp[0] * f + rp[1]
+                        s[k], t[k] = dense_value(f, g, t[k], p)
                 continue
             x = (
                 x0,
@@ -485,32 +459,29 @@ def tile_fast(
             y3v = Py[layer, F_UW, y0 : y0 + w]
             y4v = Py[layer, F_VB, y0 : y0 + w]
             y5v = Py[layer, F_VW, y0 : y0 + w]
-            if family == 0:
+            if family == 2:
                 for k in range(w):
                     y = (y0v[k], y1v[k], y2v[k], y3v[k], y4v[k], y5v[k])
                     f, g, dfb, dfw, dgb, dgw = _relu_all(
                         s[k], dsb[k], dsw[k], x, y, ab_, dd, kc
                     )
-                    s[k], t[k], dsb[k], dsw[k], dtb[k], dtw[k] = _advance(
-                        f, g, dfb, dfw, dgb, dgw, t[k], dsb[k], dsw[k], dtb[k],
-                        dtw[k], rp,
-                    )  # fmt: skip
+                    s[k], t[k], dsb[k], dsw[k], dtb[k], dtw[k] = dense(
+                        f, g, dfb, dfw, dgb, dgw, t[k], dtb[k], dtw[k], p
+                    )
             else:
                 for k in range(w):
                     y = (y0v[k], y1v[k], y2v[k], y3v[k], y4v[k], y5v[k])
                     f, g, dfb, dfw, dgb, dgw = _erf_all(s[k], dsb[k], dsw[k], x, y, kc)
-                    s[k], t[k], dsb[k], dsw[k], dtb[k], dtw[k] = _advance(
-                        f, g, dfb, dfw, dgb, dgw, t[k], dsb[k], dsw[k], dtb[k],
-                        dtw[k], rp,
-                    )  # fmt: skip
-        _store_row(grad, ri, c0, orow, w, s, t, dsb, dsw, dtb, dtw, kind, ib, iw,
-                   want_grad)  # fmt: skip
+                    s[k], t[k], dsb[k], dsw[k], dtb[k], dtw[k] = dense(
+                        f, g, dfb, dfw, dgb, dgw, t[k], dtb[k], dtw[k], p
+                    )
+        store_row(grad, ri, c0, orow, w, s, t, dsb, dsw, dtb, dtw, task)
     if diag_tile or mirror:
-        mirror_tile(out, grad, oi, oj, i0, i1, j0, j1, diag_tile, want_grad)
+        mirror_tile(out, grad, tile, want_grad)
 
 
-@njit(cache=True, nogil=True)
-def mirror_tile(out, grad, oi, oj, i0, i1, j0, j1, diag_tile, want_grad):
+@njit(cache=True, nogil=True, inline="always")
+def mirror_tile(out, grad, tile, want_grad):
     """Copy the computed tile to its transposed position.
 
     A diagonal tile copies its strict upper triangle to its lower one; any
@@ -518,6 +489,7 @@ def mirror_tile(out, grad, oi, oj, i0, i1, j0, j1, diag_tile, want_grad):
     to ``out[j, i]``. The loop runs along rows of the destination, so the
     strided reads hit the same few cache lines for consecutive ``j``.
     """
+    oi, oj, i0, i1, j0, j1, diag_tile, _, _, _ = tile
     nf = grad.shape[2] if want_grad else 0
     for j in range(j0, j1):
         ie = min(i1, j) if diag_tile else i1
@@ -528,3 +500,28 @@ def mirror_tile(out, grad, oi, oj, i0, i1, j0, j1, diag_tile, want_grad):
         for c in range(nf):
             for i in range(i0, ie):
                 grad[rj, i - oj, c] = grad[i - oi, cj, c]
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def _tile_relu(out, grad, tile, rows, cols, diag, fam, cst, p, task):
+    tile_fast(out, grad, tile, rows, cols, diag, 0, fam, cst, p, task)
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def _tile_erf(out, grad, tile, rows, cols, diag, fam, cst, p, task):
+    tile_fast(out, grad, tile, rows, cols, diag, 1, fam, cst, p, task)
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def _tile_relu_grad(out, grad, tile, rows, cols, diag, fam, cst, p, task):
+    tile_fast(out, grad, tile, rows, cols, diag, 2, fam, cst, p, task)
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def _tile_erf_grad(out, grad, tile, rows, cols, diag, fam, cst, p, task):
+    tile_fast(out, grad, tile, rows, cols, diag, 3, fam, cst, p, task)
+
+
+#: The compiled fast drivers by ``family + 2 want_grad`` (see :func:`tile_fast`);
+#: arguments as :func:`tile_fast` without ``family``.
+FAST_DRIVERS = (_tile_relu, _tile_erf, _tile_relu_grad, _tile_erf_grad)

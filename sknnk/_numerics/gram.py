@@ -1,4 +1,4 @@
-"""Compiled drivers that fill one tile of a Gram matrix (and its gradient).
+"""Tile drivers of a Gram matrix (generic, series) and the plan that feeds them.
 
 A *tile* is the block ``rows i0:i1 x columns j0:j1`` of the output. Before a
 driver runs, the tile holds the dot products ``x_i . y_j`` (one gemm per tile);
@@ -7,6 +7,23 @@ upper triangle only: a *diagonal tile* (``i0 = j0``, ``i1 = j1``) computes
 ``j > i``, takes the diagonal from the 1-D recursion and mirrors itself; any
 other tile is mirrored to ``(j, i)`` by the driver when the whole output is
 shared (threads), or by the caller when tiles are returned (processes).
+
+Every driver has the same first arguments, all records:
+
+``out, grad``
+    The output ``out[i - oi, j - oj]`` and its gradient
+    ``grad[i - oi, j - oj, column]`` (shape (0, 0, 0) without gradient).
+``tile`` : :class:`Tile`
+    Where the driver works and how the per-point arrays are indexed.
+``rows, cols``
+    Per-point records of the row and column points (one record type per
+    driver; every array has the points on its last axis, from ``xo``/``yo``).
+``diag`` : :class:`Diagonal`
+    ``k(x_i, x_i)`` and its gradient of the row points (symmetric case).
+
+then the family's constants, the recursion's scalars ``p``
+(:class:`sknnk._numerics.layer.LayerParams`) and the :class:`Task`. The
+drivers share the layer map of :mod:`sknnk._numerics.layer`:
 
 * :func:`tile_generic` runs the per-entry recursion of
   :func:`sknnk._numerics.recursion.entry` and works for every activation code
@@ -18,123 +35,149 @@ shared (threads), or by the caller when tiles are returned (processes).
   ``rho^2`` over one parity for odd or even tables (:func:`parity_table`) and
   with as many terms as the segment's largest ``|rho|`` needs
   (:func:`need_table`).
-
-Every driver addresses the output as ``out[i - oi, j - oj]`` and the per-point
-arrays from offsets ``xo``/``yo``, so the same code fills a tile in place in the
-full output (offsets 0) or in a separately allocated block.
 """
 
+from __future__ import annotations
+
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from ._jit import njit
 from .activations import ABRELU, ERF, RELU, SERIES
 from .fast import (
+    FAST_DRIVERS,
     FASTMATH,
+    begin_row,
     constants,
     erf_point_table,
     mirror_tile,
     relu_point_table,
-    tile_fast,
+    row_buffers,
+    seed_row,
+    store_row,
 )
+from .layer import as_dtype, chain, correlation, dense, dense_value
 from .recursion import entry
 
 
+class Tile(NamedTuple):
+    """Where a driver works.
+
+    Attributes
+    ----------
+    oi, oj : int
+        Global row and column of ``out[0, 0]``.
+    i0, i1, j0, j1 : int
+        Global rows and columns of the tile.
+    diag : bool
+        A diagonal tile of a symmetric Gram (computes ``j > i``).
+    mirror : bool
+        Also write the transposed tile (``out`` is the whole output).
+    xo, yo : int
+        Global index of the first point of the row and column records.
+    """
+
+    oi: int
+    oj: int
+    i0: int
+    i1: int
+    j0: int
+    j1: int
+    diag: bool
+    mirror: bool
+    xo: int
+    yo: int
+
+
+class Task(NamedTuple):
+    """What a driver computes: ``depth`` layers of the NTK (``ntk``) or the
+    NNGP, with the gradient columns ``ib`` (``log sigma_b``) and ``iw``
+    (``log sigma_w``; -1 for a fixed hyperparameter) if ``want_grad``."""
+
+    depth: int
+    ntk: bool
+    ib: int
+    iw: int
+    want_grad: bool
+
+
+class Diagonal(NamedTuple):
+    """``k`` (n,) and ``grad`` (2, n): diagonal of the returned kernel and its
+    derivatives in ``(log sigma_b, log sigma_w)`` (zeros when not symmetric)."""
+
+    k: np.ndarray
+    grad: np.ndarray
+
+
+class GenericPoints(NamedTuple):
+    """Per-point record of :func:`tile_generic`: layer variances ``q``
+    (depth + 1, n), their derivatives ``dq`` (2, depth + 1, n) and, for a
+    series, ``coef[layer, table, term, point]`` and ``rem[layer, table, point]``
+    (placeholders for closed forms)."""
+
+    q: np.ndarray
+    dq: np.ndarray
+    coef: np.ndarray
+    rem: np.ndarray
+
+
+class SeriesPoints(NamedTuple):
+    """Per-point record of :func:`tile_series`: ``iq = 1 / sqrt(q)`` (0 where
+    ``q = 0``), ``dq``, the tables ``coef[layer, table, term, point]`` and
+    ``rem[layer, table, point]`` and ``need[layer, level, point]``
+    (:func:`need_table`)."""
+
+    iq: np.ndarray
+    dq: np.ndarray
+    coef: np.ndarray
+    rem: np.ndarray
+    need: np.ndarray
+
+
+class FastPoints(NamedTuple):
+    """Per-point record of :func:`sknnk._numerics.fast.tile_fast`: the table
+    ``P[layer, field, point]`` (:func:`relu_point_table`, :func:`erf_point_table`)."""
+
+    P: np.ndarray
+
+
 @njit(cache=True, nogil=True)
-def tile_generic(
-    out,
-    grad,
-    oi,
-    oj,
-    i0,
-    i1,
-    j0,
-    j1,
-    diag_tile,
-    mirror,
-    xo,
-    yo,
-    diag_k,
-    diag_grad,
-    qx,
-    qy,
-    dqx,
-    dqy,
-    code,
-    prm,
-    coefx,
-    coefy,
-    remx,
-    remy,
-    nterms,
-    sw2,
-    sb2,
-    alpha0,
-    beta0,
-    alpha,
-    beta,
-    ntk_param,
-    depth,
-    dval,
-    ib,
-    iw,
-    kind,
-    want_grad,
-):
-    """Fill one tile entry by entry (any activation code); see module doc."""
+def tile_generic(out, grad, tile, rows, cols, diag, code, prm, nterms, p, task):
+    """Fill one tile entry by entry (any activation code).
+
+    ``rows``/``cols`` are :class:`GenericPoints`; ``code``, ``prm`` the
+    activation, ``nterms`` the terms of the series tables at each layer
+    (series only); the other arguments as in the module doc.
+    """
+    _, oj, i0, i1, _, j1, diag_tile, mirror, _, yo = tile
+    depth, ntk, ib, iw, want_grad = task
     for i in range(i0, i1):
-        ri = i - oi
-        xi = i - xo
-        js = j0
-        if diag_tile:
-            js = i + 1
-            out[ri, i - oj] = diag_k[xi]
-            if want_grad:
-                if ib >= 0:
-                    grad[ri, i - oj, ib] = diag_grad[0, xi]
-                if iw >= 0:
-                    grad[ri, i - oj, iw] = diag_grad[1, xi]
+        ri, xi, js, _, _, _ = begin_row(out, grad, i, tile, diag, task)
         for j in range(js, j1):
             cj = j - oj
             s, t, ds_b, ds_w, dt_b, dt_w = entry(
-                out[ri, cj] / dval,
+                out[ri, cj] / p.dval,
                 xi,
                 j - yo,
-                qx,
-                qy,
-                dqx,
-                dqy,
+                rows,
+                cols,
                 code,
                 prm,
-                coefx,
-                coefy,
-                remx,
-                remy,
                 nterms,
-                sw2,
-                sb2,
-                alpha0,
-                beta0,
-                alpha,
-                beta,
-                ntk_param,
+                p,
                 depth,
                 want_grad,
             )
-            if kind == 1:
-                out[ri, cj] = t
-                d_b, d_w = dt_b, dt_w
-            else:
-                out[ri, cj] = s
-                d_b, d_w = ds_b, ds_w
+            out[ri, cj] = t if ntk else s
             if want_grad:
                 if ib >= 0:
-                    grad[ri, cj, ib] = d_b
+                    grad[ri, cj, ib] = dt_b if ntk else ds_b
                 if iw >= 0:
-                    grad[ri, cj, iw] = d_w
+                    grad[ri, cj, iw] = dt_w if ntk else ds_w
     if diag_tile or mirror:
-        mirror_tile(out, grad, oi, oj, i0, i1, j0, j1, diag_tile, want_grad)
+        mirror_tile(out, grad, tile, want_grad)
 
 
 # number of correlation levels of the truncation tables (see need_table)
@@ -220,24 +263,31 @@ def _pair_parity(par, layer, tx, ty):
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _chunk_series(
-    f, g, fa, fb, ga, gb, gc, rho, rho2, lo, hi, xi, y0, layer, coefxt, coefyt,
-    remx, remy, needx, ncol, par, full, want_grad,
-):  # fmt: skip
+    buf, rho, rho2, lo, hi, xi, y0, layer, rows, cols, ncol, par, full, want_grad
+):
     """The series of one layer for the columns ``lo:hi`` of a row segment.
 
-    ``F`` into ``f``, ``G`` into ``g`` and, with ``want_grad``, the series of
-    the partials into ``fa, fb, ga, gb, gc``, with the number of terms that
-    the largest ``|rho|`` of the chunk needs (see :func:`tile_series`).
+    ``buf = (F, G, F_a, F_b, G_a, G_b, G_c)`` are the row segment's outputs
+    (the partials only with ``want_grad``; ``F_a`` etc. without the factor
+    1/2), ``rho``/``rho2`` its correlations and their squares, ``xi`` the row
+    point and ``y0`` the first column point in ``rows``/``cols``
+    (:class:`SeriesPoints`), ``ncol[layer, level]`` the terms the tile's
+    columns need, ``par`` the parity table and ``full`` the terms of the
+    layer's tables. The number of terms is what the largest ``|rho|`` of the
+    chunk needs (see :func:`tile_series`).
     """
+    f, g, fa, fb, ga, gb, gc = buf
     w = hi - lo
     yc = y0 + lo
     rmax = 0.0
     for k in range(lo, hi):
         rmax = max(rmax, abs(rho[k]))
     lev = min(LEVELS, int(rmax * LEVELS) + 1)
-    n = min(full, max(needx[layer, lev, xi], ncol[layer, lev]))
+    n = min(full, max(rows.need[layer, lev, xi], ncol[layer, lev]))
     fc = f[lo:hi]
     gk = g[lo:hi]
+    remx = rows.rem
+    remy = cols.rem
     if n >= full:
         # F and G with the tail rho^n sqrt(r_n(a) r_n(b))
         for k in range(w):
@@ -249,8 +299,8 @@ def _chunk_series(
             gk[k] = 0.0
     r = rho[lo:hi]
     r2 = rho2[lo:hi]
-    cx = coefxt[layer]
-    cy = coefyt[layer]
+    cx = rows.coef[layer]
+    cy = cols.coef[layer]
     _series(fc, r, r2, cx[0], xi, cy[0], yc, w, n, _pair_parity(par, layer, 0, 0))
     _series(gk, r, r2, cx[1], xi, cy[1], yc, w, n, _pair_parity(par, layer, 1, 1))
     if not want_grad:
@@ -270,180 +320,111 @@ def _chunk_series(
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
-def tile_series(
-    out,
-    grad,
-    oi,
-    oj,
-    i0,
-    i1,
-    j0,
-    j1,
-    diag_tile,
-    mirror,
-    xo,
-    yo,
-    diag_k,
-    diag_grad,
-    iqx,
-    iqy,
-    dqx,
-    dqy,
-    coefxt,
-    coefyt,
-    remx,
-    remy,
-    needx,
-    needy,
-    par,
-    nterms,
-    sw2,
-    sb2,
-    alpha0,
-    beta0,
-    alpha,
-    beta,
-    ntk_param,
-    depth,
-    dval,
-    ib,
-    iw,
-    kind,
-    want_grad,
-):
+def tile_series(out, grad, tile, rows, cols, diag, par, nterms, p, task):
     """Fill one tile for an activation evaluated by its Hermite series.
 
-    Same recursion as :func:`sknnk._numerics.recursion.entry` with
-    ``_series_partials``, but a whole row segment at a time: each series
-    ``sum_k a_k(x) b_k(y_j) rho_j^k`` (plus its Cauchy-Schwarz tail) is
-    evaluated by Horner's rule with the columns ``j`` in the inner loop, for
-    which the tables are transposed from the layout of
-    :func:`sknnk._numerics.series.coefficient_tables`:
-    ``coefxt[layer, table, term, point]`` (rows) and ``coefyt`` (columns),
-    the same array for a symmetric Gram. ``iqx``/``iqy`` are ``1 / sqrt(q)``
-    of the points at every layer (0 where ``q = 0``: ``rho = 0`` there).
+    Same recursion as :func:`sknnk._numerics.recursion.entry` on a series, but a
+    whole row segment at a time: each series ``sum_k a_k(x) b_k(y_j) rho_j^k``
+    (plus its Cauchy-Schwarz tail) is evaluated by Horner's rule with the
+    columns ``j`` in the inner loop, from the tables
+    ``coef[layer, table, term, point]`` of ``rows``/``cols``
+    (:class:`SeriesPoints`, the same arrays for a symmetric Gram).
+    ``par[layer, table]`` is :func:`parity_table` and ``nterms[layer]`` the
+    terms of the tables; the other arguments as in the module doc.
 
     Two savings, neither of which loosens the truncation bound:
 
-    * ``par[layer, table]`` (:func:`parity_table`): a table whose terms of one
-      parity vanish (odd or even activations) is summed over the other parity
-      only, in ``rho^2``.
+    * ``par[layer, table]``: a table whose terms of one parity vanish (odd or
+      even activations) is summed over the other parity only, in ``rho^2``.
     * The number of terms of ``CHUNK`` columns of a row segment at a layer is
       the smallest ``n`` for which ``|rho|^n`` times the tail energies of their
-      points is below ``_ADAPT_TOL`` (``needx``/``needy``, :func:`need_table`,
-      at the level just above the chunk's largest ``|rho|``); the full
-      ``nterms`` and its Cauchy-Schwarz tail when ``|rho|`` reaches the top
-      level (:func:`_chunk_series`).
+      points is below ``_ADAPT_TOL`` (``need``, :func:`need_table`, at the
+      level just above the chunk's largest ``|rho|``); the full ``nterms`` and
+      its Cauchy-Schwarz tail when ``|rho|`` reaches the top level
+      (:func:`_chunk_series`).
     """
+    _, _, i0, i1, j0, j1, diag_tile, mirror, _, yo = tile
+    depth, want_grad = task.depth, task.want_grad
     width = j1 - j0
-    s = np.empty(width)
-    t = np.empty(width)
+    s, t, dsb, dsw, dtb, dtw = row_buffers(width, want_grad, out)
     rho = np.empty(width)
     rho2 = np.empty(width)
-    f = np.empty(width)
-    g = np.empty(width)
     nb = width if want_grad else 0
-    dsb = np.empty(nb)
-    dsw = np.empty(nb)
-    dtb = np.empty(nb)
-    dtw = np.empty(nb)
-    fa = np.empty(nb)
-    fb = np.empty(nb)
-    ga = np.empty(nb)
-    gb = np.empty(nb)
-    gc = np.empty(nb)
+    buf = (
+        np.empty(width),
+        np.empty(width),
+        np.empty(nb),
+        np.empty(nb),
+        np.empty(nb),
+        np.empty(nb),
+        np.empty(nb),
+    )
+    f, g, fa, fb, ga, gb, gc = buf
     # terms needed by the columns of the tile at every layer and level
     ncol = np.zeros((depth, LEVELS + 1), dtype=np.int64)
     for layer in range(depth):
         for lev in range(LEVELS + 1):
             for j in range(j0, j1):
-                ncol[layer, lev] = max(ncol[layer, lev], needy[layer, lev, j - yo])
+                ncol[layer, lev] = max(ncol[layer, lev], cols.need[layer, lev, j - yo])
     for i in range(i0, i1):
-        ri = i - oi
-        xi = i - xo
-        js = j0
-        if diag_tile:
-            js = i + 1
-            out[ri, i - oj] = diag_k[xi]
-            if want_grad:
-                if ib >= 0:
-                    grad[ri, i - oj, ib] = diag_grad[0, xi]
-                if iw >= 0:
-                    grad[ri, i - oj, iw] = diag_grad[1, xi]
-        w = j1 - js
+        ri, xi, _, w, c0, y0 = begin_row(out, grad, i, tile, diag, task)
         if w <= 0:
             continue
-        c0 = js - oj
-        y0 = js - yo
-        for k in range(w):
-            gij = out[ri, c0 + k] / dval
-            s[k] = sw2 * gij + sb2
-            t[k] = alpha0 * gij + beta0
-            if want_grad:
-                dsb[k] = 2.0 * sb2
-                dsw[k] = 2.0 * sw2 * gij
-                dtb[k] = dsb[k] if ntk_param else 0.0
-                dtw[k] = dsw[k] if ntk_param else 0.0
-        dalpha_w = 2.0 * sw2 if ntk_param else 0.0
-        dbeta_b = 2.0 * sb2 if ntk_param else 0.0
+        orow = out[ri, c0 : c0 + w]
+        seed_row(orow, w, s, t, dsb, dsw, dtb, dtw, p, want_grad)
         for layer in range(depth):
-            ia = iqx[layer, xi]
+            ia = rows.iq[layer, xi]
+            iqy = cols.iq[layer, y0 : y0 + w]
             for k in range(w):
-                r = min(1.0, max(-1.0, s[k] * (ia * iqy[layer, y0 + k])))
+                r = correlation(s[k], ia, iqy[k], 1.0)
                 rho[k] = r
                 rho2[k] = r * r
             for lo in range(0, w, CHUNK):
                 _chunk_series(
-                    f, g, fa, fb, ga, gb, gc, rho, rho2, lo, min(w, lo + CHUNK),
-                    xi, y0, layer, coefxt, coefyt, remx, remy, needx, ncol, par,
-                    nterms[layer], want_grad,
-                )  # fmt: skip
+                    buf,
+                    rho,
+                    rho2,
+                    lo,
+                    min(w, lo + CHUNK),
+                    xi,
+                    y0,
+                    layer,
+                    rows,
+                    cols,
+                    ncol,
+                    par,
+                    nterms[layer],
+                    want_grad,
+                )
             if not want_grad:
                 for k in range(w):
-                    t[k] = alpha * f[k] + beta + sw2 * g[k] * t[k]
-                    s[k] = sw2 * f[k] + sb2
+                    s[k], t[k] = dense_value(f[k], g[k], t[k], p)
                 continue
-            dqxb = dqx[0, layer, xi]
-            dqxw = dqx[1, layer, xi]
+            qxb = rows.dq[0, layer, xi]
+            qxw = rows.dq[1, layer, xi]
             for k in range(w):
-                yk = y0 + k
-                fk = f[k]
+                qyb = cols.dq[0, layer, y0 + k]
+                qyw = cols.dq[1, layer, y0 + k]
                 gk = g[k]
-                tk = t[k]
-                df_b = 0.5 * fa[k] * dqxb + 0.5 * fb[k] * dqy[0, layer, yk]
-                df_b += gk * dsb[k]
-                df_w = 0.5 * fa[k] * dqxw + 0.5 * fb[k] * dqy[1, layer, yk]
-                df_w += gk * dsw[k]
-                dg_b = 0.5 * ga[k] * dqxb + 0.5 * gb[k] * dqy[0, layer, yk]
-                dg_b += gc[k] * dsb[k]
-                dg_w = 0.5 * ga[k] * dqxw + 0.5 * gb[k] * dqy[1, layer, yk]
-                dg_w += gc[k] * dsw[k]
-                dtb[k] = alpha * df_b + dbeta_b + sw2 * dg_b * tk + sw2 * gk * dtb[k]
-                dtw[k] = (
-                    dalpha_w * fk
-                    + alpha * df_w
-                    + 2.0 * sw2 * gk * tk
-                    + sw2 * dg_w * tk
-                    + sw2 * gk * dtw[k]
+                hfa = 0.5 * fa[k]
+                hfb = 0.5 * fb[k]
+                hga = 0.5 * ga[k]
+                hgb = 0.5 * gb[k]
+                s[k], t[k], dsb[k], dsw[k], dtb[k], dtw[k] = dense(
+                    f[k],
+                    gk,
+                    chain(hfa, hfb, gk, qxb, qyb, dsb[k]),
+                    chain(hfa, hfb, gk, qxw, qyw, dsw[k]),
+                    chain(hga, hgb, gc[k], qxb, qyb, dsb[k]),
+                    chain(hga, hgb, gc[k], qxw, qyw, dsw[k]),
+                    t[k],
+                    dtb[k],
+                    dtw[k],
+                    p,
                 )
-                dsb[k] = sw2 * df_b + 2.0 * sb2
-                dsw[k] = 2.0 * sw2 * fk + sw2 * df_w
-                t[k] = alpha * fk + beta + sw2 * gk * tk
-                s[k] = sw2 * fk + sb2
-        res = t if kind == 1 else s
-        for k in range(w):
-            out[ri, c0 + k] = res[k]
-        if want_grad:
-            rb = dtb if kind == 1 else dsb
-            rw = dtw if kind == 1 else dsw
-            if ib >= 0:
-                for k in range(w):
-                    grad[ri, c0 + k, ib] = rb[k]
-            if iw >= 0:
-                for k in range(w):
-                    grad[ri, c0 + k, iw] = rw[k]
+        store_row(grad, ri, c0, orow, w, s, t, dsb, dsw, dtb, dtw, task)
     if diag_tile or mirror:
-        mirror_tile(out, grad, oi, oj, i0, i1, j0, j1, diag_tile, want_grad)
+        mirror_tile(out, grad, tile, want_grad)
 
 
 @njit(cache=True, nogil=True)
@@ -543,6 +524,8 @@ def parity_table(coef, nterms):
 RELU_FAMILY, ERF_FAMILY = "relu", "erf"  # vectorised closed forms (tile_fast)
 SERIES_FAMILY, GENERIC_FAMILY = "series", "generic"
 _FAST = {RELU_FAMILY: 0, ERF_FAMILY: 1}
+_EMPTY_COEF = np.zeros((1, 1, 1, 1))
+_EMPTY_REM = np.zeros((1, 1, 1))
 
 
 class GramPlan:
@@ -552,16 +535,34 @@ class GramPlan:
     ``Y`` (global rows ``yo:``), two separate C-contiguous buffers even for a
     symmetric Gram: every tile's gemm is then the same BLAS call (``gemm`` with
     a transposed operand, never ``syrk``) with operands of the same layout,
-    whichever process computes it and whatever the subset. ``rows``/``cols``
-    are dicts of the per-point arrays of the chosen family (last axis over
-    points, except ``coef[layer, table, point, term]``) and ``static`` holds the
-    scalars and constant arrays of the recursion. :meth:`compute` fills one tile
+    whichever process computes it and whatever the subset. ``driver`` is the
+    compiled tile driver, ``rows``/``cols``/``diagonal`` its per-point records
+    (points on the last axis of every array) and ``consts`` the driver's
+    remaining arguments (see the module doc). :meth:`compute` fills one tile
     of an output array; :meth:`subset` restricts the plan to a box of rows and
     columns (what a task on another process needs).
+
+    Attributes read by :mod:`sknnk._parallel`: ``tile``, ``out_dtype``,
+    ``n_grad`` and ``want_grad``.
     """
 
-    def __init__(self, family, tile, X, Y, xo, yo, rows, cols, static):
-        self.family = family
+    def __init__(
+        self,
+        driver,
+        tile,
+        X,
+        Y,
+        xo,
+        yo,
+        rows,
+        cols,
+        diagonal,
+        consts,
+        out_dtype,
+        n_grad,
+        want_grad,
+    ):  # noqa: E501
+        self.driver = driver
         self.tile = tile
         self.X = X
         self.Y = Y
@@ -569,23 +570,30 @@ class GramPlan:
         self.yo = yo
         self.rows = rows
         self.cols = cols
-        self.static = static
+        self.diagonal = diagonal
+        self.consts = consts
+        self.out_dtype = np.dtype(out_dtype)
+        self.n_grad = n_grad
+        self.want_grad = want_grad
 
     def subset(self, r0, r1, c0, c1):
         """The plan restricted to rows ``r0:r1`` and columns ``c0:c1``."""
         xs = slice(r0 - self.xo, r1 - self.xo)
         ys = slice(c0 - self.yo, c1 - self.yo)
-        t = self.tile
         return GramPlan(
-            self.family,
-            t,
+            self.driver,
+            self.tile,
             np.ascontiguousarray(self.X[xs]),
             np.ascontiguousarray(self.Y[ys]),
             r0,
             c0,
-            {k: _points(k, v, xs) for k, v in self.rows.items()},
-            {k: _points(k, v, ys) for k, v in self.cols.items()},
-            self.static,
+            _points(self.rows, xs),
+            _points(self.cols, ys),
+            _points(self.diagonal, xs),
+            self.consts,
+            self.out_dtype,
+            self.n_grad,
+            self.want_grad,
         )
 
     def compute(self, out, grad, oi, oj, tile, mirror):
@@ -604,51 +612,24 @@ class GramPlan:
             self.Y[j0 - yo : j1 - yo].T,
             out=out[i0 - oi : i1 - oi, j0 - oj : j1 - oj],
         )
-        sc = self.static
-        r, c = self.rows, self.cols
-        if self.family in _FAST:
-            tile_fast(
-                _FAST[self.family], out, grad, oi, oj, i0, i1, j0, j1, diag, mirror,
-                r["P"], c["P"], xo, yo, r["diag_k"], r["diag_grad"],
-                sc["cst"], sc["rp"], sc["ib"], sc["iw"], sc["kind"],
-                sc["ntk_param"], sc["depth"], sc["want_grad"],
-            )  # fmt: skip
-        elif self.family == SERIES_FAMILY:
-            tile_series(
-                out, grad, oi, oj, i0, i1, j0, j1, diag, mirror, xo, yo,
-                r["diag_k"], r["diag_grad"], r["iq"], c["iq"], r["dq"], c["dq"],
-                r["coefT"], c["coefT"], r["rem"], c["rem"], r["need"], c["need"],
-                sc["par"], sc["nterms"], *sc["p"], sc["depth"], sc["d"], sc["ib"],
-                sc["iw"], sc["kind"],
-                sc["want_grad"],
-            )  # fmt: skip
-        else:
-            tile_generic(
-                out, grad, oi, oj, i0, i1, j0, j1, diag, mirror, xo, yo,
-                r["diag_k"], r["diag_grad"], r["q"], c["q"], r["dq"], c["dq"],
-                sc["code"], sc["prm"], r.get("coef", sc.get("coef")),
-                c.get("coef", sc.get("coef")), r.get("rem", sc.get("rem")),
-                c.get("rem", sc.get("rem")), sc["nterms"], *sc["p"],
-                sc["depth"], sc["d"], sc["ib"], sc["iw"], sc["kind"],
-                sc["want_grad"],
-            )  # fmt: skip
+        where = Tile(oi, oj, i0, i1, j0, j1, diag, mirror, xo, yo)
+        self.driver(out, grad, where, self.rows, self.cols, self.diagonal, *self.consts)
 
     def _compute_cast(self, out, grad, oi, oj, tile, mirror):
         """:meth:`compute` through a scratch tile in the plan's dtype."""
         i0, i1, j0, j1, diag = tile
-        want_grad = self.static["want_grad"]
         sk = np.empty((i1 - i0, j1 - j0), dtype=self.X.dtype)
-        gshape = (i1 - i0, j1 - j0, grad.shape[2]) if want_grad else (0, 0, 0)
+        gshape = (i1 - i0, j1 - j0, grad.shape[2]) if self.want_grad else (0, 0, 0)
         sg = np.empty(gshape, dtype=self.X.dtype)
         self.compute(sk, sg, i0, j0, tile, False)
         rs = slice(i0 - oi, i1 - oi)
         cs = slice(j0 - oj, j1 - oj)
         out[rs, cs] = sk
-        if want_grad:
+        if self.want_grad:
             grad[rs, cs] = sg
         if mirror and not diag:
             out[cs, rs] = sk.T
-            if want_grad:
+            if self.want_grad:
                 grad[cs, rs] = sg.transpose(1, 0, 2)
 
 
@@ -662,11 +643,9 @@ def _inv_sqrt(q):
     return np.where(q > 0.0, 1.0 / np.sqrt(np.maximum(q, 1e-300)), 0.0)
 
 
-def _points(key, a, sl):
-    """Contiguous copy of the points ``sl`` of a per-point array."""
-    if key == "coef":
-        return np.ascontiguousarray(a[..., sl, :])
-    return np.ascontiguousarray(a[..., sl])
+def _points(record, sl):
+    """The record with contiguous copies of the points ``sl`` (last axis)."""
+    return type(record)(*(np.ascontiguousarray(a[..., sl]) for a in record))
 
 
 def family_of(code):
@@ -680,36 +659,32 @@ def family_of(code):
     return GENERIC_FAMILY
 
 
-def make_plan(
-    code,
-    prm,
-    X,
-    Y,
-    px,
-    py,
-    diag_k,
-    diag_grad,
-    recursion_params,
-    kind,
-    depth,
-    ib,
-    iw,
-    n_grad,
-    want_grad,
-    dtype,
-    tile,
-):
+def make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile):
     """Build the :class:`GramPlan` of ``k(X, Y)`` (``Y is None``: symmetric).
 
-    ``px``/``py`` carry the per-point results of the 1-D recursion (``q``,
-    ``dq``) and, for series activations, the coefficient tables (``coef``,
-    ``rem``, ``nterms``); ``diag_k``/``diag_grad`` are the diagonal values of
-    the returned kernel (symmetric case).
+    Parameters
+    ----------
+    network : sknnk._numerics.engine.Network
+        The network (activation, depth, gradient columns, dtype).
+    params : LayerParams
+        The recursion's scalars (float64).
+    X, Y : ndarray
+        Row and column points (``Y`` None: ``X``).
+    px, py : sknnk._numerics.engine.Points
+        Per-point results of the 1-D recursion (``q``, ``dq``) and, for series
+        activations, the coefficient tables (``coef``, ``rem``, ``nterms``).
+    diagonal : tuple or None
+        ``(k, grad)`` of the diagonal of the returned kernel (symmetric case).
+    want_grad : bool
+        Whether the drivers compute the gradient.
+    tile : int
+        Side of the tiles.
     """
-    sw2, sb2, alpha0, beta0, alpha, beta, ntk_param = recursion_params
-    d = X.shape[1]
+    spec = network.activation
+    code, prm, depth = spec.code, spec.prm, network.depth
     family = family_of(code) if depth > 0 else RELU_FAMILY
-    out_dtype = dtype
+    out_dtype = network.dtype
+    dtype = out_dtype
     if family not in _FAST:
         # float32 output of the float64 drivers (one compiled variant each):
         # tiles are computed in float64 and rounded when stored
@@ -717,64 +692,61 @@ def make_plan(
     Xc = np.ascontiguousarray(X, dtype=dtype)
     # a separate buffer even when symmetric (see GramPlan)
     Yc = np.array(X if Y is None else Y, dtype=dtype, order="C", copy=True)
-    if diag_k is None:
-        diag_k = np.zeros(X.shape[0])
-        diag_grad = np.zeros((2, X.shape[0]))
-    static = dict(
-        out_dtype=np.dtype(out_dtype),
-        depth=depth,
-        kind=kind,
-        ib=ib,
-        iw=iw,
-        n_grad=n_grad,
-        want_grad=want_grad,
-        ntk_param=ntk_param,
-        d=float(d),
-        p=(sw2, sb2, alpha0, beta0, alpha, beta, ntk_param),
-    )
-    rows = {}
-    cols = {}
+    if diagonal is None:
+        diagonal = (np.zeros(X.shape[0]), np.zeros((2, X.shape[0])))
+    diag = Diagonal(*(np.ascontiguousarray(a, dtype=dtype) for a in diagonal))
+    task = Task(depth, bool(network.ntk), network.grad_b, network.grad_w, want_grad)
+    p = as_dtype(params, dtype)
     if family in _FAST:
         if code == ABRELU:
             a_, b_ = float(prm[0]), float(prm[1])
             ab_, dd = a_ * b_, (b_ - a_) ** 2
         else:
             ab_, dd = 0.0, 1.0
-        dalpha_w = 2.0 * sw2 if ntk_param else 0.0
-        dbeta_b = 2.0 * sb2 if ntk_param else 0.0
-        static["cst"] = constants(dtype)
-        static["rp"] = np.array(
-            [sw2, sb2, alpha0, beta0, alpha, beta, dalpha_w, dbeta_b, d, ab_, dd],
-            dtype=dtype,
-        )
         table = erf_point_table if family == ERF_FAMILY else relu_point_table
-        rows["P"] = table(px.q, px.dq, dtype)
-        cols["P"] = rows["P"] if py is px else table(py.q, py.dq, dtype)
-        rows["diag_k"] = np.asarray(diag_k, dtype=dtype)
-        rows["diag_grad"] = np.asarray(diag_grad, dtype=dtype)
+        rows = FastPoints(table(px.q, px.dq, dtype))
+        cols = rows if py is px else FastPoints(table(py.q, py.dq, dtype))
+        t = np.dtype(dtype).type
+        consts = ((t(ab_), t(dd)), constants(dtype), p, task)
+        driver = FAST_DRIVERS[_FAST[family] + 2 * bool(want_grad)]
+    elif family == SERIES_FAMILY:
+        # one transposed copy (shared when symmetric); the caller may drop
+        # the original tables afterwards
+        coef_x = _transposed(px.coef)
+        need_x = need_table(px.coef, px.rem, px.nterms)
+        rows = SeriesPoints(_inv_sqrt(px.q), px.dq, coef_x, px.rem, need_x)
+        par = parity_table(px.coef, px.nterms)
+        cols = rows
+        if py is not px:
+            need_y = need_table(py.coef, py.rem, py.nterms)
+            coef_y = _transposed(py.coef)
+            cols = SeriesPoints(_inv_sqrt(py.q), py.dq, coef_y, py.rem, need_y)
+            par_y = parity_table(py.coef, py.nterms)
+            par = np.where(par == par_y, par, -1)
+        consts = (par, px.nterms, p, task)
+        driver = tile_series
     else:
-        rows.update(diag_k=diag_k, diag_grad=diag_grad, q=px.q, dq=px.dq)
-        cols.update(q=py.q, dq=py.dq)
-        static.update(code=code, prm=prm, nterms=px.nterms)
-        if family == SERIES_FAMILY:
-            # one transposed copy (shared when symmetric); the caller may drop
-            # the original tables afterwards
-            rows.update(coefT=_transposed(px.coef), rem=px.rem)
-            coef_t = rows["coefT"] if py is px else _transposed(py.coef)
-            cols.update(rem=py.rem, coefT=coef_t)
-            rows["iq"] = _inv_sqrt(px.q)
-            cols["iq"] = rows["iq"] if py is px else _inv_sqrt(py.q)
-            rows["need"] = need_table(px.coef, px.rem, px.nterms)
-            par = parity_table(px.coef, px.nterms)
-            cols["need"] = rows["need"]
-            if py is not px:
-                cols["need"] = need_table(py.coef, py.rem, py.nterms)
-                par_y = parity_table(py.coef, py.nterms)
-                par = np.where(par == par_y, par, -1)
-            static["par"] = par
-        elif code == SERIES:  # the per-entry driver on a series (tests)
-            rows.update(coef=px.coef, rem=px.rem)
-            cols.update(coef=py.coef, rem=py.rem)
+        if code == SERIES:  # the per-entry driver on a series (tests)
+            rows = GenericPoints(px.q, px.dq, _transposed(px.coef), px.rem)
+            cols = GenericPoints(py.q, py.dq, _transposed(py.coef), py.rem)
         else:  # placeholders, never read by closed forms
-            static.update(coef=px.coef, rem=px.rem)
-    return GramPlan(family, tile, Xc, Yc, 0, 0, rows, cols, static)
+            rows = GenericPoints(px.q, px.dq, _EMPTY_COEF, _EMPTY_REM)
+            cols = GenericPoints(py.q, py.dq, _EMPTY_COEF, _EMPTY_REM)
+        consts = (code, prm, px.nterms, p, task)
+        driver = tile_generic
+    n_grad = network.n_grad
+    return GramPlan(
+        driver,
+        tile,
+        Xc,
+        Yc,
+        0,
+        0,
+        rows,
+        cols,
+        diag,
+        consts,
+        out_dtype,
+        n_grad,
+        want_grad,
+    )

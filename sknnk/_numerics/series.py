@@ -318,7 +318,7 @@ def layer_tables(funcs, q, min_terms=8, kink=False, samples=None):
             "sqrt(k(x, x) k(y, y)) of that layer. Smaller sigma_w / sigma_b or "
             "inputs of smaller norm keep the variances lower.",
             UserWarning,
-            stacklevel=5,
+            stacklevel=7,  # the user's call of a kernel or its diag
         )
     for _ in range(extra):
         prev = coefs[-1]

@@ -1,0 +1,255 @@
+"""The engine entry point: Gram matrices, gradients and diagonals of a network record.
+
+The kernels of :mod:`sknnk.kernels` validate their parameters and inputs,
+describe the network as a :class:`Network` record and call :func:`gram` or
+:func:`diag`; nothing here knows about kernel objects. The steps:
+
+1. :func:`prepare` runs the 1-D recursion of every point (the layer variances
+   ``q``, ``Theta(x, x)`` and their derivatives, by the layer map of
+   :mod:`sknnk._numerics.layer`) and, for activations evaluated by their
+   Hermite series, the coefficient tables of every layer.
+2. :func:`sknnk._numerics.gram.make_plan` chooses the tile driver of the
+   activation's family and gathers its per-point records.
+3. :func:`sknnk._parallel.compute_gram` runs the tiles (results bitwise
+   identical for every ``n_jobs`` and joblib backend).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import _parallel
+from . import series
+from .activations import (
+    ABRELU,
+    ELU,
+    RELU,
+    SERIES,
+    ActivationSpec,
+    closed_form_diag_values,
+    elu_diag_values,
+    relu_family_diag_values,
+)
+from .gram import make_plan
+from .layer import diag_step, scales
+
+_EMPTY_COEF = np.zeros((1, 1, 1, 1))
+_EMPTY_REM = np.zeros((1, 1, 1))
+_EMPTY_N = np.zeros(1, dtype=np.int64)
+
+
+class Network(NamedTuple):
+    """Plain description of the infinitely wide network of a kernel.
+
+    Attributes
+    ----------
+    ntk : bool
+        The neural tangent kernel (True) or the NNGP (False).
+    depth : int
+        Number of hidden layers (>= 0).
+    sigma_w, sigma_b : float
+        Weight and bias standard deviations (``sigma_w > 0``, ``sigma_b >= 0``).
+    activation : ActivationSpec
+        How the recursion evaluates the nonlinearity.
+    parameterization : {"ntk", "standard"}
+        Parameterization of the NTK (the NNGP does not depend on it).
+    width : int or None
+        Hidden width of the standard parameterization.
+    grad_b, grad_w : int
+        Column of the gradient that receives ``d / d log sigma_b`` and
+        ``d / d log sigma_w`` (-1: not computed, a fixed hyperparameter).
+    n_grad : int
+        Number of gradient columns (the kernel's non-fixed hyperparameters).
+    dtype : numpy.dtype
+        float64 or float32: precision of the Gram and its gradient.
+    """
+
+    ntk: bool
+    depth: int
+    sigma_w: float
+    sigma_b: float
+    activation: ActivationSpec
+    parameterization: str = "ntk"
+    width: int | None = None
+    grad_b: int = -1
+    grad_w: int = -1
+    n_grad: int = 0
+    dtype: np.dtype = np.dtype(np.float64)
+
+
+def layer_params(network, n_features):
+    """:class:`sknnk._numerics.layer.LayerParams` of ``network`` (float64)."""
+    return scales(
+        network.ntk,
+        network.parameterization,
+        network.sigma_w,
+        network.sigma_b,
+        network.width,
+        n_features,
+    ).params
+
+
+class Points:
+    """Per-point quantities of one input set for one network.
+
+    Attributes
+    ----------
+    q : ndarray of shape (depth + 1, n)
+        Layer variances ``Sigma^l(x, x)``.
+    dq : ndarray of shape (2, depth + 1, n)
+        Their derivatives in ``(log sigma_b, log sigma_w)``.
+    t : ndarray of shape (n,)
+        ``Theta^depth(x, x)``.
+    dt : ndarray of shape (2, n)
+        Its derivatives.
+    coef, rem, nterms :
+        Hermite tables of series activations
+        (:func:`sknnk._numerics.series.coefficient_tables`; placeholders for
+        closed forms).
+    """
+
+    def __init__(self, network, X, want_grad, n_threads=1):
+        d = X.shape[1]
+        spec = network.activation
+        sq_norms = np.einsum("ij,ij->i", X, X) / d
+        p = layer_params(network, d)
+        n_tables = 4 if want_grad else 2
+        layers = []
+        if spec.code == SERIES:
+            funcs = spec.funcs
+
+            def values(q):
+                # sample each function once per layer, for the diagonal and
+                # for the coefficient tables of the same layer
+                samples = series.sample(funcs[:n_tables], q, spec.kink, n_threads)
+                out = series.diag_values(funcs, q, want_grad, spec.kink, samples)
+                layers.append(
+                    series.layer_tables(funcs[:n_tables], q, 8, spec.kink, samples)
+                )
+                return out
+
+        elif spec.code == RELU or spec.code == ABRELU:  # nothing to compile
+
+            def values(q):
+                return relu_family_diag_values(spec.code, spec.prm, q)
+
+        elif spec.code == ELU:  # compiled apart: its dual is costly to compile
+
+            def values(q):
+                return elu_diag_values(spec.prm, q)
+
+        else:
+
+            def values(q):
+                return closed_form_diag_values(spec.code, spec.prm, q)
+
+        n, depth = X.shape[0], network.depth
+        self.q = np.empty((depth + 1, n))
+        self.dq = np.empty((2, depth + 1, n))
+        self.t = np.empty(n)
+        self.dt = np.empty((2, n))
+        out = (p, self.q, self.dq, self.t, self.dt)
+        diag_step(-1, sq_norms, sq_norms, sq_norms, sq_norms, sq_norms, *out)
+        with _parallel.single_threaded_blas():  # the same bits whatever BLAS's threads
+            for layer in range(depth):
+                v, w, dv, dw = values(self.q[layer])
+                diag_step(layer, sq_norms, v, w, dv, dw, *out)
+        self.coef, self.rem, self.nterms = _EMPTY_COEF, _EMPTY_REM, _EMPTY_N
+        self._series = (spec.funcs, depth, n_tables, spec.kink)
+        if layers:
+            self.coef, self.rem, self.nterms = series.assemble(layers)
+
+    def tables(self, min_terms=None):
+        """Rebuild the Hermite tables with at least ``min_terms`` per layer."""
+        funcs, depth, n_tables, kink = self._series
+        with _parallel.single_threaded_blas():
+            self.coef, self.rem, self.nterms = series.coefficient_tables(
+                funcs, self.q[:depth], n_tables, min_terms, kink
+            )
+
+    def diagonal(self, ntk):
+        """``(k(x, x), dk(x, x))`` of the returned kernel, shapes (n,), (2, n)."""
+        if ntk:
+            return self.t, self.dt
+        return self.q[-1], self.dq[:, -1]
+
+
+def prepare(network, X, want_grad=False, n_jobs=None):
+    """The :class:`Points` of ``X`` (validated, float64, 2-D) for ``network``.
+
+    ``n_jobs`` bounds the threads that sample series activations.
+    """
+    n_threads = min(_parallel.n_workers_of(n_jobs), os.cpu_count() or 1)
+    return Points(network, X, want_grad, n_threads)
+
+
+def _common_terms(px, py):
+    """Make two series tables use the same number of terms at every layer."""
+    if px is py or px.nterms.shape != py.nterms.shape:
+        return
+    if np.any(px.nterms < py.nterms):
+        px.tables(np.maximum(px.nterms, py.nterms))
+    if np.any(py.nterms < px.nterms):
+        py.tables(np.maximum(px.nterms, py.nterms))
+
+
+def gram(network, X, Y=None, eval_gradient=False, n_jobs=None, verbose=0, label="Gram"):
+    """The Gram matrix ``k(X, Y)`` of ``network`` and optionally its gradient.
+
+    Parameters
+    ----------
+    network : Network
+        The network (validated by the caller).
+    X : ndarray of shape (n, d), float64
+        Row points (validated, finite).
+    Y : ndarray of shape (m, d) or None
+        Column points; None is the symmetric ``k(X, X)`` (upper triangle
+        computed, exact diagonal from the 1-D recursion).
+    eval_gradient : bool
+        Also return the gradient (symmetric case only); its columns follow
+        ``network.grad_b``/``grad_w``.
+    n_jobs : int or None
+        Workers over which tiles are spread (joblib semantics).
+    verbose : int
+        Progress lines (see :class:`sknnk._parallel.Progress`).
+    label : str
+        Prefix of the progress lines.
+
+    Returns
+    -------
+    K : ndarray of shape (n, m), ``network.dtype``
+    K_gradient : ndarray of shape (n, n, network.n_grad)
+        Only with ``eval_gradient``.
+    """
+    symmetric = Y is None
+    want_grad = bool(eval_gradient) and network.n_grad > 0
+    px = prepare(network, X, want_grad, n_jobs)
+    py = px if symmetric else prepare(network, Y, want_grad, n_jobs)
+    _common_terms(px, py)
+    diagonal = px.diagonal(network.ntk) if symmetric else None
+    params = layer_params(network, X.shape[1])
+    tile = _parallel.TILE
+    plan = make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile)
+    px.coef = py.coef = None  # the plan has its own copy: lower peak memory
+    n = X.shape[0]
+    m = n if symmetric else Y.shape[0]
+    dtype = network.dtype
+    K = np.empty((n, m), dtype=dtype)
+    shape = (n, m, network.n_grad) if eval_gradient else (0, 0, 0)
+    grad = np.empty(shape, dtype=dtype)
+    _parallel.compute_gram(plan, K, grad, symmetric, n_jobs, int(verbose), label)
+    if eval_gradient:
+        return K, grad
+    return K
+
+
+def diag(network, X, n_jobs=None):
+    """The diagonal ``k(x, x)`` of every row of ``X`` (float64), O(n depth).
+
+    ``n_jobs`` bounds the threads that sample series activations.
+    """
+    k, _ = prepare(network, X, False, n_jobs).diagonal(network.ntk)
+    return k.copy()
