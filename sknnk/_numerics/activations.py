@@ -438,3 +438,16 @@ class ActivationSpec:
         self.prm = np.zeros(N_PRM)
         self.prm[: len(prm)] = prm
         self.funcs = funcs
+
+
+def diag_values(code, prm, q):
+    """``(V, W, dV/dq, dW/dq)`` of any closed-form activation at the variances
+    ``q`` (1-D float64), dispatched to the one implementation of its family:
+    :func:`relu_family_diag_values` (numpy), :func:`elu_diag_values` or
+    :func:`closed_form_diag_values` (compiled). The one entry point of the
+    engine's diagonal recursion and of the registry's scalar maps."""
+    if code == RELU or code == ABRELU:
+        return relu_family_diag_values(code, prm, q)
+    if code == ELU:
+        return elu_diag_values(prm, q)
+    return closed_form_diag_values(code, prm, q)

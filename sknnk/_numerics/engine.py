@@ -23,16 +23,7 @@ import numpy as np
 
 from .. import _parallel
 from . import series
-from .activations import (
-    ABRELU,
-    ELU,
-    RELU,
-    SERIES,
-    ActivationSpec,
-    closed_form_diag_values,
-    elu_diag_values,
-    relu_family_diag_values,
-)
+from .activations import SERIES, ActivationSpec, diag_values
 from .gram import make_plan
 from .layer import diag_step, scales
 
@@ -131,20 +122,10 @@ class Points:
                 )
                 return out
 
-        elif spec.code == RELU or spec.code == ABRELU:  # nothing to compile
+        else:  # compiles only the family's own code
 
             def values(q):
-                return relu_family_diag_values(spec.code, spec.prm, q)
-
-        elif spec.code == ELU:  # compiled apart: its dual is costly to compile
-
-            def values(q):
-                return elu_diag_values(spec.prm, q)
-
-        else:
-
-            def values(q):
-                return closed_form_diag_values(spec.code, spec.prm, q)
+                return diag_values(spec.code, spec.prm, q)
 
         n, depth = X.shape[0], network.depth
         self.q = np.empty((depth + 1, n))

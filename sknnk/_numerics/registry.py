@@ -235,8 +235,9 @@ class Resolved(_na.ActivationSpec):
         q = np.ascontiguousarray(q, dtype=float).reshape(-1)
         if self.code == _na.SERIES:
             return series.diag_values(self.funcs, q, derivatives, self.kink)
-        out = np.array([_na.closed_form_diag(self.code, self.prm, qi) for qi in q])
-        return tuple(out.reshape(-1, 4).T)
+        return tuple(
+            np.asarray(a, dtype=float) for a in _na.diag_values(self.code, self.prm, q)
+        )
 
     def dual(self, q: float, c) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         r"""``F, G, dF/dc`` at the covariance ``[[q, c q], [c q, q]]``.
