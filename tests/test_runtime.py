@@ -388,8 +388,8 @@ def test_estimator_fit_is_refused_before_computing_the_gram(monkeypatch):
     eigendecomposition): refused when they do not fit, although the kernel
     call alone would."""
     import sknnk._memory as memory
-    import sknnk.kernels as kernels_module
     from sknnk import InfiniteWidthRegressor
+    from sknnk._numerics import engine
 
     X = np.random.default_rng(0).normal(size=(300, 4))
     y = X[:, 0]
@@ -400,7 +400,7 @@ def test_estimator_fit_is_refused_before_computing_the_gram(monkeypatch):
     def no_plan(*args, **kwargs):  # pragma: no cover - must not be reached
         raise AssertionError("computed the Gram before refusing")
 
-    monkeypatch.setattr(kernels_module, "make_plan", no_plan)
+    monkeypatch.setattr(engine, "gram", no_plan)
     with pytest.raises(
         MemoryError, match=r"InfiniteWidthRegressor would need 3\.4 MiB"
     ):
