@@ -231,13 +231,13 @@ def _backend_results(X):
 
 @pytest.fixture(scope="module")
 def backend_data():
-    import sknnk.kernels as kernels_module
+    import sknnk._parallel as parallel_module
 
     # 300 points: the series sampling of tanh also runs on map_blocks' threads
     X = np.random.default_rng(3).normal(size=(300, 5))
     X[7] = X[250]  # a duplicate in another task
     mp = pytest.MonkeyPatch()
-    mp.setattr(kernels_module, "TILE", 64)  # several tiles and tasks per worker
+    mp.setattr(parallel_module, "TILE", 64)  # several tiles and tasks per worker
     yield X, _backend_results(X)
     mp.undo()
 
