@@ -278,3 +278,19 @@ def check_generator(random_state) -> np.random.Generator:
         return np.random.default_rng(int(random_state))
     rs = _sk_check_random_state(random_state)
     return np.random.default_rng(rs.randint(np.iinfo(np.int32).max))
+
+
+def check_network_of(estimator, ntk: bool = False):
+    """:func:`check_network` on the network parameters of a kernel, sampler or
+    estimator (its attributes ``depth``, ``activation``, ``sigma_w``,
+    ``sigma_b`` and, for an NTK, ``parameterization`` and ``width``); messages
+    name ``type(estimator).__name__``. Returns the resolved activation."""
+    params = {
+        name: getattr(estimator, name)
+        for name in ("depth", "activation", "sigma_w", "sigma_b")
+    }
+    if ntk:
+        params.update(
+            parameterization=estimator.parameterization, width=estimator.width
+        )
+    return check_network(type(estimator).__name__, **params)

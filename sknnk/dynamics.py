@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._memory import check_fit
 from ._validation import (
     check_n_jobs,
-    check_network,
+    check_network_of,
     check_options,
     check_real,
     check_real_dtype,
@@ -106,13 +106,7 @@ class _InfiniteWidthBase(BaseEstimator):
     # ------------------------------------------------------------ validation
     def _check_params(self):
         owner = type(self).__name__
-        check_network(
-            owner,
-            depth=self.depth,
-            activation=self.activation,
-            sigma_w=self.sigma_w,
-            sigma_b=self.sigma_b,
-        )
+        check_network_of(self)
         check_options(owner, "mode", self.mode, _MODES)
         check_options(owner, "optimizer", self.optimizer, _OPTIMIZERS)
         check_real(owner, "learning_rate", self.learning_rate, positive=True)

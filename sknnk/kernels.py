@@ -14,11 +14,10 @@ from ._validation import (
     check_input,
     check_int,
     check_n_jobs,
-    check_options,
-    check_real,
+    check_network_of,
     resolve_dtype,
 )
-from .activations import ACTIVATION_NAMES, resolve_activation
+from .activations import ACTIVATION_NAMES
 
 __all__ = ["ACTIVATION_NAMES", "NNGPKernel", "NTKKernel"]
 
@@ -47,27 +46,10 @@ class _InfiniteWidthKernel(Kernel):
 
     def _check_params(self):
         owner = type(self).__name__
-        check_int(owner, "depth", self.depth, 0)
-        spec = resolve_activation(self.activation, owner)
-        check_real(owner, "sigma_w", self.sigma_w, positive=True)
-        check_real(owner, "sigma_b", self.sigma_b, positive=False)
+        spec = check_network_of(self, ntk=self._kind == 1)
         check_bounds(owner, "sigma_w_bounds", self.sigma_w_bounds)
         check_bounds(owner, "sigma_b_bounds", self.sigma_b_bounds)
         check_n_jobs(owner, self.n_jobs)
-        if self._parameterization() != "ntk":
-            check_options(
-                owner, "parameterization", self.parameterization, {"ntk", "standard"}
-            )
-        if self._parameterization() == "standard":
-            if self.width is None:
-                raise ValueError(
-                    f"{owner}(parameterization='standard') needs an explicit "
-                    "'width' (the number of units of every hidden layer): the "
-                    "standard-parameterization NTK grows with the width and has "
-                    "no infinite-width limit. Pass e.g. width=1024, or use "
-                    "parameterization='ntk'."
-                )
-            check_int(owner, "width", self.width, 1)
         return spec
 
     def _free_columns(self):

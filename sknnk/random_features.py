@@ -38,7 +38,7 @@ from ._validation import (
     check_generator,
     check_int,
     check_n_jobs,
-    check_network,
+    check_network_of,
     check_real_dtype,
     resolve_dtype,
 )
@@ -212,15 +212,7 @@ class _BaseSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def _check_params(self):
         owner = type(self).__name__
         check_int(owner, "n_components", self.n_components, 1)
-        network = dict(
-            depth=self.depth,
-            activation=self.activation,
-            sigma_w=self.sigma_w,
-            sigma_b=self.sigma_b,
-        )
-        if self._kind == 1:
-            network.update(parameterization=self.parameterization, width=self.width)
-        check_network(owner, **network)
+        check_network_of(self, ntk=self._kind == 1)
         check_int(owner, "batch_size", self.batch_size, 1, allow_none=True)
         check_n_jobs(owner, self.n_jobs)
         return resolve_dtype(owner, self.dtype)
