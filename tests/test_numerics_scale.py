@@ -160,3 +160,115 @@ def test_erf_mixed_scale_rows_psd():
     K = k(X)
     ref = reference("erf", X, 2, k.sigma_w, k.sigma_b, True)
     np.testing.assert_allclose(K, ref, rtol=1e-10, atol=0)
+
+
+# ---------------------------------------------------------------------------
+# issue 13, items 4 and 7: inputs at every scale, overflow refused clearly
+
+
+def _relative_to_diagonal(K, R):
+    """``max |K - R| / sqrt(R_ii R_jj)`` without overflowing the product."""
+    sd = np.sqrt(np.diag(R))
+    return np.max(np.abs(K - R) / sd[:, None] / sd[None, :])
+
+
+def _mixed_rows():
+    X = np.random.default_rng(3).normal(size=(6, 3))
+    return X * np.array([1e150, 1, 1e-150, 1e150, 1, 1e-150])[:, None]
+
+
+@pytest.mark.parametrize("activation", ["relu", "erf"])
+def test_representable_kernel_of_huge_inputs(activation):
+    # |x|^2 ~ 2e308 overflows, |x|^2 / d does not: computed, not refused
+    X = np.random.default_rng(0).normal(size=(5, 100)) * 1.5e153
+    X[:, 0] = np.abs(X[:, 0]) * 1.2
+    k = NTKKernel(depth=2, activation=activation, sigma_w=0.5)
+    ref = reference(activation, X, 2, 0.5, k.sigma_b, True)
+    np.testing.assert_allclose(k(X), ref, rtol=1e-12)
+    np.testing.assert_allclose(k.diag(X), np.diag(ref), rtol=1e-12)
+
+
+@pytest.mark.parametrize("activation", ["relu", "erf"])
+@pytest.mark.parametrize("sigma_b", [0.0, 0.1])
+def test_mixed_scale_rows(activation, sigma_b):
+    X = _mixed_rows()
+    k = NNGPKernel(depth=2, activation=activation, sigma_b=sigma_b)
+    K = k(X)
+    ref = reference(activation, X, 2, 1.0, sigma_b, False)
+    assert _relative_to_diagonal(K, ref) < 1e-12
+    sd = np.sqrt(np.diag(K))
+    assert np.linalg.eigvalsh(K / sd[:, None] / sd[None, :]).min() > -1e-12
+
+
+@pytest.mark.parametrize("activation", ["relu", "erf"])
+def test_mixed_scale_rows_float32(activation):
+    X = _mixed_rows() * 1e-140  # rows 1e10, 1e-140, 1e-290 in float32
+    k = NNGPKernel(depth=2, activation=activation, dtype="float32")
+    K = k(X)
+    ref = reference(activation, X, 2, 1.0, k.sigma_b, False)
+    assert K.dtype == np.float32
+    assert _relative_to_diagonal(K.astype(float), ref) < 1e-6
+
+
+def _homogeneous():
+    from sknnk.activations import ArcCosine
+
+    # (activation, degree k of phi(c u) = c^k phi(u))
+    return [("sign", 0), ("step", 0), ("relu", 1), (ArcCosine(2), 2), (ArcCosine(3), 3)]
+
+
+@pytest.mark.parametrize("activation, degree", _homogeneous())
+@pytest.mark.parametrize("c", [1e80, 1e-100, 1e150, 1e-150])
+def test_homogeneous_activations_keep_their_correlation(activation, degree, c):
+    # without bias, K(c X) = c^(2k) K(X) exactly (by the homogeneity of phi)
+    X = np.random.default_rng(3).normal(size=(5, 3))
+    k = NNGPKernel(depth=1, activation=activation, sigma_b=0.0)
+    K = k(X)
+    power = 2 * degree * np.log10(c)
+    if power > 300:  # c^(2k) K(X) is not representable: refused
+        with pytest.raises(ValueError, match="overflows"):
+            k(X * c)
+        return
+    if power < -300:  # below the normal range: finite, gradually underflowed
+        Kc = k(X * c)
+        assert np.all(np.isfinite(Kc)) and np.max(np.abs(Kc)) < 1e-290
+        return
+    np.testing.assert_allclose(k(X * c) / c ** (2 * degree), K, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: NTKKernel()(np.random.default_rng(0).normal(size=(6, 5)) * 1e160),
+        lambda: NTKKernel(dtype="float32")(
+            np.random.default_rng(0).normal(size=(10, 5)) * 1e25
+        ),
+        lambda: NTKKernel(depth=1000, sigma_w=3.0)(
+            np.random.default_rng(0).normal(size=(6, 5))
+        ),
+        lambda: NTKKernel(depth=1000, sigma_w=3.0).diag(
+            np.random.default_rng(0).normal(size=(6, 5))
+        ),
+    ],
+    ids=["x.x-1e160", "float32-1e25", "depth-1000", "diag-depth-1000"],
+)
+def test_unrepresentable_kernel_is_a_clear_error(make):
+    # the true kernel exceeds the dtype's range (|x|^2 ~ 1e320; 1e50 in
+    # float32; (sigma_w^2 / 2)^1000): refused, naming the quantity and fixes
+    with pytest.raises(ValueError, match="overflows.*(standardize|sigma_w|float64)"):
+        make()
+
+
+@pytest.mark.parametrize("backend", ["threading", "loky"])
+def test_rescaled_rows_bitwise_identical_across_workers(backend, monkeypatch):
+    from joblib import parallel_config
+
+    from sknnk import _parallel
+
+    X = np.vstack([_mixed_rows()] * 30)
+    k = NTKKernel(depth=2, activation="erf")
+    K1, G1 = k(X, eval_gradient=True)
+    monkeypatch.setattr(_parallel, "TILE", 32)  # several tiles: workers get subsets
+    with parallel_config(backend=backend, n_jobs=2):
+        K2, G2 = k.set_params(n_jobs=2)(X, eval_gradient=True)
+    assert np.array_equal(K1, K2) and np.array_equal(G1, G2)

@@ -34,7 +34,7 @@ from .activations import (
     relu_family_diag_values,
 )
 from .gram import make_plan
-from .layer import diag_layer, scales, seed_diag
+from .layer import diag_layer, row_exponents, scales, seed_diag
 
 _EMPTY_COEF = np.zeros((1, 1, 1, 1))
 _EMPTY_REM = np.zeros((1, 1, 1))
@@ -92,6 +92,60 @@ def layer_params(network, n_features):
     ).params
 
 
+_VARIANCE = "the layer variance Sigma(x, x)"
+_NORMS = "the squared norm |x|^2 / n_features of the inputs"
+
+
+def squared_norms(X):
+    """``|x|^2 / d`` of every row of ``X`` (n, d), without overflow or underflow.
+
+    Rows far from unit scale are scaled by a power of two (exact) before
+    squaring and the exponent is restored after the division by ``d``
+    (:func:`sknnk._numerics.layer.row_exponents`), so ``|x|^2 / d`` is finite
+    whenever it is representable (e.g. ``|x_i| ~ 1e154`` with ``d = 100``)
+    and keeps its relative accuracy for tiny rows; other rows give exactly
+    ``einsum("ij,ij->i", X, X) / d``.
+    """
+    d = X.shape[1]
+    e = row_exponents(X)
+    if e is None:
+        return np.einsum("ij,ij->i", X, X) / d
+    Xs = np.ldexp(X, -e[:, None])
+    with np.errstate(over="ignore"):
+        return np.ldexp(np.einsum("ij,ij->i", Xs, Xs) / d, 2 * e)
+
+
+def check_range(quantity, values, layer, network):
+    """Raise a ``ValueError`` naming ``quantity`` if one of ``values`` is not
+    finite in float64 or exceeds the range of ``network.dtype`` (float32
+    drivers compute ``x . x'`` and the layer variances in single precision).
+
+    The true kernel is then not representable in that precision, and no
+    rescaling inside the computation can return it: the message names the
+    fixes (standardize the inputs, a smaller ``sigma_w`` or ``depth``,
+    ``dtype="float64"``).
+    """
+    dtype = np.dtype(network.dtype)
+    big = np.finfo(dtype).max
+    bad = ~(np.abs(values) <= big)
+    if not bad.any():
+        return
+    i = int(np.flatnonzero(bad)[0])
+    where = f" at layer {layer} of depth={network.depth}" if layer else ""
+    value = values[i]
+    shown = f"{value:.3g}" if np.isfinite(value) else "beyond float64"
+    fixes = "standardize X (e.g. sklearn.preprocessing.StandardScaler)"
+    if layer:
+        fixes += ", use a smaller sigma_w or a smaller depth"
+    if dtype != np.float64:
+        fixes += ', or use dtype="float64"'
+    raise ValueError(
+        f"{quantity} of row {i} overflows {dtype.name}{where} "
+        f"({shown}, sigma_w={network.sigma_w:g}, sigma_b={network.sigma_b:g}): "
+        f"the kernel is not representable in {dtype.name}; {fixes}."
+    )
+
+
 class Points:
     """Per-point quantities of one input set for one network.
 
@@ -114,7 +168,8 @@ class Points:
     def __init__(self, network, X, want_grad, n_threads=1):
         d = X.shape[1]
         spec = network.activation
-        sq_norms = np.einsum("ij,ij->i", X, X) / d
+        sq_norms = squared_norms(X)
+        check_range(_NORMS, sq_norms, 0, network)
         p = layer_params(network, d)
         n_tables = 4 if want_grad else 2
         layers = []
@@ -152,9 +207,13 @@ class Points:
         self.t = np.empty(n)
         self.dt = np.empty((2, n))
         seed_diag(sq_norms, p, self.q, self.dq, self.t, self.dt)
+        check_range(_VARIANCE, self.q[0], 0, network)
         for layer in range(depth):
             v, w, dv, dw = values(self.q[layer])
             diag_layer(layer, v, w, dv, dw, p, self.q, self.dq, self.t, self.dt)
+            check_range(_VARIANCE, self.q[layer + 1], layer + 1, network)
+        if network.ntk:
+            check_range("the NTK Theta(x, x)", self.t, depth, network)
         self.coef, self.rem, self.nterms = _EMPTY_COEF, _EMPTY_REM, _EMPTY_N
         self._series = (spec.funcs, depth, n_tables, spec.kink)
         if layers:
