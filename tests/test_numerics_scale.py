@@ -272,3 +272,20 @@ def test_rescaled_rows_bitwise_identical_across_workers(backend, monkeypatch):
     with parallel_config(backend=backend, n_jobs=2):
         K2, G2 = k.set_params(n_jobs=2)(X, eval_gradient=True)
     assert np.array_equal(K1, K2) and np.array_equal(G1, G2)
+
+
+# ---------------------------------------------------------------------------
+# issue 13, item 8: an activation returning NaN is a clear error
+
+
+def test_custom_activation_returning_nan_is_a_clear_error():
+    import warnings
+
+    from sknnk.activations import Custom
+
+    phi = Custom(lambda x: np.where(x > 8, np.nan, np.tanh(x)))
+    X = np.random.default_rng(0).normal(size=(6, 4)) * 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no convergence warning blaming the series
+        with pytest.raises(ValueError, match=r"Custom.*returned NaN at inputs u in"):
+            NTKKernel(activation=phi)(X)

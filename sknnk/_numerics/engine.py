@@ -179,7 +179,13 @@ class Points:
             def values(q):
                 # sample each function once per layer, for the diagonal and
                 # for the coefficient tables of the same layer
-                samples = series.sample(funcs[:n_tables], q, spec.kink, n_threads)
+                try:
+                    samples = series.sample(funcs[:n_tables], q, spec.kink, n_threads)
+                except series.NonFiniteActivation as exc:
+                    raise ValueError(
+                        f"The activation {spec.name!r} (or a derivative the "
+                        f"kernel needs) {exc}."
+                    ) from None
                 out = series.diag_values(funcs, q, want_grad, spec.kink, samples)
                 layers.append(
                     series.layer_tables(funcs[:n_tables], q, 8, spec.kink, samples)
