@@ -289,3 +289,40 @@ def test_custom_activation_returning_nan_is_a_clear_error():
         warnings.simplefilter("error")  # no convergence warning blaming the series
         with pytest.raises(ValueError, match=r"Custom.*returned NaN at inputs u in"):
             NTKKernel(activation=phi)(X)
+
+
+# ---------------------------------------------------------------------------
+# issue 13, item 1: ELU/SELU at large layer variance
+
+
+def _raw_pixels():
+    return np.random.default_rng(0).integers(0, 256, size=(6, 64)).astype(float)
+
+
+def test_bvn_weighted_product_in_the_far_tail():
+    # exp(lw) Phi(h) Phi(k) at rho = 0 (Plackett's integral is empty): the
+    # weight alone overflows and Phi(k) alone underflows; mpmath by hand
+    from sknnk._numerics.bvn import phi2w
+
+    h, k, lw = -52.4, -104.9, 5500.0
+    ref = mp.e ** mp.mpf(lw) * mp.ncdf(h) * mp.ncdf(k)
+    got = phi2w(h, k, 0.0, 1.0, lw)
+    assert np.isfinite(got)
+    assert abs(got - float(ref)) <= 1e-13 * float(ref)
+
+
+@pytest.mark.parametrize("activation", ["elu", "selu"])
+def test_elu_beyond_its_accurate_variance_is_a_clear_error(activation):
+    # raw pixel values: layer variance ~1e4, where the ELU dual's quadrature
+    # is not accurate (it returned NaN, then wrong finite values)
+    with pytest.raises(ValueError, match=f"{activation}.*layer variances up to"):
+        NNGPKernel(depth=1, activation=activation)(_raw_pixels())
+
+
+def test_regressor_elu_on_raw_pixels_refuses_instead_of_nan():
+    from sknnk import InfiniteWidthRegressor
+
+    X = _raw_pixels()
+    y = np.arange(6.0)
+    with pytest.raises(ValueError, match="standardize X"):
+        InfiniteWidthRegressor(activation="elu").fit(X, y).predict(X)
