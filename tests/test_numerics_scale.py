@@ -326,3 +326,69 @@ def test_regressor_elu_on_raw_pixels_refuses_instead_of_nan():
     y = np.arange(6.0)
     with pytest.raises(ValueError, match="standardize X"):
         InfiniteWidthRegressor(activation="elu").fit(X, y).predict(X)
+
+
+# ---------------------------------------------------------------------------
+# property: finite, symmetric, PSD, exact diagonal, or a clear ValueError
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PROPERTY_ACTIVATIONS = ["relu", "erf", "sign", "step", "abs", "leaky_relu", "tanh"]
+
+
+@st.composite
+def _configs(draw):
+    n = draw(st.integers(2, 5))
+    rows = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).normal(size=(n, 3))
+    exps = draw(st.lists(st.integers(-150, 150), min_size=n, max_size=n))
+    X = rows * 10.0 ** np.array(exps, dtype=float)[:, None]
+    return dict(
+        X=X,
+        activation=draw(st.sampled_from(_PROPERTY_ACTIVATIONS)),
+        ntk=draw(st.booleans()),
+        depth=draw(st.integers(0, 50)),
+        sigma_w=draw(st.floats(0.1, 4.0)),
+        sigma_b=draw(st.sampled_from([0.0, 1e-3, 0.1, 1.0])),
+        dtype=draw(st.sampled_from(["float64", "float32"])),
+    )
+
+
+def _check_property(cfg):
+    import warnings
+
+    X = cfg.pop("X")
+    ntk = cfg.pop("ntk")
+    k = (NTKKernel if ntk else NNGPKernel)(**cfg)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # series accuracy warnings
+            K = k(X)
+            d = k.diag(X)
+    except ValueError as exc:  # the documented refusal of an unrepresentable kernel
+        # (beyond the dtype's range, or ELU/SELU beyond their accurate range)
+        assert any(w in str(exc) for w in ("overflows", "underflows", "accurate for"))
+        return
+    eps = np.finfo(K.dtype).eps
+    assert np.all(np.isfinite(K)) and np.all(np.isfinite(d))
+    assert np.array_equal(K, K.T)
+    # below the dtype's normal range values are subnormal (absolute rounding)
+    tiny = np.finfo(K.dtype).tiny
+    np.testing.assert_allclose(np.diag(K), d, rtol=50 * eps, atol=tiny)
+    sd = np.sqrt(np.diag(K).astype(float))
+    pos = sd > np.sqrt(tiny) / eps
+    C = (K.astype(float)[np.ix_(pos, pos)] / sd[pos][:, None]) / sd[pos][None, :]
+    assert C.size == 0 or np.linalg.eigvalsh(C).min() > -1e3 * eps * C.shape[0]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_configs())
+def test_property_every_scale(cfg):
+    _check_property(cfg)
+
+
+@pytest.mark.slow
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_configs())
+def test_property_every_scale_large(cfg):
+    _check_property(cfg)

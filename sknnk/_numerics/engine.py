@@ -128,6 +128,20 @@ def check_range(quantity, values, layer, network):
     dtype = np.dtype(network.dtype)
     big = np.finfo(dtype).max
     bad = ~(np.abs(values) <= big)
+    if dtype != np.float64 and quantity == _VARIANCE:
+        # a nonzero variance below the normal range of float32: its inverse
+        # square roots overflow in the single-precision drivers
+        tiny = np.finfo(dtype).tiny
+        small = (values > 0.0) & (values < tiny)
+        if small.any():
+            i = int(np.flatnonzero(small)[0])
+            raise ValueError(
+                f"{quantity} of row {i} underflows {dtype.name} at layer {layer} "
+                f"of depth={network.depth} ({values[i]:.3g} < {tiny:.3g}, "
+                f"sigma_w={network.sigma_w:g}, sigma_b={network.sigma_b:g}): "
+                'use dtype="float64", a larger sigma_w or sigma_b, or a smaller '
+                "depth."
+            )
     if not bad.any():
         return
     i = int(np.flatnonzero(bad)[0])
