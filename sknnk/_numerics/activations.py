@@ -93,6 +93,58 @@ def _rho(a, b, c):
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def erf_point(q):
+    """``(r, t)`` of erf at a variance ``q >= 0``: ``r = (1 + 2q)^(-1/2)`` and
+    ``t = sqrt(h)``, ``h = 2q / (1 + 2q) = 1 - r^2`` (formed without the
+    cancellation of ``1 - r^2``; both in [0, 1] for every ``q``, so nothing
+    overflows)."""
+    r = 1.0 / math.sqrt(1.0 + 2.0 * q)
+    return r, math.sqrt(q + q) * r
+
+
+@njit(cache=True, nogil=True, inline="always")
+def erf_pair(rho, ra, rb, ta, tb, one):
+    r"""``(x, Dn)`` of erf's dual in scale-free, cancellation-free form.
+
+    With ``A = 1 + 2a``, ``B = 1 + 2b``, ``c = rho sqrt(a b)`` and ``(ra, ta)``,
+    ``(rb, tb)`` of :func:`erf_point` (``h_a = t_a^2``):
+
+    .. math::
+
+        x = \frac{2c}{\sqrt{AB}} = \rho\, t_a t_b,\qquad
+        D_n = \frac{AB - 4c^2}{AB} = 1 - x^2
+            = r_a^2 + r_b^2 - r_a^2 r_b^2 + h_a h_b (1 - \rho)(1 + \rho),
+
+    a sum of non-negative terms (``r_a^2 r_b^2 <= min(r_a^2, r_b^2)``), so
+    ``D_n > 0`` at every scale, in every precision, and ``D_n`` keeps its
+    relative accuracy as ``x -> +-1`` (where ``AB - 4c^2`` cancels). Then
+    ``F = 2/pi asin(x)`` (with ``1 - |x| = D_n / (1 + |x|)``) and
+    ``G = 4/pi r_a r_b / sqrt(D_n)``. ``rho`` is the snapped correlation of
+    :func:`sknnk._numerics.layer.correlation`; ``one`` is 1 in its type.
+    Symmetric in the two points bit for bit.
+
+    At ``rho = +-1`` (duplicate or parallel inputs, after the snap) the
+    correlation does not depend on the hyperparameters, and the gradients
+    use the partials along fixed ``rho``: with ``D = 1 + 2a + 2b`` there,
+
+    .. math::
+
+        \frac{\partial F}{\partial a}\Big|_\rho
+            = \frac{x}{\pi\sqrt{D_n}}\,\frac{r_a^2}{a},\qquad
+        \frac{\partial G}{\partial a}\Big|_\rho
+            = -\frac{G}{D_n}\, r_a^2 r_b^2,
+
+    free of the cancellation ``dSigma - dq`` (both of the size of ``q``) of
+    the general partials.
+    """
+    ra2 = ra * ra
+    rb2 = rb * rb
+    tt = ta * tb
+    dn = (ra2 + rb2) - ra2 * rb2 + (tt * tt) * ((one - rho) * (one + rho))
+    return rho * tt, dn
+
+
 @njit(cache=True, nogil=True)
 def elu_partials(alpha, lam, a, b, c, want_grad):
     r"""``(F, G, F_a, F_b, F_c, G_a, G_b, G_c)`` of ELU/SELU in closed form.
@@ -227,22 +279,28 @@ def closed_form_partials(code, prm, a, b, c, want_grad):
     if code == IDENTITY:
         return c, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0
     if code == ERF:
-        aa = 1.0 + 2.0 * a
-        bb = 1.0 + 2.0 * b
-        arg = correlation(2.0 * c, 1.0 / math.sqrt(aa), 1.0 / math.sqrt(bb), 1.0)
-        d = aa * bb - 4.0 * c * c
-        sd = math.sqrt(d)
-        k = 4.0 / math.pi
-        g = k / sd
-        f = 2.0 / math.pi * math.asin(arg)
+        rho, _ = _rho(a, b, c)
+        ra, ta = erf_point(a)
+        rb, tb = erf_point(b)
+        arg, dn = erf_pair(rho, ra, rb, ta, tb, 1.0)
+        sdn = math.sqrt(dn)
+        g = 4.0 / math.pi * (ra * rb) / sdn
+        f = 2.0 / math.pi * math.atan2(arg, sdn)
         if want_grad:
-            d32 = d * sd
-            fa = -k * c / (aa * sd)
-            fb = -k * c / (bb * sd)
-            fc = g
-            ga = -k * bb / d32
-            gb = -k * aa / d32
-            gc = 4.0 * k * c / d32
+            # D = A B Dn: F_a = -k c / (A sqrt(D)), G_a = -G B / D, G_c = 4 G c / D
+            fcoef = -2.0 / math.pi * arg / sdn
+            gn = g / dn
+            if abs(rho) < 1.0:
+                fa = fcoef * (ra * ra)
+                fb = fcoef * (rb * rb)
+                fc = g
+                ga = -gn * (ra * ra)
+                gb = -gn * (rb * rb)
+                gc = gn * ((arg + arg) * (ra * rb))
+            else:  # along fixed rho = +-1 (see erf_pair); F_c = G_c = 0
+                fa = -0.5 * fcoef * (ra * ra) / a
+                fb = -0.5 * fcoef * (rb * rb) / b
+                ga = gb = -gn * (ra * rb) ** 2
         return f, g, fa, fb, fc, ga, gb, gc
     if code == SIN or code == COS:
         em = 0.5 * math.exp(-0.5 * (a + b - 2.0 * c))
@@ -329,13 +387,17 @@ def closed_form_diag(code, prm, q):
     (:func:`elu_diag_values`).
     """
     if code == ERF:
-        d = 1.0 + 4.0 * q
-        sd = math.sqrt(d)
-        v = 2.0 / math.pi * math.asin(2.0 * q / (1.0 + 2.0 * q))
-        w = 4.0 / math.pi / sd
-        # d/dq asin(2q / (1 + 2q)) = 2 / ((1 + 2q) sqrt(1 + 4q))
-        dv = 4.0 / math.pi / ((1.0 + 2.0 * q) * sd)
-        dw = -8.0 / math.pi / (d * sd)
+        # the pair form at rho = 1 (duplicates get the same numbers):
+        # Dn = (1 + 4q) / (1 + 2q)^2, W = 4 / (pi sqrt(1 + 4q)) = 4/pi r^2 / sqrt(Dn)
+        ra, ta = erf_point(q)
+        arg, dn = erf_pair(1.0, ra, ra, ta, ta, 1.0)
+        sdn = math.sqrt(dn)
+        ra2 = ra * ra
+        v = 2.0 / math.pi * math.atan2(arg, sdn)
+        w = 4.0 / math.pi * ra2 / sdn
+        # dV/dq = 2 V_a = 4 / (pi A sqrt(1 + 4q)); dW/dq = -8 / (pi (1 + 4q)^1.5)
+        dv = w * ra2
+        dw = -(w + w) * (ra2 / dn) * ra2
         return v, w, dv, dw
     if code == SIN:
         e = math.exp(-2.0 * q)

@@ -124,9 +124,11 @@ def _q_int(xs, sgn, kappa, rho2, y0, y1, lw):
         for i in range(_XP.shape[0]):
             y = mid + 0.5 * width * _XP[i]
             x = xs + sgn * kappa * y
-            acc += _WP[i] * math.exp(lw - 0.5 * x * x) * math.erfc(y / _SQRT2)
-    # 0.5 (panel half-width) * 0.5 (Phi = erfc / 2)
-    return acc * 0.25 * width * kappa * _INV_SQRT_2PI
+            # exp(lw - x^2/2) Phi(-y) = exp(lw - (x^2 + y^2)/2) R(y), y >= 0:
+            # one exponent, so a large weight meets the tail before rounding
+            acc += _WP[i] * math.exp(lw - 0.5 * (x * x + y * y)) * mills(y)
+    # 0.5 (panel half-width)
+    return acc * 0.5 * width * kappa * _INV_SQRT_2PI
 
 
 @njit(cache=True, nogil=True)
@@ -210,12 +212,22 @@ def _plackett(tier, rho, h1, k1, l1, h2, k2, l2, h3, k3, l3, three):
                 acc2 += wg[i] * math.exp(l2 - (hs2 - hk2 * st) * inv)
                 acc3 += wg[i] * math.exp(l3 - (hs3 - hk3 * st) * inv)
     f = 0.5 * width / _TWO_PI
-    p1 = cdfw(h1, l1) * 0.5 * math.erfc(-k1 / _SQRT2) + f * acc1
+    p1 = _cdf2w(h1, k1, l1) + f * acc1
     if not three:
         return p1, 0.0, 0.0
-    p2 = cdfw(h2, l2) * 0.5 * math.erfc(-k2 / _SQRT2) + f * acc2
-    p3 = cdfw(h3, l3) * 0.5 * math.erfc(-k3 / _SQRT2) + f * acc3
+    p2 = _cdf2w(h2, k2, l2) + f * acc2
+    p3 = _cdf2w(h3, k3, l3) + f * acc3
     return p1, p2, p3
+
+
+@njit(cache=True, nogil=True)
+def _cdf2w(h, k, lw):
+    """``exp(lw) Phi(h) Phi(k)`` with the tail of a negative ``k`` folded into
+    the weight (``Phi(k) = exp(-k^2/2) R(-k)``), so that a large ``lw`` and a
+    far tail never meet as ``inf * 0``."""
+    if k >= 0.0:
+        return cdfw(h, lw) * (0.5 * math.erfc(-k / _SQRT2))
+    return cdfw(h, lw - 0.5 * k * k) * mills(-k)
 
 
 @njit(cache=True, nogil=True)

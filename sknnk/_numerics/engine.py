@@ -23,9 +23,9 @@ import numpy as np
 
 from .. import _parallel
 from . import series
-from .activations import SERIES, ActivationSpec, diag_values
+from .activations import ELU, SERIES, ActivationSpec, diag_values
 from .gram import make_plan
-from .layer import diag_step, scales
+from .layer import diag_step, row_exponents, scales
 
 _EMPTY_COEF = np.zeros((1, 1, 1, 1))
 _EMPTY_REM = np.zeros((1, 1, 1))
@@ -83,6 +83,96 @@ def layer_params(network, n_features):
     ).params
 
 
+_VARIANCE = "the layer variance Sigma(x, x)"
+_NORMS = "the squared norm |x|^2 / n_features of the inputs"
+
+
+def squared_norms(X):
+    """``|x|^2 / d`` of every row of ``X`` (n, d), without overflow or underflow.
+
+    Rows far from unit scale are scaled by a power of two (exact) before
+    squaring and the exponent is restored after the division by ``d``
+    (:func:`sknnk._numerics.layer.row_exponents`), so ``|x|^2 / d`` is finite
+    whenever it is representable (e.g. ``|x_i| ~ 1e154`` with ``d = 100``)
+    and keeps its relative accuracy for tiny rows; other rows give exactly
+    ``einsum("ij,ij->i", X, X) / d``.
+    """
+    d = X.shape[1]
+    e = row_exponents(X)
+    if e is None:
+        return np.einsum("ij,ij->i", X, X) / d
+    Xs = np.ldexp(X, -e[:, None])
+    with np.errstate(over="ignore"):
+        return np.ldexp(np.einsum("ij,ij->i", Xs, Xs) / d, 2 * e)
+
+
+def check_range(quantity, values, layer, network):
+    """Raise a ``ValueError`` naming ``quantity`` if one of ``values`` is not
+    finite in float64 or exceeds the range of ``network.dtype`` (float32
+    drivers compute ``x . x'`` and the layer variances in single precision).
+
+    The true kernel is then not representable in that precision, and no
+    rescaling inside the computation can return it: the message names the
+    fixes (standardize the inputs, a smaller ``sigma_w`` or ``depth``,
+    ``dtype="float64"``).
+    """
+    dtype = np.dtype(network.dtype)
+    big = np.finfo(dtype).max
+    bad = ~(np.abs(values) <= big)
+    if dtype != np.float64 and quantity == _VARIANCE:
+        # a nonzero variance below the normal range of float32: its inverse
+        # square roots overflow in the single-precision drivers
+        tiny = np.finfo(dtype).tiny
+        small = (values > 0.0) & (values < tiny)
+        if small.any():
+            i = int(np.flatnonzero(small)[0])
+            raise ValueError(
+                f"{quantity} of row {i} underflows {dtype.name} at layer {layer} "
+                f"of depth={network.depth} ({values[i]:.3g} < {tiny:.3g}, "
+                f"sigma_w={network.sigma_w:g}, sigma_b={network.sigma_b:g}): "
+                'use dtype="float64", a larger sigma_w or sigma_b, or a smaller '
+                "depth."
+            )
+    if not bad.any():
+        return
+    i = int(np.flatnonzero(bad)[0])
+    where = f" at layer {layer} of depth={network.depth}" if layer else ""
+    value = values[i]
+    shown = f"{value:.3g}" if np.isfinite(value) else "beyond float64"
+    fixes = "standardize X (e.g. sklearn.preprocessing.StandardScaler)"
+    if layer:
+        fixes += ", use a smaller sigma_w or a smaller depth"
+    if dtype != np.float64:
+        fixes += ', or use dtype="float64"'
+    raise ValueError(
+        f"{quantity} of row {i} overflows {dtype.name}{where} "
+        f"({shown}, sigma_w={network.sigma_w:g}, sigma_b={network.sigma_b:g}): "
+        f"the kernel is not representable in {dtype.name}; {fixes}."
+    )
+
+
+# ELU/SELU duals (bivariate normal quadrature of sknnk._numerics.bvn) against
+# an independent 40-digit reference (mpmath quadrature of Phi2), correlations
+# -0.9..0.9: within 1e-10 up to layer variance 30, 2e-5 at 50, 9e-2 at 100
+# (the fixed quadrature tiers of the low-correlation branch); refused above
+ELU_MAX_VARIANCE = 50.0
+
+
+def check_elu_variance(spec, q, network):
+    """Refuse ELU/SELU layer variances above :data:`ELU_MAX_VARIANCE` with a
+    ``ValueError`` naming the activation, the variance and the fixes (rather
+    than returning inaccurate values)."""
+    top = float(np.max(q, initial=0.0))
+    if top > ELU_MAX_VARIANCE:
+        raise ValueError(
+            f"The {spec.name!r} dual kernel is accurate for layer variances up to "
+            f"{ELU_MAX_VARIANCE:g}, but this input reaches {top:.3g} "
+            f"(sigma_w={network.sigma_w:g}, sigma_b={network.sigma_b:g}, "
+            f"depth={network.depth}): standardize X (e.g. "
+            "sklearn.preprocessing.StandardScaler) or use a smaller sigma_w / sigma_b."
+        )
+
+
 class Points:
     """Per-point quantities of one input set for one network.
 
@@ -105,7 +195,8 @@ class Points:
     def __init__(self, network, X, want_grad, n_threads=1):
         d = X.shape[1]
         spec = network.activation
-        sq_norms = np.einsum("ij,ij->i", X, X) / d
+        sq_norms = squared_norms(X)
+        check_range(_NORMS, sq_norms, 0, network)
         p = layer_params(network, d)
         n_tables = 4 if want_grad else 2
         layers = []
@@ -115,7 +206,13 @@ class Points:
             def values(q):
                 # sample each function once per layer, for the diagonal and
                 # for the coefficient tables of the same layer
-                samples = series.sample(funcs[:n_tables], q, spec.kink, n_threads)
+                try:
+                    samples = series.sample(funcs[:n_tables], q, spec.kink, n_threads)
+                except series.NonFiniteActivation as exc:
+                    raise ValueError(
+                        f"The activation {spec.name!r} (or a derivative the "
+                        f"kernel needs) {exc}."
+                    ) from None
                 out = series.diag_values(funcs, q, want_grad, spec.kink, samples)
                 layers.append(
                     series.layer_tables(funcs[:n_tables], q, 8, spec.kink, samples)
@@ -125,6 +222,8 @@ class Points:
         else:  # compiles only the family's own code
 
             def values(q):
+                if spec.code == ELU:
+                    check_elu_variance(spec, q, network)
                 return diag_values(spec.code, spec.prm, q)
 
         n, depth = X.shape[0], network.depth
@@ -134,10 +233,14 @@ class Points:
         self.dt = np.empty((2, n))
         out = (p, self.q, self.dq, self.t, self.dt)
         diag_step(-1, sq_norms, sq_norms, sq_norms, sq_norms, sq_norms, *out)
+        check_range(_VARIANCE, self.q[0], 0, network)
         with _parallel.single_threaded_blas():  # the same bits whatever BLAS's threads
             for layer in range(depth):
                 v, w, dv, dw = values(self.q[layer])
                 diag_step(layer, sq_norms, v, w, dv, dw, *out)
+                check_range(_VARIANCE, self.q[layer + 1], layer + 1, network)
+        if network.ntk:
+            check_range("the NTK Theta(x, x)", self.t, depth, network)
         self.coef, self.rem, self.nterms = _EMPTY_COEF, _EMPTY_REM, _EMPTY_N
         self._series = (spec.funcs, depth, n_tables, spec.kink)
         if layers:

@@ -49,7 +49,7 @@ import math
 import numpy as np
 
 from ._jit import njit
-from .activations import _RHO_SNAP
+from .activations import _RHO_SNAP, erf_pair
 from .layer import correlation, dense, dense_value, seed
 
 #: The only fast-math flags used in sknnk (no nnan/ninf/reassoc/afn/arcp).
@@ -120,14 +120,15 @@ def unpack(cst):
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", inline="always")
-def _asin_reduced(ax, k):
+def _asin_reduced(ax, om, k):
     """``(arcsin(y), big)`` of the reduced argument of ``ax = |x|`` in [0, 1]:
     ``y = ax`` if ``ax <= 1/2`` (``big`` False), else
-    ``y = sqrt((1 - ax) / 2)`` (see the module doc); ``k`` as in
-    :func:`pi_minus_arccos`."""
+    ``y = sqrt(om / 2)`` with ``om = 1 - ax`` (see the module doc; a caller
+    that knows ``1 - ax`` more accurately than its rounded difference passes
+    it); ``k`` as in :func:`pi_minus_arccos`."""
     half = k[_HALF]
     big = ax > half
-    zb = (k[_ONE] - ax) * half
+    zb = om * half
     z = zb if big else ax * ax
     y = math.sqrt(zb) if big else ax
     p = k[_C0 + 12]
@@ -152,7 +153,8 @@ def pi_minus_arccos(rho, k):
 
     ``k`` is :func:`unpack` of :func:`constants`.
     """
-    r, big = _asin_reduced(abs(rho), k)
+    ar = abs(rho)
+    r, big = _asin_reduced(ar, k[_ONE] - ar, k)
     r2 = r + r
     pos = rho > k[_ZERO]
     # |rho| <= 1/2: pi - (pi/2 - arcsin(rho)) = pi/2 + arcsin(rho)
@@ -176,7 +178,16 @@ def pi_minus_arccos_array(x, cst):
 def arcsin_poly(x, k):
     """``arcsin(x)`` for ``x`` in [-1, 1], branch-free, with the polynomial of
     :func:`pi_minus_arccos` (relative accuracy kept for small ``|x|``)."""
-    r, big = _asin_reduced(abs(x), k)
+    ax = abs(x)
+    return arcsin_om(x, k[_ONE] - ax, k)
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", inline="always")
+def arcsin_om(x, om, k):
+    """``arcsin(x)`` as :func:`arcsin_poly`, given ``om = 1 - |x|`` (formed
+    without cancellation by the caller, e.g. erf's ``(1 - x^2) / (1 + |x|)``):
+    accurate to a few ulps of ``pi/2 - arcsin|x|`` even as ``|x| -> 1``."""
+    r, big = _asin_reduced(abs(x), om, k)
     a = k[_HPI] - (r + r) if big else r  # arcsin(|x|)
     return a if x >= k[_ZERO] else -a
 
@@ -192,10 +203,10 @@ def arcsin_array(x, cst):
 
 
 # per-point fields of the tables ``P[layer, field, point]`` of the fast paths;
-# ReLU family: sqrt(q), 1/sqrt(q), dq/sqrt(q) (b, w), dq/q (b, w);
-# erf: A = 1 + 2q, 1/sqrt(A), dq (b, w), dq/A (b, w)
-F_SQ, F_RS, F_UB, F_UW, F_VB, F_VW = range(6)
-N_FIELDS = 6
+# ReLU family: sqrt(q), 1/sqrt(q), dq/sqrt(q) (b, w), dq/q (b, w), unused;
+# erf: 1/sqrt(q), r = 1/sqrt(A), dq (b, w), dq/A (b, w), sqrt(2q/A) (A = 1 + 2q)
+F_SQ, F_RS, F_UB, F_UW, F_VB, F_VW, F_H = range(7)
+N_FIELDS = 7
 
 
 def relu_point_table(q, dq, dtype):
@@ -223,21 +234,30 @@ def relu_point_table(q, dq, dtype):
     P[:, F_UW] = dq[1, :depth] * rs
     P[:, F_VB] = dq[0, :depth] * inv
     P[:, F_VW] = dq[1, :depth] * inv
+    P[:, F_H] = 0.0
     return P
 
 
 def erf_point_table(q, dq, dtype):
-    """Per-point quantities of the erf kernel: ``A = 1 + 2q``, ``1/sqrt(A)``,
-    ``dq`` and ``dq / A`` (two columns each), shape (depth, N_FIELDS, n)."""
+    """Per-point quantities of the erf kernel: ``1/sqrt(q)`` (0 where
+    ``q = 0``), ``r = 1/sqrt(A)``, ``dq``, ``dq / A`` (two columns each) and
+    ``t = sqrt(2q / A)`` (``A = 1 + 2q``; see
+    :func:`sknnk._numerics.activations.erf_pair`), shape
+    (depth, N_FIELDS, n), all bounded but ``dq`` and ``1/sqrt(q)``."""
     depth = q.shape[0] - 1
-    A = 1.0 + 2.0 * q[:depth]
+    qq = q[:depth]
+    rs = np.zeros_like(qq)
+    np.divide(1.0, np.sqrt(qq), out=rs, where=qq > 0.0)
+    r = 1.0 / np.sqrt(1.0 + 2.0 * qq)
+    r2 = r * r
     P = np.empty((depth, N_FIELDS, q.shape[1]), dtype=dtype)
-    P[:, F_SQ] = A
-    P[:, F_RS] = 1.0 / np.sqrt(A)
+    P[:, F_SQ] = rs
+    P[:, F_RS] = r
     P[:, F_UB] = dq[0, :depth]
     P[:, F_UW] = dq[1, :depth]
-    P[:, F_VB] = dq[0, :depth] / A
-    P[:, F_VW] = dq[1, :depth] / A
+    P[:, F_VB] = dq[0, :depth] * r2
+    P[:, F_VW] = dq[1, :depth] * r2
+    P[:, F_H] = np.sqrt(qq + qq) * r
     return P
 
 
@@ -281,40 +301,74 @@ def _relu_all(sk, dsb, dsw, x, y, ab_, dd, kc):
     return f, g, df_b, df_w, dg_b, dg_w
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
-def _erf_fg(sk, ax, rax, ay, ray, kc):
-    """``(F, G)`` of erf: ``2/pi asin(2c / sqrt(A B))``, ``4/pi / sqrt(D)``."""
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", inline="always")
+def _erf_fg(sk, rqx, rx, tx, rqy, ry, ty, kc):
+    """``(F, G)`` of erf: ``2/pi asin(x)``, ``4/pi r_x r_y / sqrt(Dn)`` with
+    ``x, Dn`` of :func:`sknnk._numerics.activations.erf_pair` (fields of
+    :func:`erf_point_table`)."""
     one = kc[_ONE]
-    arg = correlation(sk + sk, rax, ray, one)
-    d = ax * ay - (sk + sk) * (sk + sk)
-    inv2pi = kc[_INV2PI]
-    k4 = (one + one) * (inv2pi + inv2pi + inv2pi + inv2pi)  # 4 / pi
-    return (inv2pi + inv2pi + inv2pi + inv2pi) * arcsin_poly(arg, kc), k4 / math.sqrt(d)
-
-
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
-def _erf_all(sk, dsb, dsw, x, y, kc):
-    """``(F, G, dF_b, dF_w, dG_b, dG_w)`` of erf (see :func:`erf_point_table`)."""
-    one = kc[_ONE]
-    ax, rax, dxb, dxw, exb, exw = x
-    ay, ray, dyb, dyw, eyb, eyw = y
-    c2 = sk + sk
-    arg = correlation(c2, rax, ray, one)
-    d = ax * ay - c2 * c2
-    sd = math.sqrt(d)
+    rho = correlation(sk, rqx, rqy, kc[_SNAP])
+    arg, dn = erf_pair(rho, rx, ry, tx, ty, one)
     inv2pi = kc[_INV2PI]
     k2 = inv2pi + inv2pi + inv2pi + inv2pi  # 2 / pi
-    k4 = k2 + k2
-    f = k2 * arcsin_poly(arg, kc)
-    g = k4 / sd
-    # F_a dq_x + F_b dq_y = -k c / sqrt(D) (dq_x / A + dq_y / B); F_c = G
-    fc = -k4 * sk / sd
-    df_b = fc * (exb + eyb) + g * dsb
-    df_w = fc * (exw + eyw) + g * dsw
-    # G_a = -k B / D^1.5, G_b = -k A / D^1.5, G_c = 4 k c / D^1.5
-    gd = k4 / (d * sd)
-    dg_b = gd * ((c2 + c2) * dsb - (ay * dxb + ax * dyb))
-    dg_w = gd * ((c2 + c2) * dsw - (ay * dxw + ax * dyw))
+    om = dn / (one + abs(arg))  # 1 - |x|
+    return k2 * arcsin_om(arg, om, kc), (k2 + k2) * (rx * ry) / math.sqrt(dn)
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", inline="always")
+def _erf_all(sk, dsb, dsw, x, y, tx, ty, kc):
+    r"""``(F, G, dF_b, dF_w, dG_b, dG_w)`` of erf (see :func:`erf_point_table`).
+
+    In the variables of :func:`sknnk._numerics.activations.erf_pair`
+    (``r_x = 1/sqrt(A)``, ``t_x = sqrt(h_x)``, ``e_x = dq_x / A``, so that
+    ``dh_x / h_x = e_x / q_x``), for each hyperparameter:
+
+    .. math::
+
+        d\rho = \frac{d\Sigma}{\sqrt{q_x q_y}}
+            - \frac{\rho}{2}\Big(\frac{dq_x}{q_x} + \frac{dq_y}{q_y}\Big),
+
+        dF = \frac{2}{\pi\sqrt{D_n}}\Big[t_x t_y\, d\rho
+            + \frac{x}{2}\Big(\frac{e_x}{q_x} + \frac{e_y}{q_y}\Big)\Big],
+
+        \frac{dG}{G} = -(e_x + e_y) + \frac{\rho^2 (e_x r_x^2 h_y
+            + e_y r_y^2 h_x) + h_x h_y \rho\, d\rho}{D_n}.
+
+    At ``rho = +-1`` (duplicates, after the snap) the correlation does not
+    move with the hyperparameters and ``d rho = 0`` exactly, which removes
+    the cancellation of ``dSigma`` against ``dq`` (both of the size of
+    ``q``) there.
+    """
+    one = kc[_ONE]
+    half = kc[_HALF]
+    rqx, rx, dxb, dxw, exb, exw = x
+    rqy, ry, dyb, dyw, eyb, eyw = y
+    rho = correlation(sk, rqx, rqy, kc[_SNAP])
+    arg, dn = erf_pair(rho, rx, ry, tx, ty, one)
+    isd = one / math.sqrt(dn)
+    inv2pi = kc[_INV2PI]
+    k2 = inv2pi + inv2pi + inv2pi + inv2pi  # 2 / pi
+    f = k2 * arcsin_om(arg, dn / (one + abs(arg)), kc)
+    g = (k2 + k2) * (rx * ry) * isd
+    m = one if abs(rho) < one else kc[_ZERO]
+    rq = (rqx * rqy) * m
+    rh = (half * rho) * m
+    qx = rqx * rqx
+    qy = rqy * rqy
+    drb = rq * dsb - rh * (dxb * qx + dyb * qy)
+    drw = rq * dsw - rh * (dxw * qx + dyw * qy)
+    shh = tx * ty
+    fk = k2 * isd
+    xh = half * arg
+    df_b = fk * (shh * drb + xh * (exb * qx + eyb * qy))
+    df_w = fk * (shh * drw + xh * (exw * qx + eyw * qy))
+    hr = (shh * shh) * rho
+    r2 = rho * rho
+    rxh = (rx * rx) * (ty * ty)
+    ryh = (ry * ry) * (tx * tx)
+    idn = isd * isd
+    dg_b = g * ((r2 * (exb * rxh + eyb * ryh) + hr * drb) * idn - (exb + eyb))
+    dg_w = g * ((r2 * (exw * rxh + eyw * ryh) + hr * drw) * idn - (exw + eyw))
     return f, g, df_b, df_w, dg_b, dg_w
 
 
@@ -443,8 +497,10 @@ def tile_fast(out, grad, tile, rows, cols, diag, family, fam, cst, p, task):
                         f, g = _relu_fg(s[k], x0, x1, y0v[k], y1v[k], ab_, dd, kc)
                         s[k], t[k] = dense_value(f, g, t[k], p)
                 else:
+                    tx = Px[layer, F_H, xi]
+                    tyv = Py[layer, F_H, y0 : y0 + w]
                     for k in range(w):
-                        f, g = _erf_fg(s[k], x0, x1, y0v[k], y1v[k], kc)
+                        f, g = _erf_fg(s[k], x0, x1, tx, y0v[k], y1v[k], tyv[k], kc)
                         s[k], t[k] = dense_value(f, g, t[k], p)
                 continue
             x = (
@@ -469,9 +525,13 @@ def tile_fast(out, grad, tile, rows, cols, diag, family, fam, cst, p, task):
                         f, g, dfb, dfw, dgb, dgw, t[k], dtb[k], dtw[k], p
                     )
             else:
+                tx = Px[layer, F_H, xi]
+                tyv = Py[layer, F_H, y0 : y0 + w]
                 for k in range(w):
                     y = (y0v[k], y1v[k], y2v[k], y3v[k], y4v[k], y5v[k])
-                    f, g, dfb, dfw, dgb, dgw = _erf_all(s[k], dsb[k], dsw[k], x, y, kc)
+                    f, g, dfb, dfw, dgb, dgw = _erf_all(
+                        s[k], dsb[k], dsw[k], x, y, tx, tyv[k], kc
+                    )
                     s[k], t[k], dsb[k], dsw[k], dtb[k], dtw[k] = dense(
                         f, g, dfb, dfw, dgb, dgw, t[k], dtb[k], dtw[k], p
                     )

@@ -58,7 +58,15 @@ from .fast import (
     seed_row,
     store_row,
 )
-from .layer import as_dtype, chain, correlation, dense, dense_value
+from .layer import (
+    as_dtype,
+    chain,
+    correlation,
+    dense,
+    dense_value,
+    row_exponents,
+    scaled_dots,
+)
 from .recursion import entry
 
 
@@ -561,7 +569,11 @@ class GramPlan:
         out_dtype,
         n_grad,
         want_grad,
+        exps=None,
+        d=1,
     ):  # noqa: E501
+        self.exps = exps  # (ex, ey) of rescaled rows (row_exponents), or None
+        self.d = d
         self.driver = driver
         self.tile = tile
         self.X = X
@@ -594,6 +606,8 @@ class GramPlan:
             self.out_dtype,
             self.n_grad,
             self.want_grad,
+            None if self.exps is None else (self.exps[0][xs], self.exps[1][ys]),
+            self.d,
         )
 
     def compute(self, out, grad, oi, oj, tile, mirror):
@@ -607,11 +621,13 @@ class GramPlan:
             return
         i0, i1, j0, j1, diag = tile
         xo, yo = self.xo, self.yo
-        np.matmul(
-            self.X[i0 - xo : i1 - xo],
-            self.Y[j0 - yo : j1 - yo].T,
-            out=out[i0 - oi : i1 - oi, j0 - oj : j1 - oj],
-        )
+        xs, ys = slice(i0 - xo, i1 - xo), slice(j0 - yo, j1 - yo)
+        view = out[i0 - oi : i1 - oi, j0 - oj : j1 - oj]
+        if self.exps is None:
+            np.matmul(self.X[xs], self.Y[ys].T, out=view)
+        else:  # rows far from unit scale (the driver's p.dval is then 1)
+            ex, ey = self.exps
+            scaled_dots(view, self.X[xs], self.Y[ys], ex[xs], ey[ys], self.d)
         where = Tile(oi, oj, i0, i1, j0, j1, diag, mirror, xo, yo)
         self.driver(out, grad, where, self.rows, self.cols, self.diagonal, *self.consts)
 
@@ -692,6 +708,18 @@ def make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile):
     Xc = np.ascontiguousarray(X, dtype=dtype)
     # a separate buffer even when symmetric (see GramPlan)
     Yc = np.array(X if Y is None else Y, dtype=dtype, order="C", copy=True)
+    # rows far from unit scale: scaled by powers of two, g formed by
+    # scaled_dots and the drivers' division by d made a no-op
+    ex = row_exponents(X, dtype)
+    ey = ex if Y is None else row_exponents(Y, dtype)
+    exps = None
+    if ex is not None or ey is not None:
+        ex = np.zeros(X.shape[0], np.int64) if ex is None else ex
+        ey = np.zeros(Yc.shape[0], np.int64) if ey is None else ey
+        Xc = np.ascontiguousarray(np.ldexp(Xc, -ex[:, None]), dtype=dtype)
+        Yc = np.ascontiguousarray(np.ldexp(Yc, -ey[:, None]), dtype=dtype)
+        exps = (ex, ey)
+        params = params._replace(dval=1.0)
     if diagonal is None:
         diagonal = (np.zeros(X.shape[0]), np.zeros((2, X.shape[0])))
     diag = Diagonal(*(np.ascontiguousarray(a, dtype=dtype) for a in diagonal))
@@ -749,4 +777,6 @@ def make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile):
         out_dtype,
         n_grad,
         want_grad,
+        exps,
+        float(X.shape[1]),
     )

@@ -139,6 +139,34 @@ def as_dtype(params, dtype) -> LayerParams:
     return LayerParams(*(t(v) for v in params))
 
 
+def row_exponents(X, dtype=np.float64):
+    """Per-row powers of two that keep the seed's products in range.
+
+    ``e[i]`` is the binary exponent of ``max_k |X[i, k]|`` for rows whose
+    largest entry is outside ``2^-m .. 2^m`` (``m = 480`` in float64, 50 in
+    float32, so that ``d |x|^2`` of the other rows stays far inside the
+    range of ``dtype``) and 0 for every other row. The seed then forms
+    ``g = x . x' / d`` as ``ldexp((2^-e x) . (2^-e' x') / d, e + e')``:
+    scaling by powers of two is exact, so ``g`` has the same bits as the
+    direct product wherever that does not overflow or underflow, and is
+    finite wherever ``g`` itself is representable. ``None`` when every
+    exponent is 0 (nothing to rescale).
+    """
+    m = 480 if np.dtype(dtype) == np.float64 else 50
+    _, e = np.frexp(np.max(np.abs(X), axis=1, initial=0.0))
+    e = np.where(np.abs(e) > m, e, 0).astype(np.int64)
+    return e if e.any() else None
+
+
+def scaled_dots(out, A, B, ea, eb, d):
+    """``out <- x . y / d`` of the rows of ``A`` and ``B`` (scaled by
+    ``2^-ea``, ``2^-eb`` per row, :func:`row_exponents`), restored to their
+    true scale in the dtype of ``out`` (see :func:`row_exponents`)."""
+    np.matmul(A, B.T, out=out)
+    with np.errstate(over="ignore", under="ignore"):
+        out[...] = np.ldexp(out / out.dtype.type(d), ea[:, None] + eb[None, :])
+
+
 @njit(cache=True, nogil=True, inline="always")
 def seed(g, p):
     """Layer 0 of the state from ``g = x . x' / d`` (any floating type).

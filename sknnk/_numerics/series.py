@@ -104,6 +104,31 @@ def _gregory(step=_Z_STEP):
 _gregory_cache = {}
 
 
+class NonFiniteActivation(ValueError):
+    """An activation (or a derivative the series needs) returned NaN or
+    infinity on the quadrature grid; the engine adds the activation's name."""
+
+
+def check_finite_samples(v, u, zmax):
+    """Raise :class:`NonFiniteActivation` if ``v = f(u)`` has a non-finite
+    value, naming the range of ``u`` where it occurs and the layer variance
+    ``q`` of its point (the grid is ``u = sqrt(q) z``, ``|z| <= zmax``)."""
+    bad = ~np.isfinite(v)
+    if not bad.any():
+        return
+    where = u[bad]
+    row = int(np.flatnonzero(np.any(bad, axis=1))[0])
+    q = (float(np.max(np.abs(u[row]))) / zmax) ** 2
+    raise NonFiniteActivation(
+        f"returned {'NaN' if np.isnan(v[bad]).any() else 'infinity'} at inputs "
+        f"u in [{float(where.min()):.3g}, {float(where.max()):.3g}]: the Hermite "
+        f"series integrates it against N(0, q) on |u| <= {zmax:g} sqrt(q), here "
+        f"for a layer variance q = {q:.3g}; make the activation finite for every "
+        "real input, or keep the layer variances smaller (standardize X, smaller "
+        "sigma_w / sigma_b)"
+    )
+
+
 class _Sampled:
     """An activation (or derivative) sampled on the grid ``u = sqrt(q) z``.
 
@@ -115,6 +140,7 @@ class _Sampled:
 
     def __init__(self, f, u, kink, step, n_threads=1):
         self.v = _evaluate(f, u, n_threads)
+        check_finite_samples(self.v, u, float(np.max(_basis(step)[0])))
         self._norm = None
         self.step = step
         self.kink = kink

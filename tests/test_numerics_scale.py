@@ -1,0 +1,394 @@
+"""Numerics at every scale (issue 13): regression tests against independent references.
+
+Every right value here comes from a reference written out by hand in mpmath
+(the closed-form dual kernels of erf and of the arc-cosine family, evaluated
+at 50 digits, so that no cancellation or overflow of double precision can
+reach them), from nested quadrature or from central differences of that
+reference; never from sknnk itself.
+"""
+
+import mpmath as mp
+import numpy as np
+import pytest
+
+from sknnk import NNGPKernel, NTKKernel
+
+mp.mp.dps = 50
+
+
+def _erf_dual(a, b, c):
+    """``(F, G)`` of erf for the covariance ``[[a, c], [c, b]]`` (Williams 1997)."""
+    # A B - 4 c^2 cancels about log10(A B) digits: work with that many more
+    with mp.workdps(mp.mp.dps + int(mp.log10((1 + 2 * a) * (1 + 2 * b))) + 10):
+        A, B = 1 + 2 * a, 1 + 2 * b
+        f = 2 / mp.pi * mp.asin(2 * c / mp.sqrt(A * B))
+        g = 4 / mp.pi / mp.sqrt(A * B - 4 * c * c)
+    return +f, +g
+
+
+def _relu_dual(a, b, c):
+    """``(F, G)`` of ReLU (Cho and Saul 2009), ``F = sqrt(ab) k1``, ``G = k0``."""
+    if a == 0 or b == 0:
+        return mp.mpf(0), mp.mpf(1) / 4
+    rho = max(min(c / mp.sqrt(a * b), mp.mpf(1)), mp.mpf(-1))
+    th = mp.acos(rho)
+    f = mp.sqrt(a * b) * (mp.sin(th) + (mp.pi - th) * rho) / (2 * mp.pi)
+    return f, (mp.pi - th) / (2 * mp.pi)
+
+
+DUALS = {"erf": _erf_dual, "relu": _relu_dual}
+
+
+def reference(activation, X, depth, sigma_w, sigma_b, ntk):
+    """The NNGP or NTK Gram (NTK parameterization) of ``X``, float64."""
+    gram = _mp_gram(activation, X, depth, mp.mpf(sigma_w), mp.mpf(sigma_b), ntk)
+    return np.array([[float(v) for v in row] for row in gram])
+
+
+def reference_log_grad(activation, X, depth, sigma_w, sigma_b, ntk, h=1e-12):
+    """Central differences of :func:`reference` in ``(log sigma_b, log sigma_w)``."""
+
+    def at(lb, lw):
+        return _mp_gram(activation, X, depth, mp.e**lw, mp.e**lb, ntk)
+
+    lb, lw = mp.log(mp.mpf(sigma_b)), mp.log(mp.mpf(sigma_w))
+    h = mp.mpf(h)
+    gb = [
+        [(p - m) / (2 * h) for p, m in zip(rp, rm)]
+        for rp, rm in zip(at(lb + h, lw), at(lb - h, lw))
+    ]
+    gw = [
+        [(p - m) / (2 * h) for p, m in zip(rp, rm)]
+        for rp, rm in zip(at(lb, lw + h), at(lb, lw - h))
+    ]
+    return np.array(
+        [[[float(b), float(w)] for b, w in zip(rb, rw)] for rb, rw in zip(gb, gw)]
+    )
+
+
+def _mp_gram(activation, X, depth, sw, sb, ntk):
+    """The Gram of ``X`` in mpmath (``sigma_w``, ``sigma_b`` mpmath numbers)."""
+    dual = DUALS[activation]
+    rows = [[mp.mpf(float(v)) for v in x] for x in np.asarray(X)]
+    n, d = len(rows), len(rows[0])
+    sw2, sb2 = sw**2, sb**2
+    out = []
+    for i in range(n):
+        row = []
+        for j in range(n):
+            dij = mp.fsum(u * v for u, v in zip(rows[i], rows[j]))
+            dii = mp.fsum(u * u for u in rows[i])
+            djj = mp.fsum(u * u for u in rows[j])
+            s = [sw2 * dii / d + sb2, sw2 * djj / d + sb2, sw2 * dij / d + sb2]
+            t = s[2]
+            for _ in range(depth):
+                fa, _ = dual(s[0], s[0], s[0])
+                fb, _ = dual(s[1], s[1], s[1])
+                f, g = dual(s[0], s[1], s[2])
+                t = sw2 * f + sb2 + sw2 * g * t
+                s = [sw2 * fa + sb2, sw2 * fb + sb2, sw2 * f + sb2]
+            row.append(t if ntk else s[2])
+        out.append(row)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# issue 13, items 5 and 6: erf's determinant at every scale, duplicates
+
+
+def _dup_rows():
+    x = np.random.default_rng(0).random((1, 100))
+    return np.vstack([x, x])
+
+
+@pytest.mark.parametrize(
+    "ntk, depth, sigma_w, dtype, rtol",
+    [
+        (False, 15, 16.0, "float64", 1e-9),
+        (True, 15, 16.0, "float64", 1e-9),
+        (True, 6, 15.0, "float32", 1e-5),
+    ],
+)
+def test_erf_duplicates_chaotic_phase(ntk, depth, sigma_w, dtype, rtol):
+    X = _dup_rows()
+    cls = NTKKernel if ntk else NNGPKernel
+    k = cls(depth=depth, activation="erf", sigma_w=sigma_w, dtype=dtype)
+    K = k(X)
+    ref = reference("erf", X[:1], depth, sigma_w, k.sigma_b, ntk)[0, 0]
+    assert np.all(np.isfinite(K))
+    np.testing.assert_allclose(K, np.full((2, 2), ref), rtol=rtol)
+
+
+def test_erf_near_duplicates_consistent():
+    # rows 1e-12 apart: the kernel is continuous, so the entry equals the
+    # diagonal to the rounding of the correlation
+    x = np.random.default_rng(0).random((1, 100))
+    X = np.vstack([x, x * (1.0 + 1e-12)])
+    k = NNGPKernel(depth=15, activation="erf", sigma_w=16.0)
+    K = k(X)
+    ref = reference("erf", X, 15, 16.0, k.sigma_b, False)
+    np.testing.assert_allclose(K, ref, rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "X, sigma_b",
+    [
+        (np.vstack([np.eye(3, 4) + 0.3, np.eye(3, 4) + 0.3]) * 1e8, 1.0),
+        (np.random.default_rng(1).normal(size=(4, 3)) * 1e100, 1.0),
+        (np.random.default_rng(1).normal(size=(4, 3)), 1e8),
+        (np.random.default_rng(1).normal(size=(4, 3)) * 1e-150, 1.0),
+    ],
+    ids=["duplicates-1e8", "scale-1e100", "sigma_b-1e8", "scale-1e-150"],
+)
+def test_erf_ntk_at_large_scale(X, sigma_b):
+    k = NTKKernel(depth=3, activation="erf", sigma_b=sigma_b)
+    K, dK = k(X, eval_gradient=True)
+    ref = reference("erf", X, 3, k.sigma_w, sigma_b, True)
+    np.testing.assert_allclose(K, ref, rtol=1e-10)
+    # the gradient (columns log sigma_b, log sigma_w) against central
+    # differences of the 50-digit reference,
+    # relative to the kernel's scale (as a GP optimiser sees it)
+    gref = reference_log_grad("erf", X, 3, k.sigma_w, sigma_b, True)
+    scale = np.sqrt(np.outer(np.diag(ref), np.diag(ref)))[..., None]
+    assert np.max(np.abs(dK - gref) / scale) < 1e-8
+
+
+def test_erf_mixed_scale_rows_psd():
+    X = np.random.default_rng(3).normal(size=(6, 3))
+    X = X * np.array([1e150, 1, 1e-150, 1e150, 1, 1e-150])[:, None]
+    k = NTKKernel(depth=2, activation="erf")
+    K = k(X)
+    ref = reference("erf", X, 2, k.sigma_w, k.sigma_b, True)
+    np.testing.assert_allclose(K, ref, rtol=1e-10, atol=0)
+
+
+# ---------------------------------------------------------------------------
+# issue 13, items 4 and 7: inputs at every scale, overflow refused clearly
+
+
+def _relative_to_diagonal(K, R):
+    """``max |K - R| / sqrt(R_ii R_jj)`` without overflowing the product."""
+    sd = np.sqrt(np.diag(R))
+    return np.max(np.abs(K - R) / sd[:, None] / sd[None, :])
+
+
+def _mixed_rows():
+    X = np.random.default_rng(3).normal(size=(6, 3))
+    return X * np.array([1e150, 1, 1e-150, 1e150, 1, 1e-150])[:, None]
+
+
+@pytest.mark.parametrize("activation", ["relu", "erf"])
+def test_representable_kernel_of_huge_inputs(activation):
+    # |x|^2 ~ 2e308 overflows, |x|^2 / d does not: computed, not refused
+    X = np.random.default_rng(0).normal(size=(5, 100)) * 1.5e153
+    X[:, 0] = np.abs(X[:, 0]) * 1.2
+    k = NTKKernel(depth=2, activation=activation, sigma_w=0.5)
+    ref = reference(activation, X, 2, 0.5, k.sigma_b, True)
+    np.testing.assert_allclose(k(X), ref, rtol=1e-12)
+    np.testing.assert_allclose(k.diag(X), np.diag(ref), rtol=1e-12)
+
+
+@pytest.mark.parametrize("activation", ["relu", "erf"])
+@pytest.mark.parametrize("sigma_b", [0.0, 0.1])
+def test_mixed_scale_rows(activation, sigma_b):
+    X = _mixed_rows()
+    k = NNGPKernel(depth=2, activation=activation, sigma_b=sigma_b)
+    K = k(X)
+    ref = reference(activation, X, 2, k.sigma_w, sigma_b, False)
+    assert _relative_to_diagonal(K, ref) < 1e-12
+    sd = np.sqrt(np.diag(K))
+    assert np.linalg.eigvalsh(K / sd[:, None] / sd[None, :]).min() > -1e-12
+
+
+@pytest.mark.parametrize("activation", ["relu", "erf"])
+def test_mixed_scale_rows_float32(activation):
+    X = _mixed_rows() * 1e-140  # rows 1e10, 1e-140, 1e-290 in float32
+    k = NNGPKernel(depth=2, activation=activation, dtype="float32")
+    K = k(X)
+    ref = reference(activation, X, 2, k.sigma_w, k.sigma_b, False)
+    assert K.dtype == np.float32
+    assert _relative_to_diagonal(K.astype(float), ref) < 1e-6
+
+
+def _homogeneous():
+    from sknnk.activations import ArcCosine
+
+    # (activation, degree k of phi(c u) = c^k phi(u))
+    return [("sign", 0), ("step", 0), ("relu", 1), (ArcCosine(2), 2), (ArcCosine(3), 3)]
+
+
+@pytest.mark.parametrize("activation, degree", _homogeneous())
+@pytest.mark.parametrize("c", [1e80, 1e-100, 1e150, 1e-150])
+def test_homogeneous_activations_keep_their_correlation(activation, degree, c):
+    # without bias, K(c X) = c^(2k) K(X) exactly (by the homogeneity of phi)
+    X = np.random.default_rng(3).normal(size=(5, 3))
+    k = NNGPKernel(depth=1, activation=activation, sigma_b=0.0)
+    K = k(X)
+    power = 2 * degree * np.log10(c)
+    if power > 300:  # c^(2k) K(X) is not representable: refused
+        with pytest.raises(ValueError, match="overflows"):
+            k(X * c)
+        return
+    if power < -300:  # below the normal range: finite, gradually underflowed
+        Kc = k(X * c)
+        assert np.all(np.isfinite(Kc)) and np.max(np.abs(Kc)) < 1e-290
+        return
+    np.testing.assert_allclose(k(X * c) / c ** (2 * degree), K, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: NTKKernel()(np.random.default_rng(0).normal(size=(6, 5)) * 1e160),
+        lambda: NTKKernel(dtype="float32")(
+            np.random.default_rng(0).normal(size=(10, 5)) * 1e25
+        ),
+        lambda: NTKKernel(depth=1000, sigma_w=3.0)(
+            np.random.default_rng(0).normal(size=(6, 5))
+        ),
+        lambda: NTKKernel(depth=1000, sigma_w=3.0).diag(
+            np.random.default_rng(0).normal(size=(6, 5))
+        ),
+    ],
+    ids=["x.x-1e160", "float32-1e25", "depth-1000", "diag-depth-1000"],
+)
+def test_unrepresentable_kernel_is_a_clear_error(make):
+    # the true kernel exceeds the dtype's range (|x|^2 ~ 1e320; 1e50 in
+    # float32; (sigma_w^2 / 2)^1000): refused, naming the quantity and fixes
+    with pytest.raises(ValueError, match="overflows.*(standardize|sigma_w|float64)"):
+        make()
+
+
+@pytest.mark.parametrize("backend", ["threading", "loky"])
+def test_rescaled_rows_bitwise_identical_across_workers(backend, monkeypatch):
+    from joblib import parallel_config
+
+    from sknnk import _parallel
+
+    X = np.vstack([_mixed_rows()] * 30)
+    k = NTKKernel(depth=2, activation="erf")
+    K1, G1 = k(X, eval_gradient=True)
+    monkeypatch.setattr(_parallel, "TILE", 32)  # several tiles: workers get subsets
+    with parallel_config(backend=backend, n_jobs=2):
+        K2, G2 = k.set_params(n_jobs=2)(X, eval_gradient=True)
+    assert np.array_equal(K1, K2) and np.array_equal(G1, G2)
+
+
+# ---------------------------------------------------------------------------
+# issue 13, item 8: an activation returning NaN is a clear error
+
+
+def test_custom_activation_returning_nan_is_a_clear_error():
+    import warnings
+
+    from sknnk.activations import Custom
+
+    phi = Custom(lambda x: np.where(x > 8, np.nan, np.tanh(x)))
+    X = np.random.default_rng(0).normal(size=(6, 4)) * 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no convergence warning blaming the series
+        with pytest.raises(ValueError, match=r"Custom.*returned NaN at inputs u in"):
+            NTKKernel(activation=phi)(X)
+
+
+# ---------------------------------------------------------------------------
+# issue 13, item 1: ELU/SELU at large layer variance
+
+
+def _raw_pixels():
+    return np.random.default_rng(0).integers(0, 256, size=(6, 64)).astype(float)
+
+
+def test_bvn_weighted_product_in_the_far_tail():
+    # exp(lw) Phi(h) Phi(k) at rho = 0 (Plackett's integral is empty): the
+    # weight alone overflows and Phi(k) alone underflows; mpmath by hand
+    from sknnk._numerics.bvn import phi2w
+
+    h, k, lw = -52.4, -104.9, 5500.0
+    ref = mp.e ** mp.mpf(lw) * mp.ncdf(h) * mp.ncdf(k)
+    got = phi2w(h, k, 0.0, 1.0, lw)
+    assert np.isfinite(got)
+    assert abs(got - float(ref)) <= 1e-13 * float(ref)
+
+
+@pytest.mark.parametrize("activation", ["elu", "selu"])
+def test_elu_beyond_its_accurate_variance_is_a_clear_error(activation):
+    # raw pixel values: layer variance ~1e4, where the ELU dual's quadrature
+    # is not accurate (it returned NaN, then wrong finite values)
+    with pytest.raises(ValueError, match=f"{activation}.*layer variances up to"):
+        NNGPKernel(depth=1, activation=activation)(_raw_pixels())
+
+
+def test_regressor_elu_on_raw_pixels_refuses_instead_of_nan():
+    from sknnk import InfiniteWidthRegressor
+
+    X = _raw_pixels()
+    y = np.arange(6.0)
+    with pytest.raises(ValueError, match="standardize X"):
+        InfiniteWidthRegressor(activation="elu").fit(X, y).predict(X)
+
+
+# ---------------------------------------------------------------------------
+# property: finite, symmetric, PSD, exact diagonal, or a clear ValueError
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PROPERTY_ACTIVATIONS = ["relu", "erf", "sign", "step", "abs", "leaky_relu", "tanh"]
+
+
+@st.composite
+def _configs(draw):
+    n = draw(st.integers(2, 5))
+    rows = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).normal(size=(n, 3))
+    exps = draw(st.lists(st.integers(-150, 150), min_size=n, max_size=n))
+    X = rows * 10.0 ** np.array(exps, dtype=float)[:, None]
+    return dict(
+        X=X,
+        activation=draw(st.sampled_from(_PROPERTY_ACTIVATIONS)),
+        ntk=draw(st.booleans()),
+        depth=draw(st.integers(0, 50)),
+        sigma_w=draw(st.floats(0.1, 4.0)),
+        sigma_b=draw(st.sampled_from([0.0, 1e-3, 0.1, 1.0])),
+        dtype=draw(st.sampled_from(["float64", "float32"])),
+    )
+
+
+def _check_property(cfg):
+    import warnings
+
+    X = cfg.pop("X")
+    ntk = cfg.pop("ntk")
+    k = (NTKKernel if ntk else NNGPKernel)(**cfg)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # series accuracy warnings
+            K = k(X)
+            d = k.diag(X)
+    except ValueError as exc:  # the documented refusal of an unrepresentable kernel
+        # (beyond the dtype's range, or ELU/SELU beyond their accurate range)
+        assert any(w in str(exc) for w in ("overflows", "underflows", "accurate for"))
+        return
+    eps = np.finfo(K.dtype).eps
+    assert np.all(np.isfinite(K)) and np.all(np.isfinite(d))
+    assert np.array_equal(K, K.T)
+    # below the dtype's normal range values are subnormal (absolute rounding)
+    tiny = np.finfo(K.dtype).tiny
+    np.testing.assert_allclose(np.diag(K), d, rtol=50 * eps, atol=tiny)
+    sd = np.sqrt(np.diag(K).astype(float))
+    pos = sd > np.sqrt(tiny) / eps
+    C = (K.astype(float)[np.ix_(pos, pos)] / sd[pos][:, None]) / sd[pos][None, :]
+    assert C.size == 0 or np.linalg.eigvalsh(C).min() > -1e3 * eps * C.shape[0]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_configs())
+def test_property_every_scale(cfg):
+    _check_property(cfg)
+
+
+@pytest.mark.slow
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_configs())
+def test_property_every_scale_large(cfg):
+    _check_property(cfg)
