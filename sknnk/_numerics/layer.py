@@ -153,6 +153,13 @@ def row_exponents(X, dtype=np.float64):
     exponent is 0 (nothing to rescale).
     """
     m = 480 if np.dtype(dtype) == np.float64 else 50
+    # fast exit: every |x|^2 within 2^+-(2m - 20) (so every entry within
+    # 2^+-m) or an exact zero row
+    sq = np.einsum("ij,ij->i", X, X)
+    lim = 2.0 ** (2 * m - 20)
+    ok = (sq > 1.0 / lim) & (sq < lim)
+    if ok.all() or not X[~ok].any():
+        return None
     _, e = np.frexp(np.max(np.abs(X), axis=1, initial=0.0))
     e = np.where(np.abs(e) > m, e, 0).astype(np.int64)
     return e if e.any() else None
