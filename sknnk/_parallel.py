@@ -36,6 +36,8 @@ holding, the output) and the exception propagates unchanged -- a plain
 from __future__ import annotations
 
 import contextlib
+import functools
+import signal
 import sys
 import threading
 import time
@@ -270,6 +272,61 @@ def _task(index, function, args):
         return index, function(*args)
 
 
+#: Set by the SIGINT handler of :func:`interruptible` (a Ctrl-C held for the
+#: main thread's engine call); workers of that call stop between blocks.
+_HELD_INTERRUPT = threading.Event()
+
+
+def _hold_interrupt(signum, frame):
+    _HELD_INTERRUPT.set()
+
+
+def _interrupt_pending():
+    """Whether the main thread's call was interrupted (checked between blocks)."""
+    return _HELD_INTERRUPT.is_set()
+
+
+def interruptible(func):
+    """Run an engine call with Ctrl-C held until a block boundary.
+
+    numba and llvmlite run finalizers and ctypes callbacks while they compile
+    or load code; a ``KeyboardInterrupt`` raised inside one is printed as
+    "Exception ignored" and lost, and the call runs to its end. While a call
+    decorated with this runs in the main thread, SIGINT only sets a flag:
+    :func:`map_blocks` stops every worker at its next block boundary and the
+    call raises a plain ``KeyboardInterrupt`` (at the latest when it would
+    return). Python's previous handler is restored when the call ends. Calls
+    from other threads, nested calls and programs with their own SIGINT
+    handler are left as they are.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        if (
+            threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+        ):
+            return func(*args, **kwargs)
+        _HELD_INTERRUPT.clear()
+        previous = signal.signal(signal.SIGINT, _hold_interrupt)
+        try:
+            result = func(*args, **kwargs)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            held = _HELD_INTERRUPT.is_set()
+            _HELD_INTERRUPT.clear()
+        if held:
+            raise KeyboardInterrupt
+        return result
+
+    return wrapper
+
+
+def _check_held(watch):
+    if watch and _HELD_INTERRUPT.is_set():
+        raise KeyboardInterrupt
+
+
 def _was_interrupted(exc):
     """Whether ``exc`` is numba's ``SystemError`` wrapping a Ctrl-C."""
     seen = set()
@@ -330,16 +387,22 @@ def map_blocks(
         backend, local = "sequential", True
     total = sum(weight(b) for b in blocks)
     progress = Progress(verbose, label, total, len(blocks), n_workers, backend)
+    # a Ctrl-C held by :func:`interruptible` is the main thread's to honour
+    watch = threading.current_thread() is threading.main_thread()
     try:
         with single_threaded_blas():
             if backend == "sequential":
                 for b in blocks:
+                    _check_held(watch)
                     fill(b)
                     progress.update(weight(b))
             elif local:
-                _run_threads(fill, blocks, n_workers, weight, remote is None, progress)
+                _run_threads(
+                    fill, blocks, n_workers, weight, remote is None, progress, watch
+                )
             else:
-                run_returning(remote, blocks, n_workers, weight, progress)
+                run_returning(remote, blocks, n_workers, weight, progress, watch)
+        _check_held(watch)
     except SystemError as exc:  # numba's wrapper of a Ctrl-C in a dispatcher
         if _was_interrupted(exc):
             raise KeyboardInterrupt from None
@@ -347,7 +410,7 @@ def map_blocks(
     progress.finish()
 
 
-def _run_threads(fill, blocks, n_workers, weight, require_shared, progress):
+def _run_threads(fill, blocks, n_workers, weight, require_shared, progress, watch):
     """Threads pulling blocks from a shared queue until it is empty or the
     loop is cancelled (interrupt or error)."""
     queue = sorted(blocks, key=weight)  # pop() takes the largest first
@@ -360,7 +423,7 @@ def _run_threads(fill, blocks, n_workers, weight, require_shared, progress):
         with idle:
             running[0] += 1
         try:
-            while not cancel.is_set():
+            while not cancel.is_set() and not (watch and _interrupt_pending()):
                 with lock:
                     if not queue:
                         return
@@ -389,7 +452,7 @@ def _run_threads(fill, blocks, n_workers, weight, require_shared, progress):
         raise
 
 
-def run_returning(remote, blocks, n_workers, weight, progress):
+def run_returning(remote, blocks, n_workers, weight, progress, watch=False):
     """Run ``remote``'s tasks on a backend without shared memory and store
     their results as they arrive."""
     groups = remote.group(blocks, TASKS_PER_WORKER * n_workers)
@@ -413,12 +476,14 @@ def run_returning(remote, blocks, n_workers, weight, progress):
                 n_jobs=n_workers, prefer="threads", return_as="generator"
             )
         for result in parallel(jobs(0, len(groups))):
+            _check_held(watch)
             store(result)
         return
     # e.g. the multiprocessing backend: rounds of a few tasks per worker
     step = 2 * n_workers
     with Parallel(n_jobs=n_workers, prefer="threads") as parallel:
         for start in range(0, len(groups), step):
+            _check_held(watch)
             for result in parallel(jobs(start, min(start + step, len(groups)))):
                 store(result)
 

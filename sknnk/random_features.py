@@ -33,7 +33,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._memory import check_transform
 from ._numerics.layer import scales
-from ._parallel import Remote, map_blocks, n_workers_of
+from ._parallel import Remote, interruptible, map_blocks, n_workers_of
 from ._validation import (
     check_generator,
     check_int,
@@ -284,6 +284,7 @@ class _BaseSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return m + 1 + 2 * self.sketches_[0].index_a.shape[0]
 
     # ------------------------------------------------------------ transform
+    @interruptible
     def transform(self, X):
         """Map ``X`` to the random features.
 

@@ -210,6 +210,58 @@ def test_ctrl_c_stops_every_worker_and_releases_the_output(n_jobs):
     assert out["rss_held"] < 0.25 * out["k_bytes"]  # the 800 MB output is freed
 
 
+_EARLY_INTERRUPT = """
+    import json, os, signal, threading, time
+    import numpy as np
+    from sknnk import NTKKernel
+
+    X = np.random.default_rng(0).normal(size=(6000, 32))
+    sent = []
+
+    def interrupt():
+        time.sleep({delay})
+        sent.append(time.perf_counter())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    t0 = time.perf_counter()
+    try:
+        NTKKernel(depth=3, activation="tanh", n_jobs={n_jobs})(X)
+        raised = None
+    except BaseException as exc:
+        raised = type(exc).__name__
+    t_raised = time.perf_counter()
+    print(json.dumps(dict(
+        raised=raised, latency=t_raised - sent[0],
+        handler_restored=signal.getsignal(signal.SIGINT) is signal.default_int_handler,
+    )))
+"""
+
+
+@pytest.mark.slow  # a fresh interpreter per case
+@pytest.mark.parametrize("delay", [0.0, 0.02, 0.1])
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_ctrl_c_at_any_moment_of_a_call_is_never_lost(n_jobs, delay, tmp_path):
+    """A SIGINT that lands while numba loads or runs the per-point tables
+    (not only during the tiles) still stops the call with a plain
+    KeyboardInterrupt: it is held until the next block boundary instead of
+    being raised inside a numba/llvmlite finalizer, where Python drops it.
+    The Python handler is restored afterwards."""
+    # a fresh process whose numba cache is filled: the call starts by loading
+    # compiled code, where a raised KeyboardInterrupt used to be dropped
+    env = {"NUMBA_CACHE_DIR": str(tmp_path)}
+    warm = "from sknnk import NTKKernel; import numpy as np\n"
+    warm += "NTKKernel(depth=3, activation='tanh', n_jobs=2)(np.ones((300, 32)))\n"
+    assert _run(warm, env=env).returncode == 0
+    res = _run(_EARLY_INTERRUPT.format(n_jobs=n_jobs, delay=delay), env=env)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["raised"] == "KeyboardInterrupt", (out, res.stderr[-2000:])
+    assert out["latency"] < 1.5, out  # the full call takes several seconds
+    assert out["handler_restored"]
+    assert "Exception ignored" not in res.stderr
+
+
 # ---------------------------------------------------------------- every backend
 def _backend_results(X):
     """Kernels with gradients, a cross Gram, a sampler and ``dask_gram``."""

@@ -280,6 +280,7 @@ def _common_terms(px, py):
         py.tables(np.maximum(px.nterms, py.nterms))
 
 
+@_parallel.interruptible
 def gram(network, X, Y=None, eval_gradient=False, n_jobs=None, verbose=0, label="Gram"):
     """The Gram matrix ``k(X, Y)`` of ``network`` and optionally its gradient.
 
@@ -330,6 +331,7 @@ def gram(network, X, Y=None, eval_gradient=False, n_jobs=None, verbose=0, label=
     return K
 
 
+@_parallel.interruptible
 def diag(network, X, n_jobs=None):
     """The diagonal ``k(x, x)`` of every row of ``X`` (float64), O(n depth).
 
