@@ -84,6 +84,40 @@ def test_python_blocks_run_as_written(path, tmp_path, monkeypatch):
             exec(compile(code, f"{path.name} block", "exec"), namespace)
 
 
+def _free_names(code):
+    """Names a block reads but neither imports nor assigns (nor builtins)."""
+    import ast
+    import builtins
+
+    tree = ast.parse(code)
+    bound = set(dir(builtins))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            bound.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+    used = {
+        n.id
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+    }
+    return used - bound
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
+def test_sknnk_blocks_are_self_contained(path):
+    """A block that uses sknnk runs when copied alone into a fresh
+    interpreter: it imports (or defines) every name it reads. Snippets that
+    continue an earlier example without naming sknnk are exempt."""
+    for lang, code in code_blocks(path):
+        if lang == "python" and "sknnk" in code:
+            assert not _free_names(code), (path.name, sorted(_free_names(code)), code)
+
+
 def _check_command(command, extras):
     words = shlex.split(command)
     if words[:2] == ["pip", "install"]:
