@@ -301,7 +301,7 @@ def _relu_all(sk, dsb, dsw, x, y, ab_, dd, kc):
     return f, g, df_b, df_w, dg_b, dg_w
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _erf_fg(sk, rqx, rx, tx, rqy, ry, ty, kc):
     """``(F, G)`` of erf: ``2/pi asin(x)``, ``4/pi r_x r_y / sqrt(Dn)`` with
     ``x, Dn`` of :func:`sknnk._numerics.activations.erf_pair` (fields of
@@ -315,7 +315,7 @@ def _erf_fg(sk, rqx, rx, tx, rqy, ry, ty, kc):
     return k2 * arcsin_om(arg, om, kc), (k2 + k2) * (rx * ry) / math.sqrt(dn)
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", inline="always")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _erf_all(sk, dsb, dsw, x, y, tx, ty, kc):
     r"""``(F, G, dF_b, dF_w, dG_b, dG_w)`` of erf (see :func:`erf_point_table`).
 
