@@ -281,11 +281,6 @@ def _hold_interrupt(signum, frame):
     _HELD_INTERRUPT.set()
 
 
-def _interrupt_pending():
-    """Whether the main thread's call was interrupted (checked between blocks)."""
-    return _HELD_INTERRUPT.is_set()
-
-
 def interruptible(func):
     """Run an engine call with Ctrl-C held until a block boundary.
 
@@ -423,7 +418,7 @@ def _run_threads(fill, blocks, n_workers, weight, require_shared, progress, watc
         with idle:
             running[0] += 1
         try:
-            while not cancel.is_set() and not (watch and _interrupt_pending()):
+            while not cancel.is_set() and not (watch and _HELD_INTERRUPT.is_set()):
                 with lock:
                     if not queue:
                         return

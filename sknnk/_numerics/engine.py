@@ -98,9 +98,10 @@ def squared_norms(X):
     ``einsum("ij,ij->i", X, X) / d``.
     """
     d = X.shape[1]
-    e = row_exponents(X)
+    sq = np.einsum("ij,ij->i", X, X)
+    e = row_exponents(X, sq=sq)
     if e is None:
-        return np.einsum("ij,ij->i", X, X) / d
+        return sq / d
     Xs = np.ldexp(X, -e[:, None])
     with np.errstate(over="ignore"):
         return np.ldexp(np.einsum("ij,ij->i", Xs, Xs) / d, 2 * e)

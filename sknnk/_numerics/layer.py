@@ -139,7 +139,7 @@ def as_dtype(params, dtype) -> LayerParams:
     return LayerParams(*(t(v) for v in params))
 
 
-def row_exponents(X, dtype=np.float64):
+def row_exponents(X, dtype=np.float64, sq=None):
     """Per-row powers of two that keep the seed's products in range.
 
     ``e[i]`` is the binary exponent of ``max_k |X[i, k]|`` for rows whose
@@ -150,12 +150,14 @@ def row_exponents(X, dtype=np.float64):
     scaling by powers of two is exact, so ``g`` has the same bits as the
     direct product wherever that does not overflow or underflow, and is
     finite wherever ``g`` itself is representable. ``None`` when every
-    exponent is 0 (nothing to rescale).
+    exponent is 0 (nothing to rescale). ``sq``: the squared row norms
+    ``einsum("ij,ij->i", X, X)`` if the caller already has them.
     """
     m = 480 if np.dtype(dtype) == np.float64 else 50
     # fast exit: every |x|^2 within 2^+-(2m - 20) (so every entry within
     # 2^+-m) or an exact zero row
-    sq = np.einsum("ij,ij->i", X, X)
+    if sq is None:
+        sq = np.einsum("ij,ij->i", X, X)
     lim = 2.0 ** (2 * m - 20)
     ok = (sq > 1.0 / lim) & (sq < lim)
     if ok.all() or not X[~ok].any():
