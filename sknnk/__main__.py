@@ -54,6 +54,7 @@ from sklearn.svm import SVC
 from threadpoolctl import threadpool_limits
 
 from . import __version__
+from ._numerics.registry import suggest
 from .kernels import ACTIVATION_NAMES, NNGPKernel, NTKKernel
 
 METHODS = ("NTK", "NNGP", "RBF", "linear")
@@ -186,7 +187,18 @@ def _hyperparameters(estimators):
         choices = Counter(tuple(sorted(e.best_params_.items())) for e in estimators)
         best, count = choices.most_common(1)[0]
         text = ", ".join(f"{k.split('__')[-1]}={_fmt(v)}" for k, v in best)
-        return f"{text} ({count}/{len(estimators)} splits)"
+        text += f" ({count}/{len(estimators)} splits)"
+        # an optimum on the first or last candidate may lie outside the grid
+        for name, values in est.param_grid.items():
+            edge = sum(
+                e.best_params_[name] in (values[0], values[-1]) for e in estimators
+            )
+            if len(values) > 1 and edge:
+                text += (
+                    f"; {name.split('__')[-1]} at the edge of its grid in "
+                    f"{edge}/{len(estimators)} splits"
+                )
+        return text
     # GPR: median over the splits of every fitted hyperparameter, and how
     # often one ended at a bound of its search range (a degenerate fit)
     kernels = [e[-1].kernel_ for e in estimators]
@@ -294,6 +306,17 @@ def _n_jobs(text):
     return value
 
 
+def _activation_name(text):
+    """A registry name, or an argparse error with the closest names."""
+    if text in ACTIVATION_NAMES:
+        return text
+    close = suggest(text)
+    hint = f"; did you mean {' or '.join(repr(n) for n in close)}?" if close else ""
+    raise argparse.ArgumentTypeError(
+        f"unknown activation {text!r}{hint} (names: {', '.join(ACTIVATION_NAMES)})"
+    )
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="python -m sknnk",
@@ -310,7 +333,7 @@ def _parser():
     parser.add_argument(
         "--activation",
         default="relu",
-        choices=ACTIVATION_NAMES,
+        type=_activation_name,
         metavar="NAME",
         help=f"one of {', '.join(ACTIVATION_NAMES)} (default relu)",
     )

@@ -62,7 +62,7 @@ def test_verdict_says_no_significant_difference_when_true():
         (["--depth", "two"], "expected an integer"),
         (["--n-jobs", "0"], "--n-jobs: must be >= 1 or negative"),
         (["--folds", "1"], "--folds: must be >= 2"),
-        (["--activation", "ReLU"], "--activation: invalid choice"),
+        (["--activation", "ReLU"], "unknown activation 'ReLU'; did you mean 'relu'?"),
     ],
 )
 def test_bad_values_are_argparse_errors(args, message, capsys):
@@ -95,3 +95,23 @@ def test_full_main_job_runs_as_documented():
         assert "(*) scikit-learn's ConvergenceWarning" in res.stdout
     for name in ("breast_cancer", "wine", "diabetes", "friedman1"):
         assert name in res.stdout
+
+
+def test_grid_search_optimum_on_the_grid_edge_is_flagged():
+    # noiseless linear data: the smallest ridge wins, the first grid value
+    from sklearn.kernel_ridge import KernelRidge
+    from sklearn.model_selection import GridSearchCV
+
+    from sknnk.__main__ import _hyperparameters
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = X @ np.array([1.0, -2.0, 0.5])
+    grid = {"alpha": [1e-8, 1.0, 1e3]}
+    fits = [
+        GridSearchCV(KernelRidge(kernel="linear"), grid, cv=3).fit(X, y)
+        for _ in range(2)
+    ]
+    text = _hyperparameters(fits)
+    assert "alpha=1e-08 (2/2 splits)" in text
+    assert "alpha at the edge of its grid in 2/2 splits" in text
