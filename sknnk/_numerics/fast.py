@@ -388,11 +388,12 @@ def seed_row(orow, w, s, t, dsb, dsw, dtb, dtw, p, want_grad):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def store_row(grad, ri, c0, orow, w, s, t, dsb, dsw, dtb, dtw, task):
-    """Write the returned kernel of a row segment into ``orow`` and its
-    gradient columns into ``grad[ri, c0 + k]`` (``task``: see
-    :class:`sknnk._numerics.gram.Task`)."""
-    _, ntk, ib, iw, want_grad = task
+def store_row(grad, ri, c0, orow, w, s, t, dsb, dsw, dtb, dtw, task, want_grad):
+    """Write the returned kernel of a row segment into ``orow`` and, with
+    ``want_grad`` (``task.want_grad``, or a constant of the caller so that a
+    value driver compiles no gradient code), its gradient columns into
+    ``grad[ri, c0 + k]`` (``task``: see :class:`sknnk._numerics.gram.Task`)."""
+    _, ntk, ib, iw, _ = task
     res = t if ntk else s
     for k in range(w):
         orow[k] = res[k]
@@ -410,21 +411,11 @@ def store_row(grad, ri, c0, orow, w, s, t, dsb, dsw, dtb, dtw, task):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def diag_entry(out, grad, ri, ci, xi, diag, ib, iw, want_grad):
-    """Write the diagonal entry of the row point ``xi`` (from the 1-D
-    recursion, record ``diag``) at ``out[ri, ci]`` and its gradient."""
-    out[ri, ci] = diag.k[xi]
-    if want_grad:
-        if ib >= 0:
-            grad[ri, ci, ib] = diag.grad[0, xi]
-        if iw >= 0:
-            grad[ri, ci, iw] = diag.grad[1, xi]
-
-
-@njit(cache=True, nogil=True, inline="always")
-def begin_row(out, grad, i, tile, diag, task):
+def begin_row(out, grad, i, tile, diag, task, want_grad):
     """Start row ``i`` of a tile: on a diagonal tile write its diagonal entry
-    (:func:`diag_entry`) and start at ``j = i + 1``.
+    ``diag.k`` of the row point (from the 1-D recursion) and, with
+    ``want_grad`` (as in :func:`store_row`), its gradient, and start at
+    ``j = i + 1``.
 
     Returns ``(ri, xi, js, w, c0, y0)``: the row of ``out``, the row point, the
     first column, the number of columns ``w`` from it, the column of ``out``
@@ -436,7 +427,13 @@ def begin_row(out, grad, i, tile, diag, task):
     js = j0
     if diag_tile:
         js = i + 1
-        diag_entry(out, grad, ri, i - oj, xi, diag, task.ib, task.iw, task.want_grad)
+        ci = i - oj
+        out[ri, ci] = diag.k[xi]
+        if want_grad:
+            if task.ib >= 0:
+                grad[ri, ci, task.ib] = diag.grad[0, xi]
+            if task.iw >= 0:
+                grad[ri, ci, task.iw] = diag.grad[1, xi]
     return ri, xi, js, j1 - js, js - oj, js - yo
 
 
@@ -505,7 +502,7 @@ def fast_driver(erf, want_grad):
         kc = unpack(cst)
         s, t, dsb, dsw, dtb, dtw = row_buffers(j1 - j0, want_grad, out)
         for i in range(i0, i1):
-            ri, xi, _, w, c0, y0 = begin_row(out, grad, i, tile, diag, task)
+            ri, xi, _, w, c0, y0 = begin_row(out, grad, i, tile, diag, task, want_grad)
             if w <= 0:
                 continue
             # 1-D views: indices in range(w) need no wraparound checks, so the
@@ -561,7 +558,7 @@ def fast_driver(erf, want_grad):
                         s[k], t[k], dsb[k], dsw[k], dtb[k], dtw[k] = dense(
                             f, g, dfb, dfw, dgb, dgw, t[k], dtb[k], dtw[k], p
                         )
-            store_row(grad, ri, c0, orow, w, s, t, dsb, dsw, dtb, dtw, task)
+            store_row(grad, ri, c0, orow, w, s, t, dsb, dsw, dtb, dtw, task, want_grad)
         if diag_tile or mirror:
             mirror_tile(out, grad, tile, want_grad)
 
