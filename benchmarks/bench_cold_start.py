@@ -11,6 +11,10 @@ Usage examples (run from the repository root)::
     # only the small-call timings (20 x 3 input, depth 3, vs sklearn's RBF)
     python benchmarks/bench_cold_start.py --tree . --skip-cold
 
+    # 7 interleaved runs of one case, with medians
+    python benchmarks/bench_cold_start.py --tree /path/to/old --tree . \
+        --case "relu NTK" --runs 7 --skip-small
+
 **Cold/warm.** Every case runs in a fresh interpreter with
 ``PYTHONPATH=<tree>`` and a new, empty ``NUMBA_CACHE_DIR`` in a temporary
 directory ("cold": everything the call needs is compiled), then once more in
@@ -18,7 +22,11 @@ another fresh interpreter with that cache filled ("warm": compiled code is
 loaded from disk). ``import`` is the time of ``import sknnk``, ``first`` the
 first call (relu NTK, relu NTK with ``eval_gradient=True``, tanh NTK on a
 200 x 8 input; ``NNGPSampler``/``NTKSampler`` ``fit_transform`` of 200 x 8
-with 256 components), ``second`` a repeat of the same call.
+with 256 components) in wall-clock seconds and ``cpu`` in CPU seconds of the
+process (compilation is single-threaded, so on a loaded machine ``cpu`` is
+the steadier figure), ``second`` a repeat of the same call. With ``--runs
+R`` every case runs R times, the trees alternating in order from run to run,
+and a summary gives the median and range of each column.
 
 **Small calls.** In one process per tree (warm cache): the median over
 ``--repeat`` calls of each kernel on a 20 x 3 input at depth 3, beside the
@@ -30,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,11 +61,14 @@ import sknnk
 from sknnk import NNGPSampler, NTKKernel, NTKSampler
 t1 = time.perf_counter()
 X = np.random.default_rng(0).normal(size=(200, 8))
+c1 = time.process_time()
 {call}
 t2 = time.perf_counter()
+c2 = time.process_time()
 {call}
 t3 = time.perf_counter()
-print(json.dumps(dict(t_import=t1 - t0, t_first=t2 - t1, t_second=t3 - t2)))
+print(json.dumps(dict(t_import=t1 - t0, t_first=t2 - t1, c_first=c2 - c1,
+                      t_second=t3 - t2)))
 """
 
 SMALL = {
@@ -111,22 +123,39 @@ def _run(tree, code, args, cache_dir):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def cold_start(trees):
-    """Print the cold and warm first-call times of every case and tree."""
+def cold_start(trees, cases, runs):
+    """Print the cold and warm first-call times of every case and tree, each
+    ``runs`` times (tree order alternating), then their medians."""
     print(f"{'case':<16} {'tree':<28} {'cache':>5} {'import s':>8} "
-          f"{'first s':>8} {'second s':>8}")  # fmt: skip
-    for name, call in CASES.items():
-        code = _FIRST_CALL.format(call=call)
-        for tree in trees:
-            with tempfile.TemporaryDirectory() as cache_dir:
-                for label in ("cold", "warm"):
-                    r = _run(tree, code, [], cache_dir)
-                    print(
-                        f"{name:<16} {tree[-28:]:<28} {label:>5} "
-                        f"{r['t_import']:8.2f} {r['t_first']:8.2f} "
-                        f"{r['t_second']:8.4f}",
-                        flush=True,
-                    )
+          f"{'first s':>8} {'cpu s':>7} {'second s':>8}")  # fmt: skip
+    rows = {}
+    for run in range(runs):
+        for name in cases:
+            code = _FIRST_CALL.format(call=CASES[name])
+            for tree in trees if run % 2 == 0 else trees[::-1]:
+                with tempfile.TemporaryDirectory() as cache_dir:
+                    for label in ("cold", "warm"):
+                        r = _run(tree, code, [], cache_dir)
+                        rows.setdefault((name, tree, label), []).append(r)
+                        print(
+                            f"{name:<16} {tree[-28:]:<28} {label:>5} "
+                            f"{r['t_import']:8.2f} {r['t_first']:8.2f} "
+                            f"{r['c_first']:7.2f} {r['t_second']:8.4f}",
+                            flush=True,
+                        )
+    if runs < 2:
+        return
+    print(f"\nmedian [min, max] of {runs} runs (s)")
+    print(f"{'case':<16} {'tree':<28} {'cache':>5} {'import':>6} "
+          f"{'first (wall)':>19} {'first (cpu)':>19}")  # fmt: skip
+    for (name, tree, label), rs in rows.items():
+        cells = []
+        for key in ("t_import", "t_first", "c_first"):
+            v = sorted(r[key] for r in rs)
+            med = statistics.median(v)
+            cells.append(f"{med:6.2f}" if key == "t_import" else
+                         f"{med:5.2f} [{v[0]:5.2f}, {v[-1]:5.2f}]")  # fmt: skip
+        print(f"{name:<16} {tree[-28:]:<28} {label:>5} " + " ".join(cells))
 
 
 def small_calls(trees, repeat):
@@ -152,12 +181,16 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tree", action="append", help="checkout(s) to measure (.)")
     p.add_argument("--repeat", type=int, default=200, help="small calls (200)")
+    p.add_argument("--runs", type=int, default=1, help="cold/warm runs per case (1)")
+    p.add_argument(
+        "--case", action="append", choices=list(CASES), help="cold cases (all)"
+    )
     p.add_argument("--skip-cold", action="store_true")
     p.add_argument("--skip-small", action="store_true")
     args = p.parse_args(argv)
     trees = args.tree or ["."]
     if not args.skip_cold:
-        cold_start(trees)
+        cold_start(trees, args.case or list(CASES), args.runs)
     if not args.skip_small:
         small_calls(trees, args.repeat)
 

@@ -164,7 +164,12 @@ def band_tasks(tiles, n_rows, n_tasks):
 
 # ------------------------------------------------------------------ progress
 class Progress:
-    """Periodic progress lines on stdout (``verbose > 0``); thread-safe."""
+    """Periodic progress lines on stdout (``verbose > 0``); thread-safe.
+
+    Progress output never stops a computation: when stdout cannot be written
+    (a closed pipe such as ``... | head -1``, a closed file), the error is
+    swallowed and the remaining lines of the call are dropped.
+    """
 
     def __init__(self, verbose, label, total, n_tiles, n_workers, backend):
         self.verbose = verbose
@@ -184,7 +189,10 @@ class Progress:
             )
 
     def _print(self, msg):
-        print(f"[sknnk] {msg}", file=sys.stdout, flush=True)
+        try:
+            print(f"[sknnk] {msg}", file=sys.stdout, flush=True)
+        except (OSError, ValueError):  # broken pipe, closed or full stream
+            self.verbose = 0
 
     def update(self, work, n_tiles=1):
         if self.verbose <= 0:

@@ -462,3 +462,71 @@ def test_estimator_fit_is_refused_before_computing_the_gram(monkeypatch):
         InfiniteWidthRegressor(depth=2).fit(X, y)
     with pytest.raises(ValueError, match="eigendecomposition.*Nystroem"):
         InfiniteWidthRegressor(depth=2).fit(X, y)
+
+
+# ---------------------------------------------------------------- progress output
+def test_progress_into_a_closed_pipe_never_stops_the_computation():
+    """``verbose`` progress written to a pipe whose reader has gone (as in
+    ``python script.py | head -1``): every write fails with
+    ``BrokenPipeError``; the call still returns the Gram of a silent call."""
+    code = textwrap.dedent(
+        """
+        import sys
+        import numpy as np
+        from sknnk import NTKKernel
+        X = np.random.default_rng(0).normal(size=(700, 4))
+        K = NTKKernel(depth=2, verbose=2, n_jobs=2)(X)
+        assert np.array_equal(K, NTKKernel(depth=2)(X))
+        print("same Gram", file=sys.stderr)
+        """
+    )
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # no reader: every write to the pipe fails
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", code],
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            cwd=ROOT,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        os.close(write_end)
+    assert "same Gram" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 0, proc.stderr
+
+
+# ---------------------------------------------------------------- cold start
+def test_cold_relu_value_call_compiles_one_sknnk_function(tmp_path):
+    """The first relu NTK call in a fresh process with an empty numba cache
+    compiles exactly one sknnk function, the relu value driver (its helpers
+    inlined, the diagonal recursion in numpy): no gradient or erf code, no
+    second dispatcher. The compile events come from numba's event API."""
+    code = """
+        import json
+        import numpy as np
+        from numba.core import event
+        from sknnk import NTKKernel
+
+        compiled = []
+
+        class Listener(event.Listener):
+            def on_start(self, ev):
+                func = ev.data["dispatcher"].py_func
+                compiled.append(f"{func.__module__}.{func.__qualname__}")
+
+            def on_end(self, ev):
+                pass
+
+        event.register("numba:compile", Listener())
+        NTKKernel(depth=3)(np.random.default_rng(0).normal(size=(50, 4)))
+        print(json.dumps(compiled))
+    """
+    proc = _run(code, env={"NUMBA_CACHE_DIR": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    compiled = json.loads(proc.stdout.splitlines()[-1])
+    ours = [name for name in compiled if name.startswith("sknnk.")]
+    assert ours == ["sknnk._numerics.fast.fast_driver.<locals>.tile_fast"], compiled

@@ -99,7 +99,7 @@ def constants(dtype):
 _CONSTANTS = {}
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def unpack(cst):
     """The constants array as a tuple: its entries then live in registers."""
     return (cst[0], cst[1], cst[2], cst[3], cst[4], cst[5], cst[6], cst[7]) + (
@@ -147,7 +147,7 @@ def _asin_reduced(ax, om, k):
     return y + y * z * p, big
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", inline="always")
 def pi_minus_arccos(rho, k):
     """``pi - arccos(rho)`` for ``rho`` in [-1, 1], branch-free (see module doc).
 
@@ -261,7 +261,7 @@ def erf_point_table(q, dq, dtype):
     return P
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", inline="always")
 def _relu_fg(sk, sqx, rsx, sqy, rsy, ab_, dd, kc):
     """``(F, G)`` of ``ab c + dd sqrt(a b) k1``, ``ab + dd k0`` (ReLU family)."""
     one = kc[_ONE]
@@ -388,11 +388,12 @@ def seed_row(orow, w, s, t, dsb, dsw, dtb, dtw, p, want_grad):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def store_row(grad, ri, c0, orow, w, s, t, dsb, dsw, dtb, dtw, task):
-    """Write the returned kernel of a row segment into ``orow`` and its
-    gradient columns into ``grad[ri, c0 + k]`` (``task``: see
-    :class:`sknnk._numerics.gram.Task`)."""
-    _, ntk, ib, iw, want_grad = task
+def store_row(grad, ri, c0, orow, w, s, t, dsb, dsw, dtb, dtw, task, want_grad):
+    """Write the returned kernel of a row segment into ``orow`` and, with
+    ``want_grad`` (``task.want_grad``, or a constant of the caller so that a
+    value driver compiles no gradient code), its gradient columns into
+    ``grad[ri, c0 + k]`` (``task``: see :class:`sknnk._numerics.gram.Task`)."""
+    _, ntk, ib, iw, _ = task
     res = t if ntk else s
     for k in range(w):
         orow[k] = res[k]
@@ -410,21 +411,11 @@ def store_row(grad, ri, c0, orow, w, s, t, dsb, dsw, dtb, dtw, task):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def diag_entry(out, grad, ri, ci, xi, diag, ib, iw, want_grad):
-    """Write the diagonal entry of the row point ``xi`` (from the 1-D
-    recursion, record ``diag``) at ``out[ri, ci]`` and its gradient."""
-    out[ri, ci] = diag.k[xi]
-    if want_grad:
-        if ib >= 0:
-            grad[ri, ci, ib] = diag.grad[0, xi]
-        if iw >= 0:
-            grad[ri, ci, iw] = diag.grad[1, xi]
-
-
-@njit(cache=True, nogil=True, inline="always")
-def begin_row(out, grad, i, tile, diag, task):
+def begin_row(out, grad, i, tile, diag, task, want_grad):
     """Start row ``i`` of a tile: on a diagonal tile write its diagonal entry
-    (:func:`diag_entry`) and start at ``j = i + 1``.
+    ``diag.k`` of the row point (from the 1-D recursion) and, with
+    ``want_grad`` (as in :func:`store_row`), its gradient, and start at
+    ``j = i + 1``.
 
     Returns ``(ri, xi, js, w, c0, y0)``: the row of ``out``, the row point, the
     first column, the number of columns ``w`` from it, the column of ``out``
@@ -436,7 +427,13 @@ def begin_row(out, grad, i, tile, diag, task):
     js = j0
     if diag_tile:
         js = i + 1
-        diag_entry(out, grad, ri, i - oj, xi, diag, task.ib, task.iw, task.want_grad)
+        ci = i - oj
+        out[ri, ci] = diag.k[xi]
+        if want_grad:
+            if task.ib >= 0:
+                grad[ri, ci, task.ib] = diag.grad[0, xi]
+            if task.iw >= 0:
+                grad[ri, ci, task.iw] = diag.grad[1, xi]
     return ri, xi, js, j1 - js, js - oj, js - yo
 
 
@@ -453,91 +450,6 @@ def row_buffers(width, want_grad, like):
         np.empty(nb, like.dtype),
         np.empty(nb, like.dtype),
     )
-
-
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy", inline="always")
-def tile_fast(out, grad, tile, rows, cols, diag, family, fam, cst, p, task):
-    """Fill one tile of the Gram matrix with a vectorised closed form.
-
-    ``family`` is 0 for the ReLU family (``F = ab c + dd sqrt(a b) k1(rho)``,
-    ``G = ab + dd k0(rho)``: ReLU, leaky ReLU, abs, ABReLU; ``fam = (ab, dd)``)
-    and 1 for erf, plus 2 with the gradient (``task.want_grad``). It is a
-    constant of each compiled driver of :data:`FAST_DRIVERS` (inlined here),
-    so that a call compiles only its own family. ``rows.P``/``cols.P`` are
-    the point tables
-    (:func:`relu_point_table`, :func:`erf_point_table`), ``cst`` the
-    :func:`constants`; ``p`` (:class:`LayerParams`), ``fam`` and every array
-    are in the dtype of ``out``. The other arguments are those of every
-    driver (see :mod:`sknnk._numerics.gram`).
-    """
-    _, _, i0, i1, j0, j1, diag_tile, mirror, _, _ = tile
-    depth = task.depth
-    want_grad = family >= 2
-    Px = rows.P
-    Py = cols.P
-    ab_, dd = fam
-    kc = unpack(cst)
-    s, t, dsb, dsw, dtb, dtw = row_buffers(j1 - j0, want_grad, out)
-    for i in range(i0, i1):
-        ri, xi, _, w, c0, y0 = begin_row(out, grad, i, tile, diag, task)
-        if w <= 0:
-            continue
-        # 1-D views: indices in range(w) need no wraparound checks, so the
-        # loops below vectorise
-        orow = out[ri, c0 : c0 + w]
-        seed_row(orow, w, s, t, dsb, dsw, dtb, dtw, p, want_grad)
-        for layer in range(depth):
-            x0 = Px[layer, F_SQ, xi]
-            x1 = Px[layer, F_RS, xi]
-            y0v = Py[layer, F_SQ, y0 : y0 + w]
-            y1v = Py[layer, F_RS, y0 : y0 + w]
-            if not want_grad:
-                if family == 0 or family == 2:
-                    for k in range(w):
-                        f, g = _relu_fg(s[k], x0, x1, y0v[k], y1v[k], ab_, dd, kc)
-                        s[k], t[k] = dense_value(f, g, t[k], p)
-                else:
-                    tx = Px[layer, F_H, xi]
-                    tyv = Py[layer, F_H, y0 : y0 + w]
-                    for k in range(w):
-                        f, g = _erf_fg(s[k], x0, x1, tx, y0v[k], y1v[k], tyv[k], kc)
-                        s[k], t[k] = dense_value(f, g, t[k], p)
-                continue
-            x = (
-                x0,
-                x1,
-                Px[layer, F_UB, xi],
-                Px[layer, F_UW, xi],
-                Px[layer, F_VB, xi],
-                Px[layer, F_VW, xi],
-            )
-            y2v = Py[layer, F_UB, y0 : y0 + w]
-            y3v = Py[layer, F_UW, y0 : y0 + w]
-            y4v = Py[layer, F_VB, y0 : y0 + w]
-            y5v = Py[layer, F_VW, y0 : y0 + w]
-            if family == 2:
-                for k in range(w):
-                    y = (y0v[k], y1v[k], y2v[k], y3v[k], y4v[k], y5v[k])
-                    f, g, dfb, dfw, dgb, dgw = _relu_all(
-                        s[k], dsb[k], dsw[k], x, y, ab_, dd, kc
-                    )
-                    s[k], t[k], dsb[k], dsw[k], dtb[k], dtw[k] = dense(
-                        f, g, dfb, dfw, dgb, dgw, t[k], dtb[k], dtw[k], p
-                    )
-            else:
-                tx = Px[layer, F_H, xi]
-                tyv = Py[layer, F_H, y0 : y0 + w]
-                for k in range(w):
-                    y = (y0v[k], y1v[k], y2v[k], y3v[k], y4v[k], y5v[k])
-                    f, g, dfb, dfw, dgb, dgw = _erf_all(
-                        s[k], dsb[k], dsw[k], x, y, tx, tyv[k], kc
-                    )
-                    s[k], t[k], dsb[k], dsw[k], dtb[k], dtw[k] = dense(
-                        f, g, dfb, dfw, dgb, dgw, t[k], dtb[k], dtw[k], p
-                    )
-        store_row(grad, ri, c0, orow, w, s, t, dsb, dsw, dtb, dtw, task)
-    if diag_tile or mirror:
-        mirror_tile(out, grad, tile, want_grad)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -562,26 +474,102 @@ def mirror_tile(out, grad, tile, want_grad):
                 grad[rj, i - oj, c] = grad[i - oi, cj, c]
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
-def _tile_relu(out, grad, tile, rows, cols, diag, fam, cst, p, task):
-    tile_fast(out, grad, tile, rows, cols, diag, 0, fam, cst, p, task)
+def fast_driver(erf, want_grad):
+    """The compiled driver of one family (``erf``: erf, else the ReLU family),
+    with or without the gradient.
+
+    Each driver is its own closure over the two flags, which numba freezes as
+    constants: the branches of the other family and of the other task are
+    pruned before anything is inlined, so a call compiles only its own code.
+    """
+
+    def tile_fast(out, grad, tile, rows, cols, diag, fam, cst, p, task):
+        """Fill one tile of the Gram matrix with a vectorised closed form.
+
+        The ReLU family: ``F = ab c + dd sqrt(a b) k1(rho)``,
+        ``G = ab + dd k0(rho)`` (ReLU, leaky ReLU, abs, ABReLU;
+        ``fam = (ab, dd)``); erf: :func:`_erf_fg`. ``rows.P``/``cols.P`` are
+        the point tables (:func:`relu_point_table`, :func:`erf_point_table`),
+        ``cst`` the :func:`constants`; ``p`` (:class:`LayerParams`), ``fam``
+        and every array are in the dtype of ``out``. The other arguments are
+        those of every driver (see :mod:`sknnk._numerics.gram`).
+        """
+        _, _, i0, i1, j0, j1, diag_tile, mirror, _, _ = tile
+        depth = task.depth
+        Px = rows.P
+        Py = cols.P
+        ab_, dd = fam
+        kc = unpack(cst)
+        s, t, dsb, dsw, dtb, dtw = row_buffers(j1 - j0, want_grad, out)
+        for i in range(i0, i1):
+            ri, xi, _, w, c0, y0 = begin_row(out, grad, i, tile, diag, task, want_grad)
+            if w <= 0:
+                continue
+            # 1-D views: indices in range(w) need no wraparound checks, so the
+            # loops below vectorise
+            orow = out[ri, c0 : c0 + w]
+            seed_row(orow, w, s, t, dsb, dsw, dtb, dtw, p, want_grad)
+            for layer in range(depth):
+                x0 = Px[layer, F_SQ, xi]
+                x1 = Px[layer, F_RS, xi]
+                y0v = Py[layer, F_SQ, y0 : y0 + w]
+                y1v = Py[layer, F_RS, y0 : y0 + w]
+                if not want_grad:
+                    if not erf:
+                        for k in range(w):
+                            f, g = _relu_fg(s[k], x0, x1, y0v[k], y1v[k], ab_, dd, kc)
+                            s[k], t[k] = dense_value(f, g, t[k], p)
+                    else:
+                        tx = Px[layer, F_H, xi]
+                        tyv = Py[layer, F_H, y0 : y0 + w]
+                        for k in range(w):
+                            f, g = _erf_fg(s[k], x0, x1, tx, y0v[k], y1v[k], tyv[k], kc)
+                            s[k], t[k] = dense_value(f, g, t[k], p)
+                    continue
+                x = (
+                    x0,
+                    x1,
+                    Px[layer, F_UB, xi],
+                    Px[layer, F_UW, xi],
+                    Px[layer, F_VB, xi],
+                    Px[layer, F_VW, xi],
+                )
+                y2v = Py[layer, F_UB, y0 : y0 + w]
+                y3v = Py[layer, F_UW, y0 : y0 + w]
+                y4v = Py[layer, F_VB, y0 : y0 + w]
+                y5v = Py[layer, F_VW, y0 : y0 + w]
+                if not erf:
+                    for k in range(w):
+                        y = (y0v[k], y1v[k], y2v[k], y3v[k], y4v[k], y5v[k])
+                        f, g, dfb, dfw, dgb, dgw = _relu_all(
+                            s[k], dsb[k], dsw[k], x, y, ab_, dd, kc
+                        )
+                        s[k], t[k], dsb[k], dsw[k], dtb[k], dtw[k] = dense(
+                            f, g, dfb, dfw, dgb, dgw, t[k], dtb[k], dtw[k], p
+                        )
+                else:
+                    tx = Px[layer, F_H, xi]
+                    tyv = Py[layer, F_H, y0 : y0 + w]
+                    for k in range(w):
+                        y = (y0v[k], y1v[k], y2v[k], y3v[k], y4v[k], y5v[k])
+                        f, g, dfb, dfw, dgb, dgw = _erf_all(
+                            s[k], dsb[k], dsw[k], x, y, tx, tyv[k], kc
+                        )
+                        s[k], t[k], dsb[k], dsw[k], dtb[k], dtw[k] = dense(
+                            f, g, dfb, dfw, dgb, dgw, t[k], dtb[k], dtw[k], p
+                        )
+            store_row(grad, ri, c0, orow, w, s, t, dsb, dsw, dtb, dtw, task, want_grad)
+        if diag_tile or mirror:
+            mirror_tile(out, grad, tile, want_grad)
+
+    return njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")(
+        tile_fast
+    )
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
-def _tile_erf(out, grad, tile, rows, cols, diag, fam, cst, p, task):
-    tile_fast(out, grad, tile, rows, cols, diag, 1, fam, cst, p, task)
-
-
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
-def _tile_relu_grad(out, grad, tile, rows, cols, diag, fam, cst, p, task):
-    tile_fast(out, grad, tile, rows, cols, diag, 2, fam, cst, p, task)
-
-
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
-def _tile_erf_grad(out, grad, tile, rows, cols, diag, fam, cst, p, task):
-    tile_fast(out, grad, tile, rows, cols, diag, 3, fam, cst, p, task)
-
-
-#: The compiled fast drivers by ``family + 2 want_grad`` (see :func:`tile_fast`);
-#: arguments as :func:`tile_fast` without ``family``.
-FAST_DRIVERS = (_tile_relu, _tile_erf, _tile_relu_grad, _tile_erf_grad)
+#: The compiled fast drivers by ``family + 2 want_grad`` (family 0: the ReLU
+#: family, 1: erf; see :func:`fast_driver`), with the arguments of its
+#: ``tile_fast``.
+FAST_DRIVERS = tuple(
+    fast_driver(erf, g) for g in (False, True) for erf in (False, True)
+)

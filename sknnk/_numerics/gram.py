@@ -162,7 +162,7 @@ def tile_generic(out, grad, tile, rows, cols, diag, code, prm, nterms, p, task):
     _, oj, i0, i1, _, j1, diag_tile, mirror, _, yo = tile
     depth, ntk, ib, iw, want_grad = task
     for i in range(i0, i1):
-        ri, xi, js, _, _, _ = begin_row(out, grad, i, tile, diag, task)
+        ri, xi, js, _, _, _ = begin_row(out, grad, i, tile, diag, task, want_grad)
         for j in range(js, j1):
             cj = j - oj
             s, t, ds_b, ds_w, dt_b, dt_w = entry(
@@ -375,7 +375,7 @@ def tile_series(out, grad, tile, rows, cols, diag, par, nterms, p, task):
             for j in range(j0, j1):
                 ncol[layer, lev] = max(ncol[layer, lev], cols.need[layer, lev, j - yo])
     for i in range(i0, i1):
-        ri, xi, _, w, c0, y0 = begin_row(out, grad, i, tile, diag, task)
+        ri, xi, _, w, c0, y0 = begin_row(out, grad, i, tile, diag, task, want_grad)
         if w <= 0:
             continue
         orow = out[ri, c0 : c0 + w]
@@ -430,7 +430,7 @@ def tile_series(out, grad, tile, rows, cols, diag, par, nterms, p, task):
                     dtw[k],
                     p,
                 )
-        store_row(grad, ri, c0, orow, w, s, t, dsb, dsw, dtb, dtw, task)
+        store_row(grad, ri, c0, orow, w, s, t, dsb, dsw, dtb, dtw, task, want_grad)
     if diag_tile or mirror:
         mirror_tile(out, grad, tile, want_grad)
 

@@ -39,10 +39,12 @@ changes only ``g`` (the gemm of scaled inputs) and the gradient columns of
 :func:`dense`; layer normalisation rescales the per-point variances (and so
 the inverse square roots given to :func:`correlation`) between layers.
 
-Every function here is inlined into its caller (``inline="always"``), so that
-it is compiled with the caller's floating type and fast-math flags: float32
-drivers stay single precision (constants are formed as ``x + x``, never from
-float64 literals) and results do not depend on which driver ran.
+Every compiled function here is inlined into its caller
+(``inline="always"``), so that it is compiled with the caller's floating type
+and fast-math flags: float32 drivers stay single precision (constants are
+formed as ``x + x``, never from float64 literals) and results do not depend
+on which driver ran. The 1-D recursion (:func:`diag_step`) runs the same
+source in numpy, on whole arrays.
 """
 
 from __future__ import annotations
@@ -257,10 +259,8 @@ def correlation(c, rx, ry, snap):
     return rho
 
 
-@njit(cache=True, nogil=True)
 def diag_step(layer, x, v, w, dv, dw, p, q, dq, t, dt):
-    """One step of the 1-D recursion of every point, in place (one compiled
-    function for both steps).
+    """One step of the 1-D recursion of every point, in place, in numpy.
 
     ``layer = -1`` seeds layer 0 from ``x = |x|^2 / d`` (:func:`seed`):
     ``q[0]``, ``dq[:, 0]`` and ``t``, ``dt`` (``Theta^0`` and its derivatives);
@@ -269,29 +269,26 @@ def diag_step(layer, x, v, w, dv, dw, p, q, dq, t, dt):
     dW/dq`` at ``q[layer]`` (the total derivative of ``F(q, q, q)`` is
     ``dV dq``), into ``q[layer + 1]``, ``dq[:, layer + 1]``, ``t`` and ``dt``;
     ``x`` is not read.
+
+    The layer map's Python source (``seed.py_func``, ``dense.py_func``) runs
+    on whole arrays, so a call compiles nothing for the diagonal. numpy does
+    each operation as one correctly rounded IEEE operation in the order of
+    the source, as numba does without fast-math flags: the bits are those of
+    the same source compiled per point. Overflow gives inf (no warning),
+    which the engine's range checks report.
     """
-    for i in range(q.shape[1]):
+    with np.errstate(over="ignore", invalid="ignore"):
         if layer < 0:
-            state = seed(x[i], p)
+            state = seed.py_func(x, p)
         else:
-            qb = dq[0, layer, i]
-            qw = dq[1, layer, i]
-            state = dense(
-                v[i],
-                w[i],
-                dv[i] * qb,
-                dv[i] * qw,
-                dw[i] * qb,
-                dw[i] * qw,
-                t[i],
-                dt[0, i],
-                dt[1, i],
-                p,
+            qb, qw = dq[0, layer], dq[1, layer]
+            state = dense.py_func(
+                v, w, dv * qb, dv * qw, dw * qb, dw * qw, t, dt[0], dt[1], p
             )
-        s, th, ds_b, ds_w, dt_b, dt_w = state
-        q[layer + 1, i] = s
-        dq[0, layer + 1, i] = ds_b
-        dq[1, layer + 1, i] = ds_w
-        t[i] = th
-        dt[0, i] = dt_b
-        dt[1, i] = dt_w
+    s, th, ds_b, ds_w, dt_b, dt_w = state
+    q[layer + 1] = s
+    dq[0, layer + 1] = ds_b
+    dq[1, layer + 1] = ds_w
+    t[...] = th
+    dt[0] = dt_b
+    dt[1] = dt_w
