@@ -26,7 +26,11 @@ worker one block of rows of the layer activations.
 
 **Available memory** (:func:`available_memory`): the smallest of the system's
 ``MemAvailable``, the address space left under ``RLIMIT_AS`` and the memory
-left in the process's cgroup (``memory.max``).
+left in the process's cgroup (``memory.max``). It is read on every call
+except for tiny requests, whose modelled peak is at most
+``_FIXED + SMALL_REQUEST`` bytes (e.g. the Gram of up to 256 points without
+gradient, or of 180 with two, for a closed form): reading it costs more than
+computing them.
 """
 
 from __future__ import annotations
@@ -50,6 +54,11 @@ _TERMS = 500
 _PER_POINT_LAYER = 64
 #: Fixed working memory of a call (tile scratch, small tables, interpreter).
 _FIXED = 16 * 2**20
+#: Requests whose modelled peak exceeds :data:`_FIXED` by at most this many
+#: bytes are not checked (:func:`check_memory`): reading the limits costs
+#: about 35 us, more than a small kernel call, and such a request allocates
+#: at most this much beyond what any call of the process needs.
+SMALL_REQUEST = 2**20
 
 
 class MemoryBudgetError(ValueError, MemoryError):
@@ -182,6 +191,12 @@ def _cgroup_left():
         return None
 
 
+def is_tiny(peak):
+    """Whether a modelled ``peak = (outputs, working)`` is at most
+    ``_FIXED + SMALL_REQUEST`` bytes: such requests are not checked."""
+    return peak[0] + peak[1] <= _FIXED + SMALL_REQUEST
+
+
 def check_memory(owner, peak, what, dtype):
     """Refuse a computation whose modelled peak does not fit in memory.
 
@@ -203,6 +218,8 @@ def check_memory(owner, peak, what, dtype):
         (a ``MemoryError`` and a ``ValueError``) before anything is allocated,
         naming the sizes and the ways out.
     """
+    if is_tiny(peak):
+        return
     outputs, working = peak
     need = outputs + working
     avail = available_memory()
@@ -224,23 +241,28 @@ def check_memory(owner, peak, what, dtype):
     )
 
 
-def check_gram(kernel, spec, n_rows, n_cols, dtype, eval_gradient, symmetric):
+def check_gram(owner, network, n_rows, n_cols, eval_gradient, symmetric):
     """:func:`check_memory` of one call of an sknnk kernel (its one-line
-    guard): ``spec`` is its resolved activation, the rest as in the call."""
+    guard): ``owner`` names the kernel, ``network`` is the
+    :class:`sknnk._numerics.engine.Network` of the call, the rest as in the
+    call."""
     from ._numerics.gram import family_of
 
-    n_free = kernel._free_columns()[2]
+    n_free = network.n_grad
     n_matrices = 1 + (n_free if eval_gradient else 0)
     want_grad = bool(eval_gradient) and n_free > 0
-    family = family_of(spec.code)
+    family = family_of(network.activation.code)
+    dtype = network.dtype
     peak = gram_peak(
-        n_rows, n_cols, n_matrices, dtype, family, kernel.depth, want_grad, symmetric
+        n_rows, n_cols, n_matrices, dtype, family, network.depth, want_grad, symmetric
     )
+    if is_tiny(peak):  # before formatting the message
+        return
     what = (
         f"a {n_rows} x {n_cols} Gram matrix ({n_matrices} "
         f"{np.dtype(dtype).name} array(s))"
     )
-    check_memory(type(kernel).__name__, peak, what, dtype)
+    check_memory(owner, peak, what, dtype)
 
 
 def check_transform(sampler, n_rows, n_out, dtype):

@@ -47,6 +47,11 @@ from typing import Any, NamedTuple
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 
+try:
+    from joblib.parallel import get_active_backend as _get_active_backend
+except ImportError:  # pragma: no cover - old joblib
+    _get_active_backend = None
+
 #: Side of the square tiles (rows and columns of one gemm + one driver call).
 TILE = 256
 
@@ -55,20 +60,37 @@ TILE = 256
 TASKS_PER_WORKER = 4
 
 # ------------------------------------------------------------------ BLAS threads
-_controller = []
+_blas_libs_cache = []
+_blas_libs_lock = threading.Lock()
 _blas_lock = threading.Lock()
-_blas = {"users": 0, "limiter": None}
+_blas = {"users": 0, "saved": ()}
 
 
-def _blas_controller():
-    """A cached ``threadpoolctl.ThreadpoolController`` (its creation costs ms)."""
-    if not _controller:
-        with _blas_lock:
-            if not _controller:
+def _blas_libs():
+    """``(controllers, clear)``: threadpoolctl's controllers of the loaded BLAS
+    libraries and :func:`_clear_controlling_thread`, found once (a
+    ``ThreadpoolController`` costs milliseconds to create)."""
+    if not _blas_libs_cache:
+        with _blas_libs_lock:
+            if not _blas_libs_cache:
                 from threadpoolctl import ThreadpoolController
 
-                _controller.append(ThreadpoolController())
-    return _controller[0]
+                found = ThreadpoolController().select(user_api="blas")
+                _blas_libs_cache.append(
+                    (tuple(found.lib_controllers), _clear_controlling_thread())
+                )
+    return _blas_libs_cache[0]
+
+
+def _clear_controlling_thread():
+    """threadpoolctl's ``OpenBLASController.clear_controlling_thread`` (None
+    before threadpoolctl 3.8, which has no controlling thread)."""
+    try:
+        from threadpoolctl import OpenBLASController
+
+        return OpenBLASController.clear_controlling_thread
+    except (ImportError, AttributeError):  # pragma: no cover - threadpoolctl < 3.8
+        return None
 
 
 def _as_controller(action):
@@ -79,17 +101,32 @@ def _as_controller(action):
     limit set in one thread could not be restored from another. Our changes
     are serialized by ``_blas_lock``; each takes control and releases it.
     """
-    try:
-        from threadpoolctl import OpenBLASController
-
-        clear = OpenBLASController.clear_controlling_thread
-    except (ImportError, AttributeError):  # pragma: no cover - threadpoolctl < 3.8
+    clear = _blas_libs()[1]
+    if clear is None:  # pragma: no cover - threadpoolctl < 3.8
         return action()
     clear(force=True)
     try:
         return action()
     finally:
         clear(force=True)
+
+
+def _limit_blas():
+    """Set every BLAS library to one thread; return ``(library, limit)`` of
+    those changed (a library already at one thread, or whose limit cannot be
+    read, is left alone)."""
+    saved = []
+    for lib in _blas_libs()[0]:
+        limit = lib.get_num_threads()
+        if limit is not None and limit != 1:
+            lib.set_num_threads(1)
+            saved.append((lib, limit))
+    return tuple(saved)
+
+
+def _restore_blas(saved):
+    for lib, limit in saved:
+        lib.set_num_threads(limit)
 
 
 @contextlib.contextmanager
@@ -101,14 +138,13 @@ def single_threaded_blas():
     overlapping calls records the BLAS limits and sets them to 1, the last one
     to finish (whichever thread it runs in) restores exactly the recorded
     limits. Nothing outlives the calls (a ``threadpool_limits`` per call would
-    restore, under concurrency, the limit another call had set).
+    restore, under concurrency, the limit another call had set). The limits
+    are read and set through threadpoolctl's per-library controllers (a few
+    microseconds; a full ``threadpool_limits`` costs about 15).
     """
-    controller = _blas_controller()
     with _blas_lock:
         if _blas["users"] == 0:
-            _blas["limiter"] = _as_controller(
-                lambda: controller.limit(limits=1, user_api="blas")
-            )
+            _blas["saved"] = _as_controller(_limit_blas)
         _blas["users"] += 1
     try:
         yield
@@ -116,8 +152,9 @@ def single_threaded_blas():
         with _blas_lock:
             _blas["users"] -= 1
             if _blas["users"] == 0:
-                _as_controller(_blas["limiter"].restore_original_limits)
-                _blas["limiter"] = None
+                saved, _blas["saved"] = _blas["saved"], ()
+                if saved:
+                    _as_controller(lambda: _restore_blas(saved))
 
 
 # ------------------------------------------------------------------ Gram tiles
@@ -226,11 +263,11 @@ class Progress:
 # ------------------------------------------------------------------ backends
 def _backend():
     """joblib's active backend object (threads preferred), None if unknown."""
+    if _get_active_backend is None:  # pragma: no cover - old joblib
+        return None
     try:
-        from joblib.parallel import get_active_backend
-
-        return get_active_backend(prefer="threads")[0]
-    except (ImportError, TypeError):  # pragma: no cover - old joblib
+        return _get_active_backend(prefer="threads")[0]
+    except TypeError:  # pragma: no cover - old joblib
         return None
 
 
@@ -289,6 +326,15 @@ def _hold_interrupt(signum, frame):
     _HELD_INTERRUPT.set()
 
 
+_SIGINT = int(signal.SIGINT)
+try:  # the C functions: signal.signal/getsignal convert handlers to enums by
+    # raising and catching two exceptions per call (~3 us each)
+    from _signal import getsignal as _getsignal
+    from _signal import signal as _setsignal
+except ImportError:  # pragma: no cover - not CPython
+    _getsignal, _setsignal = signal.getsignal, signal.signal
+
+
 def interruptible(func):
     """Run an engine call with Ctrl-C held until a block boundary.
 
@@ -307,17 +353,19 @@ def interruptible(func):
     def wrapper(*args, **kwargs):
         if (
             threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+            or _getsignal(_SIGINT) is not signal.default_int_handler
         ):
             return func(*args, **kwargs)
-        _HELD_INTERRUPT.clear()
-        previous = signal.signal(signal.SIGINT, _hold_interrupt)
+        if _HELD_INTERRUPT.is_set():
+            _HELD_INTERRUPT.clear()
+        previous = _setsignal(_SIGINT, _hold_interrupt)
         try:
             result = func(*args, **kwargs)
         finally:
-            signal.signal(signal.SIGINT, previous)
+            _setsignal(_SIGINT, previous)
             held = _HELD_INTERRUPT.is_set()
-            _HELD_INTERRUPT.clear()
+            if held:
+                _HELD_INTERRUPT.clear()
         if held:
             raise KeyboardInterrupt
         return result
@@ -381,9 +429,12 @@ def map_blocks(
         On Ctrl-C, after every worker has stopped (within one block).
     """
     blocks = list(blocks)
-    n_workers = n_workers_of(n_jobs)
     backend, shared = active_backend()
     local = shared or remote is None  # the blocks run in this process
+    if local and len(blocks) <= 1:
+        n_workers = 1  # (without asking joblib)
+    else:
+        n_workers = n_workers_of(n_jobs)
     if local:
         n_workers = min(n_workers, max(len(blocks), 1))
     if n_workers == 1:

@@ -129,7 +129,7 @@ class _InfiniteWidthKernel(Kernel):
         network = self._network(spec, dtype)
         n = X.shape[0]
         m = n if symmetric else Y.shape[0]
-        check_gram(self, spec, n, m, dtype, eval_gradient, symmetric)
+        check_gram(owner, network, n, m, eval_gradient, symmetric)
         grad_label = " + gradient" if eval_gradient and network.n_grad else ""
         return engine.gram(
             network,

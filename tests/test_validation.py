@@ -103,7 +103,9 @@ def test_refuses_output_that_does_not_fit(monkeypatch):
     import sknnk._memory as v
 
     monkeypatch.setattr(v, "available_memory", lambda: 100)
+    # above the size whose check is skipped (_memory.SMALL_REQUEST)
+    Z = np.random.default_rng(0).normal(size=(400, 3))
     with pytest.raises(MemoryError, match="would need .*Nystroem"):
-        NTKKernel()(X)
+        NTKKernel()(Z)
     with pytest.raises(ValueError, match="row blocks"):
-        NTKKernel()(X)
+        NTKKernel()(Z)

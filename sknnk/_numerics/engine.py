@@ -16,6 +16,7 @@ describe the network as a :class:`Network` record and call :func:`gram` or
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import NamedTuple
 
@@ -30,6 +31,7 @@ from .layer import diag_step, row_exponents, scales
 _EMPTY_COEF = np.zeros((1, 1, 1, 1))
 _EMPTY_REM = np.zeros((1, 1, 1))
 _EMPTY_N = np.zeros(1, dtype=np.int64)
+_NO_BLAS = contextlib.nullcontext()
 
 
 class Network(NamedTuple):
@@ -118,6 +120,8 @@ def check_range(quantity, values, layer, network):
     ``dtype="float64"``).
     """
     dtype = np.dtype(network.dtype)
+    if dtype == np.float64 and np.isfinite(values).all():
+        return  # in float64, in range is finite (the checks below find nothing)
     big = np.finfo(dtype).max
     bad = ~(np.abs(values) <= big)
     if dtype != np.float64 and quantity == _VARIANCE:
@@ -235,7 +239,10 @@ class Points:
         out = (p, self.q, self.dq, self.t, self.dt)
         diag_step(-1, sq_norms, sq_norms, sq_norms, sq_norms, sq_norms, *out)
         check_range(_VARIANCE, self.q[0], 0, network)
-        with _parallel.single_threaded_blas():  # the same bits whatever BLAS's threads
+        # the series projections use BLAS: the same bits whatever its threads
+        # (the closed forms use none)
+        blas = _parallel.single_threaded_blas() if spec.code == SERIES else _NO_BLAS
+        with blas:
             for layer in range(depth):
                 v, w, dv, dw = values(self.q[layer])
                 diag_step(layer, sq_norms, v, w, dv, dw, *out)
@@ -267,7 +274,9 @@ def prepare(network, X, want_grad=False, n_jobs=None):
 
     ``n_jobs`` bounds the threads that sample series activations.
     """
-    n_threads = min(_parallel.n_workers_of(n_jobs), os.cpu_count() or 1)
+    n_threads = 1
+    if network.activation.code == SERIES:
+        n_threads = min(_parallel.n_workers_of(n_jobs), os.cpu_count() or 1)
     return Points(network, X, want_grad, n_threads)
 
 

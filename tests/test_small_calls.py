@@ -1,0 +1,290 @@
+"""Small kernel calls: the fast input check, the skipped memory guard and the
+one-tile path keep every guarantee of the general path.
+
+References: scikit-learn's ``check_array`` (the messages of refused inputs
+and the array of accepted ones), the tiled computation of a larger point set
+(bitwise blocks), the memory model's documented bound computed by hand, and
+the process state (SIGINT handler, BLAS limits, threads) before the call.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.utils import check_array
+
+import sknnk._memory as memory
+from sknnk import NNGPKernel, NTKKernel
+from sknnk import _parallel as par
+from sknnk._validation import check_input
+
+ROOT = Path(__file__).resolve().parents[1]
+RNG = np.random.default_rng(7)
+X = RNG.normal(size=(20, 3))
+
+# closed forms of every driver family (fast ReLU/erf rows, generic entries);
+# series activations are left out of the bitwise-subset tests: their number
+# of Hermite terms adapts to the largest variance of the whole point set
+KERNELS = [
+    NTKKernel(depth=3),
+    NNGPKernel(depth=3, activation="erf", sigma_b=0.3),
+    NTKKernel(depth=2, activation="erf", sigma_w=1.2),
+    NTKKernel(depth=2, activation="leaky_relu", sigma_b=0.0),
+    NNGPKernel(depth=2, activation="sin", sigma_w=0.9),
+    NTKKernel(depth=2, parameterization="standard", width=64),
+]
+
+
+# ------------------------------------------------------------------ inputs
+def _sklearn_error(Z, name="X"):
+    """``(type, message)`` of scikit-learn's own refusal of ``Z``."""
+    try:
+        check_array(
+            Z,
+            dtype=np.float64,
+            ensure_2d=True,
+            ensure_all_finite=True,
+            input_name=name,
+            estimator="NTKKernel",
+        )
+    except (TypeError, ValueError) as exc:
+        return type(exc), str(exc)
+    raise AssertionError("scikit-learn accepts this input")
+
+
+BAD_INPUTS = {
+    "nan": np.array([[0.0, np.nan], [1.0, 2.0]]),
+    "inf": np.array([[0.0, np.inf], [1.0, 2.0]]),
+    "one-d": np.array([1.0, 2.0, 3.0]),
+    "three-d": np.ones((2, 2, 2)),
+    "no rows": np.ones((0, 3)),
+    "no features": np.ones((3, 0)),
+    "strings": np.array([["a", "b"], ["c", "d"]]),
+    "sparse": sp.csr_matrix(np.eye(3)),
+    "nan list": [[0.0, float("nan")], [1.0, 2.0]],
+    "nan float32": np.array([[0.0, np.nan]], dtype=np.float32),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_INPUTS))
+def test_refused_inputs_have_scikit_learns_message(name):
+    Z = BAD_INPUTS[name]
+    kind, message = _sklearn_error(Z)
+    with pytest.raises(kind) as excinfo:
+        NTKKernel()(Z)
+    assert str(excinfo.value) == message
+    with pytest.raises(kind) as excinfo:
+        NTKKernel().diag(Z)
+    assert str(excinfo.value) == message
+    kind_y, message_y = _sklearn_error(Z, "Y")
+    with pytest.raises(kind_y) as excinfo:
+        NTKKernel()(np.ones((2, 2)), Z)
+    assert str(excinfo.value) == message_y
+
+
+def test_complex_input_is_refused_by_the_fast_check_too():
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        NTKKernel()(X.astype(complex))
+
+
+def _views():
+    """The same numbers as ``X`` in the layouts and types users pass."""
+    F = np.asfortranarray(X)
+    wide = np.zeros((20, 6))
+    wide[:, ::2] = X
+    ro = X.copy()
+    ro.setflags(write=False)
+    return {
+        "list": X.tolist(),
+        "fortran": F,
+        "strided view": wide[:, ::2],
+        "read-only": ro,
+        "big-endian": X.astype(">f8"),
+    }
+
+
+@pytest.mark.parametrize("layout", list(_views()))
+@pytest.mark.parametrize("kernel", KERNELS[:2], ids=repr)
+def test_every_input_layout_gives_the_same_bits(kernel, layout):
+    Z = _views()[layout]
+    ref = check_array(X, dtype=np.float64)
+    K, dK = kernel(Z, eval_gradient=True)
+    K_ref, dK_ref = kernel(ref, eval_gradient=True)
+    assert np.array_equal(K, K_ref) and np.array_equal(dK, dK_ref)
+    assert np.array_equal(kernel.diag(Z), kernel.diag(ref))
+
+
+def test_accepted_float64_input_is_returned_as_is_and_never_modified():
+    Z = X.copy()
+    Z.setflags(write=False)
+    assert check_input(Z, "X", "NTKKernel") is Z
+    assert check_array(Z, dtype=np.float64) is Z  # scikit-learn does the same
+    before = Z.copy()
+    NTKKernel(depth=2)(Z, eval_gradient=True)
+    NTKKernel(depth=2).diag(Z)
+    assert np.array_equal(Z, before)
+
+
+# ---------------------------------------------------- bits of the small path
+def _blocks(kernel, n_jobs):
+    """Small calls (one tile) and the same entries of a tiled call."""
+    big = RNG.normal(size=(300, 5))  # 2 x 2 tiles of 256
+    big[-1] = big[3]  # a duplicate on another tile
+    K_big, dK_big = clone(kernel).set_params(n_jobs=1)(big, eval_gradient=True)
+    K_val = clone(kernel).set_params(n_jobs=1)(big)
+    k = clone(kernel).set_params(n_jobs=n_jobs)
+    rows, cols = slice(0, 20), slice(40, 70)
+    K, dK = k(big[rows], eval_gradient=True)
+    assert np.array_equal(K, K_big[rows, rows])
+    assert np.array_equal(dK, dK_big[rows, rows])
+    assert np.array_equal(k(big[rows]), K_val[rows, rows])
+    assert np.array_equal(k(big[rows], big[cols]), K_val[rows, cols])
+    assert np.array_equal(k(big[-5:], big[:6]), K_val[-5:, :6])
+    assert np.array_equal(k.diag(big[rows]), np.diag(K_val)[rows])
+
+
+@pytest.mark.parametrize("n_jobs", [None, 1, 2, -1])
+@pytest.mark.parametrize("kernel", KERNELS, ids=repr)
+def test_small_calls_are_blocks_of_the_tiled_gram(kernel, n_jobs):
+    _blocks(kernel, n_jobs)
+
+
+@pytest.mark.parametrize("backend", ["threading", "loky"])
+def test_small_calls_are_blocks_of_the_tiled_gram_on_every_backend(backend):
+    with joblib.parallel_config(backend=backend, n_jobs=2):
+        for kernel in KERNELS[:3]:
+            _blocks(kernel, None)
+
+
+# ------------------------------------------------------------------ guards
+def _counting(monkeypatch, avail):
+    calls = []
+
+    def available():
+        calls.append(1)
+        return avail
+
+    monkeypatch.setattr(memory, "available_memory", available)
+    return calls
+
+
+def test_memory_guard_is_skipped_only_below_its_documented_bound(monkeypatch):
+    """The bound by hand: a closed form keeps 64 float64 numbers per point and
+    layer beyond the outputs; requests within 1 MiB of the fixed 16 MiB are
+    not checked."""
+    assert memory.SMALL_REQUEST == 2**20
+    calls = _counting(monkeypatch, avail=100)  # nothing fits
+    depth = 3
+    for n, grads in [(20, 0), (256, 0), (180, 2), (300, 0), (200, 2)]:
+        outputs = 8 * n * n * (1 + grads)
+        working = 8 * n * depth * 64
+        tiny = outputs + working <= 2**20
+        Z = RNG.normal(size=(n, 3))
+        del calls[:]
+        if tiny:
+            NTKKernel(depth=depth)(Z, eval_gradient=grads > 0)
+            assert not calls, n
+        else:
+            with pytest.raises(MemoryError, match="would need"):
+                NTKKernel(depth=depth)(Z, eval_gradient=grads > 0)
+            assert calls, n
+
+
+def test_small_calls_start_no_worker(monkeypatch):
+    """One tile runs in the calling thread whatever ``n_jobs``: no joblib
+    ``Parallel`` and no new thread."""
+
+    def no_parallel(*args, **kwargs):  # pragma: no cover - must not be reached
+        raise AssertionError("a small call started joblib workers")
+
+    monkeypatch.setattr(par, "Parallel", no_parallel)
+    threads = threading.active_count()
+    for kernel in KERNELS:
+        K = clone(kernel).set_params(n_jobs=-1)(X, eval_gradient=True)
+        assert np.isfinite(K[0]).all()
+    with joblib.parallel_config(backend="threading", n_jobs=2):
+        NTKKernel()(X)
+    assert threading.active_count() == threads
+
+
+def test_ctrl_c_stops_a_loop_of_small_calls():
+    """A SIGINT during a loop of small calls raises a plain KeyboardInterrupt
+    promptly, and the previous SIGINT handler is back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals reach the main thread only")
+    handler = signal.getsignal(signal.SIGINT)
+    kernel = NTKKernel(depth=3)
+    kernel(X)
+    sent = []
+
+    def interrupt():
+        time.sleep(0.2)
+        sent.append(time.perf_counter())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    deadline = time.perf_counter() + 30
+    with pytest.raises(KeyboardInterrupt):
+        while time.perf_counter() < deadline:
+            kernel(X, eval_gradient=True)
+            kernel.diag(X)
+    assert sent and time.perf_counter() - sent[0] < 1.0
+    assert signal.getsignal(signal.SIGINT) is handler
+
+
+_BLAS_DURING_TILE = """
+    import json
+    import numpy as np
+    from threadpoolctl import threadpool_info
+    from sknnk import NTKKernel
+    from sknnk._numerics import gram
+
+    def blas():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    seen = []
+    compute = gram.GramPlan.compute
+
+    def watched(self, *args):
+        seen.append(blas())
+        return compute(self, *args)
+
+    gram.GramPlan.compute = watched
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    before = blas()
+    K = NTKKernel(depth=3)(X, eval_gradient=True)
+    NTKKernel(depth=3).diag(X)
+    print(json.dumps([before, seen, blas()]))
+"""
+
+
+def test_small_calls_run_their_tile_on_one_blas_thread_and_restore_the_limits():
+    """In a fresh process with two BLAS threads: the tile's gemm runs on one
+    (its bits do not depend on BLAS's thread count), and the limits are
+    exactly the previous ones after the call."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="2")
+    env.setdefault("PYTHONPATH", str(ROOT))
+    res = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_BLAS_DURING_TILE)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    before, seen, after = json.loads(res.stdout.strip().splitlines()[-1])
+    assert before and max(before) == 2, before
+    assert seen and all(max(s) == 1 for s in seen), seen
+    assert after == before
