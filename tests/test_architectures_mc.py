@@ -13,6 +13,7 @@ import functools
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from _reference import ACTIVATIONS
 from numpy.testing import assert_allclose, assert_array_equal
 from test_finite import ACTS
@@ -78,18 +79,20 @@ def _duals(activation, qa, qb, c):
 
 def reference(
     X, activation, depth, sigma_w, sigma_b, length_scale=1.0, residual=False,
-    branch_scale=1.0, normalization=None,
+    branch_scale=1.0, normalization=None, width=None,
 ):  # fmt: skip
     """NNGP and NTK Gram matrices of the infinite-width network (NTK
     parameterization): layer 0 of the scaled inputs, then per step
     ``branch = sw2 F + sb2`` (NNGP) and ``sw2 F + sb2 + sw2 G Theta~`` (NTK),
     added to the stream with weight ``alpha^2`` in the residual steps
     ``1..depth-1``; layer normalisation evaluates F and G at unit variances
-    and correlation ``Sigma / sqrt(q q')`` and uses ``Theta / sqrt(q q')``."""
+    and correlation ``Sigma / sqrt(q q')`` and uses ``Theta / sqrt(q q')``.
+    With a ``width`` the NTK is that of the standard parameterization:
+    ``Theta^0 = x.x' + 1`` and branch ``width F + 1 + sw2 G Theta~``."""
     sw2, sb2, a2 = sigma_w**2, sigma_b**2, branch_scale**2
     Xs = X / np.asarray(length_scale, dtype=float)
     S = sw2 * (Xs @ Xs.T) / X.shape[1] + sb2
-    T = S.copy()
+    T = S.copy() if width is None else Xs @ Xs.T + 1.0
     for layer in range(1, depth + 1):
         q = np.diag(S)
         if normalization == "layer":
@@ -99,7 +102,7 @@ def reference(
             Sn, Tn, qn = S, T, q
         F, G = _duals(activation, qn[:, None], qn[None, :], Sn)
         bS = sw2 * F + sb2
-        bT = bS + sw2 * G * Tn
+        bT = (bS if width is None else width * F + 1.0) + sw2 * G * Tn
         if residual and layer < depth:
             S, T = S + a2 * bS, T + a2 * bT
         else:
@@ -351,9 +354,51 @@ def test_sampler_architectures_do_not_depend_on_n_jobs_or_batches(cls):
     ).fit_transform(Xb)  # fmt: skip
     assert Z32.dtype == np.float32
     assert_allclose(Z32, ref, rtol=1e-3, atol=1e-3 * np.abs(ref).max())
+    Xs = Xb.copy()
+    Xs[np.abs(Xs) < 1.0] = 0.0
+    assert_array_equal(s.transform(sp.csr_matrix(Xs)), s.transform(Xs))
     assert np.isfinite(s.transform(np.zeros((2, 3)))).all()
     s0 = cls(n_components=16, depth=2, sigma_b=0.0, normalization="layer").fit(Xb)
     assert np.isfinite(s0.transform(np.zeros((2, 3)))).all()
+
+
+def test_ntk_features_start_with_the_nngp_features():
+    """With one random_state both samplers draw the same network: the first
+    ``m + 1`` NTK features are the NNGP features, for every architecture."""
+    for arch in ARCHS.values():
+        kw = dict(n_components=32, depth=3, random_state=4, **arch)
+        Zk = NNGPSampler(**kw).fit_transform(X)
+        assert_array_equal(NTKSampler(**kw).fit_transform(X)[:, :33], Zk)
+
+
+def test_zero_variance_layer_norm_is_finite():
+    """x = 0 with sigma_b = 0: every unit is 0, s is replaced by 1 (no NaN)."""
+    X0 = np.vstack([X, np.zeros(3)])
+    net = FiniteMLP(
+        width=8, depth=2, sigma_b=0.0, normalization="layer", n_networks=2,
+        random_state=0,
+    ).initialize(3)  # fmt: skip
+    assert np.isfinite(net.predict(X0)).all() and np.isfinite(net.ntk(X0)).all()
+    f = sample_outputs(X0, n_networks=4, width=8, depth=2, sigma_b=0.0,
+                       normalization="layer", random_state=0)  # fmt: skip
+    assert np.isfinite(f).all()
+
+
+def test_standard_parameterization_sampler_matches_hand_recursion():
+    """NTKSampler(parameterization="standard") with the architectures."""
+    sw, sb = SIGMAS["relu"]
+    exact = reference(X, "relu", 3, sw, sb, width=50, **ARCHS["all"])[1]
+    grams = []
+    for seed in range(24):
+        Z = NTKSampler(
+            n_components=512, depth=3, sigma_w=sw, sigma_b=sb, random_state=seed,
+            parameterization="standard", width=50, **ARCHS["all"],
+        ).fit_transform(X)  # fmt: skip
+        grams.append(Z @ Z.T)
+    grams = np.array(grams)
+    z = _zscores(grams.mean(0), grams.std(0, ddof=1) / np.sqrt(24), exact)
+    _report("NTKSampler standard relu depth=3 all", z)
+    assert np.abs(z).max() < Z_MAX
 
 
 # ------------------------------------------------ validation: one rule, same words
