@@ -120,7 +120,7 @@ def layer_norm_vjp(g, u, inv):
     r"""Cotangent of ``z`` from the cotangent ``g`` of ``u = LN(z)`` (last axis).
 
     With :math:`\partial u_i / \partial z_j = (\delta_{ij} - 1/n - u_i u_j/n)
-    / s` (symmetric), :math:`ar z = (g - ar g - u\,\overline{g u}) / s`.
+    / s` (symmetric), :math:`\bar z = (g - \bar g - u\,\overline{g u}) / s`.
     """
     out = g - g.mean(axis=-1, keepdims=True)
     out -= u * np.mean(g * u, axis=-1, keepdims=True)
@@ -179,10 +179,10 @@ def sample_outputs(
         Per-feature scales :math:`\ell` of the first layer: it sees
         :math:`x / \ell` (> 0).
     residual : bool, default=False
-        Residual blocks :math:`z^l = z^{l-1} + lpha\,\mathrm{branch}^l`
+        Residual blocks :math:`z^l = z^{l-1} + \alpha\,\mathrm{branch}^l`
         for the hidden steps ``l = 1..depth-1`` (the readout stays plain).
     branch_scale : float, default=1.0
-        :math:`lpha` (> 0), used only with ``residual=True``.
+        :math:`\alpha` (> 0), used only with ``residual=True``.
     normalization : {None, "layer"}, default=None
         ``"layer"``: layer normalisation of the pre-activations, per point
         across the units, before every nonlinearity.
@@ -191,7 +191,7 @@ def sample_outputs(
         hidden layer and network). ``"gram"`` draws the same random variables
         more cheaply: given the post-activations :math:`\Phi` (``width x m``)
         of a layer at the ``m`` inputs, the rows of :math:`W\Phi` are i.i.d.
-        :math:`N(0, \Phi^	op\Phi)`, so each layer is drawn from an ``m x m``
+        :math:`N(0, \Phi^\top\Phi)`, so each layer is drawn from an ``m x m``
         square root (added to the residual stream, which is kept per unit);
         the outputs have exactly the distribution of the literal networks, at
         cost ``O(width * m^2)`` per layer.

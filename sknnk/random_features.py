@@ -272,6 +272,7 @@ class _BaseSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         dtype = self._check_params()
         X = _check_X(self, X, reset=True)
         d = X.shape[1]
+        ls = check_length_scale(type(self).__name__, self.length_scale, d)
         m = self.n_components
         rng = check_generator(self.random_state)
         weights = []
@@ -290,7 +291,6 @@ class _BaseSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                 res = _is_residual(layer + 1, self.depth, self.residual)
                 p = p + n_new if res else n_new
             self.sketches_ = sketches
-        ls = check_length_scale(type(self).__name__, self.length_scale, d)
         arch = (
             None if ls is None else ls.astype(dtype),
             bool(self.residual),
