@@ -236,6 +236,100 @@ class _Activation:
         return resolve_activation(value, owner)
 
 
+# ------------------------------------------------------------ architecture (issue 16)
+# NETS's copy of the four architecture rules shared with ARD and RES (the lead
+# keeps one copy at merge).
+class _LengthScale:
+    """A float > 0 or a 1-D array of positive finite floats (its length is
+    checked against the data by :func:`check_length_scale`)."""
+
+    def check(self, owner, name, value):
+        arr = None
+        if not isinstance(value, (bool, str)):
+            try:
+                arr = np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError):
+                arr = None
+        if (
+            arr is None
+            or arr.ndim > 1
+            or arr.size == 0
+            or not np.all(np.isfinite(arr))
+            or not np.all(arr > 0)
+        ):
+            raise ValueError(
+                f"The '{name}' parameter of {owner} must be a float > 0 or a 1-D "
+                "array of positive finite floats of length n_features (one scale "
+                "per input feature). " + _got(value)
+            )
+
+
+class _Bool:
+    """``True`` or ``False`` (numpy booleans included)."""
+
+    def check(self, owner, name, value):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(
+                f"The '{name}' parameter of {owner} must be a bool. " + _got(value)
+            )
+
+
+class _Normalization:
+    """``None`` or ``"layer"``."""
+
+    def check(self, owner, name, value):
+        if value is not None and value != "layer":
+            raise ValueError(
+                f"The '{name}' parameter of {owner} must be None or 'layer' "
+                "(layer normalisation of the pre-activations). " + _got(value)
+            )
+
+
+_ARCHITECTURE = {
+    "length_scale": _LengthScale(),
+    "residual": _Bool(),
+    "branch_scale": _Real(positive=True),
+    "normalization": _Normalization(),
+}
+
+
+def check_length_scale(owner, length_scale, n_features):
+    """The per-feature scales ``l`` of the first layer, for ``n_features`` inputs.
+
+    Parameters
+    ----------
+    owner : str
+        The class or function named in messages.
+    length_scale : float or array-like of shape (n_features,)
+        Already checked by :func:`check_network` (positive and finite).
+    n_features : int
+        Number of input features of the data.
+
+    Returns
+    -------
+    scales : ndarray of shape (n_features,) or None
+        The scales as float64, or None when every scale is 1 (the inputs are
+        then used as they are, so that the results are bitwise those without
+        scales).
+
+    Raises
+    ------
+    ValueError
+        If an array's length is not ``n_features``.
+    """
+    arr = np.asarray(length_scale, dtype=np.float64)
+    if arr.ndim == 1 and arr.shape[0] != n_features:
+        raise ValueError(
+            f"The 'length_scale' parameter of {owner} has {arr.shape[0]} entries "
+            f"but the data has n_features={n_features}; pass one scale per "
+            "feature or a scalar."
+        )
+    if np.all(arr == 1.0):
+        return None
+    return np.broadcast_to(arr, (n_features,)).copy()
+
+
+# ------------------------------------------------------------ the network
 #: The parameters of a fully-connected network and their constraints, in the
 #: order they are checked.
 NETWORK_PARAMETERS = {
@@ -245,6 +339,7 @@ NETWORK_PARAMETERS = {
     "sigma_b": _Real(positive=False),
     "parameterization": _Options("ntk", "standard"),
     "width": _Int(1),
+    **_ARCHITECTURE,
 }
 
 
@@ -257,7 +352,8 @@ def check_network(owner: str, **params):
         The class or function named in messages.
     **params
         Any of ``depth``, ``activation``, ``sigma_w``, ``sigma_b``,
-        ``parameterization`` and ``width``. With
+        ``parameterization``, ``width``, ``length_scale``, ``residual``,
+        ``branch_scale`` and ``normalization``. With
         ``parameterization="standard"`` a ``width`` of None is refused (that
         NTK has no infinite-width limit); with ``"ntk"`` the width is not
         checked (a finite network passes its width without a
@@ -326,12 +422,19 @@ def check_generator(random_state) -> np.random.Generator:
 def check_network_of(estimator, ntk: bool = False):
     """:func:`check_network` on the network parameters of a kernel, sampler or
     estimator (its attributes ``depth``, ``activation``, ``sigma_w``,
-    ``sigma_b`` and, for an NTK, ``parameterization`` and ``width``); messages
+    ``sigma_b``, those of ``length_scale``, ``residual``, ``branch_scale`` and
+    ``normalization`` it has and, for an NTK, ``parameterization`` and
+    ``width``); messages
     name ``type(estimator).__name__``. Returns the resolved activation."""
     params = {
         name: getattr(estimator, name)
         for name in ("depth", "activation", "sigma_w", "sigma_b")
     }
+    params.update(
+        (name, getattr(estimator, name))
+        for name in _ARCHITECTURE
+        if hasattr(estimator, name)
+    )
     if ntk:
         params.update(
             parameterization=estimator.parameterization, width=estimator.width

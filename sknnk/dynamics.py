@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._memory import check_fit
 from ._validation import (
+    check_length_scale,
     check_n_jobs,
     check_network_of,
     check_options,
@@ -74,6 +75,30 @@ def _as_times(owner, t):
     return np.atleast_1d(arr), arr.ndim == 0
 
 
+# merge shim (issue 16): the kernels of this branch do not take the
+# architecture keywords yet; once they do (ARD and RES merged) this passes
+# everything through and can be replaced by ``common.update(arch)``.
+_ARCH_DEFAULTS = dict(
+    length_scale=1.0, residual=False, branch_scale=1.0, normalization=None
+)
+
+
+def _merge_shim(owner, arch):
+    """The architecture keywords the kernels accept; a clear error for a
+    non-default one they do not (never silently ignored)."""
+    known = NNGPKernel().get_params()
+    for name, value in arch.items():
+        default = _ARCH_DEFAULTS[name]
+        if name in known or (value is None and default is None):
+            continue
+        if default is None or not np.all(np.asarray(value, dtype=float) == default):
+            raise ValueError(
+                f"{owner}: the kernels of this version do not support "
+                f"'{name}' yet; leave it at its default {default!r}."
+            )
+    return {name: value for name, value in arch.items() if name in known}
+
+
 class _InfiniteWidthBase(BaseEstimator):
     """Parameters, fit and closed-form predictions shared by the estimators."""
 
@@ -83,6 +108,10 @@ class _InfiniteWidthBase(BaseEstimator):
         activation: str = "relu",
         sigma_w: float = 2**0.5,
         sigma_b: float = 0.1,
+        length_scale=1.0,
+        residual: bool = False,
+        branch_scale: float = 1.0,
+        normalization: str | None = None,
         mode: str = "gradient_flow",
         optimizer: str = "gd",
         learning_rate: float = 1.0,
@@ -95,6 +124,10 @@ class _InfiniteWidthBase(BaseEstimator):
         self.activation = activation
         self.sigma_w = sigma_w
         self.sigma_b = sigma_b
+        self.length_scale = length_scale
+        self.residual = residual
+        self.branch_scale = branch_scale
+        self.normalization = normalization
         self.mode = mode
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -122,6 +155,7 @@ class _InfiniteWidthBase(BaseEstimator):
         check_n_jobs(owner, self.n_jobs)
 
     def _kernels(self):
+        """The NTK and NNGP of the network: the one place they are built."""
         common = dict(
             depth=self.depth,
             activation=self.activation,
@@ -129,12 +163,20 @@ class _InfiniteWidthBase(BaseEstimator):
             sigma_b=float(self.sigma_b),
             n_jobs=self.n_jobs,
         )
+        arch = dict(
+            length_scale=self.length_scale,
+            residual=self.residual,
+            branch_scale=float(self.branch_scale),
+            normalization=self.normalization,
+        )
+        common.update(_merge_shim(type(self).__name__, arch))
         return NTKKernel(**common), NNGPKernel(**common)
 
     # ------------------------------------------------------------ fitting
     def _fit_targets(self, X, Y):
         """Fit on validated ``X`` (n, d) and 2-D targets ``Y`` (n, k)."""
         self._check_params()
+        check_length_scale(type(self).__name__, self.length_scale, X.shape[1])
         self.kernel_, self.nngp_kernel_ = self._kernels()
         n = X.shape[0]
         check_fit(self, self.kernel_, n)
@@ -282,6 +324,21 @@ class InfiniteWidthRegressor(RegressorMixin, _InfiniteWidthBase):
         Standard deviation of the weights (> 0).
     sigma_b : float, default=0.1
         Standard deviation of the biases (>= 0).
+    length_scale : float or array-like of shape (n_features,), default=1.0
+        The first layer sees ``x / length_scale`` (> 0; an array holds one
+        scale per feature: automatic relevance determination).
+    residual : bool, default=False
+        Skip connections around the hidden blocks ``1..depth-1``:
+        ``z^l = z^{l-1} + branch_scale * branch^l``.
+    branch_scale : float, default=1.0
+        Weight (> 0) of the branch of a residual block (``residual=True``).
+    normalization : {None, "layer"}, default=None
+        ``"layer"`` normalises the pre-activations of every point across the
+        units before each nonlinearity (layer normalisation).
+
+        These four define the finite network (exactly as in
+        :mod:`sknnk.finite`) whose infinite-width limit is trained; they are
+        passed to both kernels.
     mode : {"gradient_flow", "nngp_posterior"}, default="gradient_flow"
         ``"gradient_flow"``: the trained network ensemble (kernel: the NTK
         :math:`\Theta`, initial covariance: the NNGP :math:`K`).
@@ -491,6 +548,8 @@ class InfiniteWidthClassifier(ClassifierMixin, _InfiniteWidthBase):
         Standard deviation of the weights (> 0).
     sigma_b : float, default=0.1
         Standard deviation of the biases (>= 0).
+    length_scale, residual, branch_scale, normalization
+        The architecture, as in :class:`InfiniteWidthRegressor`.
     mode : {"gradient_flow", "nngp_posterior"}, default="gradient_flow"
         Trained network ensemble or NNGP posterior mean.
     optimizer : {"gd", "ngd"}, default="gd"

@@ -2,21 +2,45 @@ r"""Finite random networks: Monte Carlo NNGP, empirical NTK and GD training.
 
 The kernels of :mod:`sknnk` are limits of finite networks. This module builds
 those finite networks in plain numpy, with the same NTK parameterization
-(all weights and biases i.i.d. :math:`N(0, 1)`)
+(all weights and biases i.i.d. :math:`N(0, 1)`). With input
+:math:`x \in \mathbb R^d`, hidden width :math:`n` and ``depth`` :math:`= L`
+hidden layers,
 
 .. math::
 
-    h^1 = \frac{\sigma_w}{\sqrt d} W^1 x + \sigma_b b^1, \qquad
-    h^{l+1} = \frac{\sigma_w}{\sqrt n} W^{l+1}\phi(h^l) + \sigma_b b^{l+1},
-    \qquad f(x) = h^{L+1},
+    z^0 = \frac{\sigma_w}{\sqrt d} W^0 (x / \ell) + \sigma_b b^0, \qquad
+    \mathrm{branch}^l = \frac{\sigma_w}{\sqrt n} W^l \phi(u^{l-1})
+    + \sigma_b b^l, \qquad f(x) = z^L,
 
-so that users (and the tests) can check the infinite-width predictions:
+for :math:`l = 1, \dots, L`, where
+
+* :math:`\ell` is ``length_scale`` (a scalar, or one scale per input feature:
+  automatic relevance determination; the division is skipped when every
+  scale is 1);
+* :math:`u^{l-1} = \mathrm{LN}(z^{l-1})` with ``normalization="layer"``, else
+  :math:`u^{l-1} = z^{l-1}`; :math:`\mathrm{LN}(z) = (z - \bar z) / s(z)`
+  per input point across the :math:`n` units (mean :math:`\bar z`, standard
+  deviation :math:`s` with divisor :math:`n`, no gain, bias or epsilon; a
+  point whose units are all equal, which happens only for :math:`x = 0` with
+  :math:`\sigma_b = 0`, has :math:`s` replaced by 1, as
+  :class:`sklearn.preprocessing.StandardScaler` does);
+* plain blocks (``residual=False``): :math:`z^l = \mathrm{branch}^l`;
+  residual blocks (``residual=True``): :math:`z^l = z^{l-1} + \alpha\,
+  \mathrm{branch}^l` for :math:`l = 1, \dots, L - 1` with :math:`\alpha` =
+  ``branch_scale``, and the last step :math:`z^L = \mathrm{branch}^L` is the
+  plain readout (so ``depth=1`` residual networks are plain ones).
+
+Their infinite-width limits are the kernels with the same parameters: the
+NNGP :math:`\mathrm{Cov}(f)` and the NTK
+:math:`\sum_{w \in W, b} \partial_w f\, \partial_w f'`. Users (and the
+tests) check those predictions with
 
 * :func:`sample_outputs` / :func:`monte_carlo_nngp`: outputs of many random
   networks at a few inputs, and the Monte Carlo estimate of the NNGP;
 * :class:`FiniteMLP`: an ensemble of networks with explicit weights, their
-  Jacobians, empirical NTKs :math:`J J^\top` (manual back-propagation) and
-  full-batch gradient or natural-gradient descent training;
+  Jacobians, empirical NTKs :math:`J J^\top` (manual back-propagation,
+  through the exact Jacobian of the layer normalisation) and full-batch
+  gradient or natural-gradient descent training;
 * :func:`monte_carlo_ntk`: the mean empirical NTK of random networks.
 """
 
@@ -31,6 +55,7 @@ from ._validation import (
     check_generator,
     check_input,
     check_int,
+    check_length_scale,
     check_network,
     check_options,
     check_real,
@@ -44,7 +69,10 @@ __all__ = [
 ]
 
 
-def _check_net(owner, width, depth, activation, sigma_w, sigma_b):
+def _check_net(
+    owner, width, depth, activation, sigma_w, sigma_b, length_scale=1.0,
+    residual=False, branch_scale=1.0, normalization=None,
+):  # fmt: skip
     """Validate the network parameters; return ``(phi, phi')`` of the activation."""
     act = check_network(
         owner,
@@ -53,8 +81,56 @@ def _check_net(owner, width, depth, activation, sigma_w, sigma_b):
         sigma_w=sigma_w,
         sigma_b=sigma_b,
         width=width,
+        length_scale=length_scale,
+        residual=residual,
+        branch_scale=branch_scale,
+        normalization=normalization,
     )
     return act.pointwise()
+
+
+def scaled_inputs(owner, X, length_scale):
+    """``X / length_scale`` per feature (``X`` itself when every scale is 1).
+
+    Raises
+    ------
+    ValueError
+        If ``length_scale`` is an array whose length is not ``X.shape[1]``.
+    """
+    ls = check_length_scale(owner, length_scale, X.shape[1])
+    return X if ls is None else X / ls.astype(X.dtype, copy=False)
+
+
+def layer_norm(z, axis=-1):
+    r"""Layer normalisation of ``z`` across the units on ``axis``.
+
+    Returns ``u = (z - mean) / s`` and ``1 / s`` (keeping ``axis`` of length
+    1), with ``s`` the standard deviation across the units (divisor: their
+    number), replaced by 1 where it is 0. The transposed Jacobian maps a
+    cotangent ``g`` of ``u`` to :func:`layer_norm_vjp`.
+    """
+    c = z - z.mean(axis=axis, keepdims=True)
+    s = np.sqrt(np.mean(c * c, axis=axis, keepdims=True))
+    inv = 1.0 / np.where(s > 0, s, 1.0)
+    c *= inv
+    return c, inv
+
+
+def layer_norm_vjp(g, u, inv):
+    r"""Cotangent of ``z`` from the cotangent ``g`` of ``u = LN(z)`` (last axis).
+
+    With :math:`\partial u_i / \partial z_j = (\delta_{ij} - 1/n - u_i u_j/n)
+    / s` (symmetric), :math:`\bar z = (g - \bar g - u\,\overline{g u}) / s`.
+    """
+    out = g - g.mean(axis=-1, keepdims=True)
+    out -= u * np.mean(g * u, axis=-1, keepdims=True)
+    out *= inv
+    return out
+
+
+def _is_residual(layer, depth, residual):
+    """Whether step ``layer`` (0 input, ``depth`` readout) is a residual block."""
+    return residual and 0 < layer < depth
 
 
 def _psd_sqrt(C):
@@ -71,11 +147,17 @@ def sample_outputs(
     activation="relu",
     sigma_w=2**0.5,
     sigma_b=0.1,
+    length_scale=1.0,
+    residual=False,
+    branch_scale=1.0,
+    normalization=None,
     method="gram",
     batch_size=None,
     random_state=None,
 ):
     r"""Outputs of random finite networks at the inputs ``X``.
+
+    The networks are those of the module docstring (:mod:`sknnk.finite`).
 
     Parameters
     ----------
@@ -93,14 +175,26 @@ def sample_outputs(
         a vectorised callable).
     sigma_w, sigma_b : float, default=sqrt(2), 0.1
         Standard deviations of the weights and biases.
+    length_scale : float or array-like of shape (n_features,), default=1.0
+        Per-feature scales :math:`\ell` of the first layer: it sees
+        :math:`x / \ell` (> 0).
+    residual : bool, default=False
+        Residual blocks :math:`z^l = z^{l-1} + \alpha\,\mathrm{branch}^l`
+        for the hidden steps ``l = 1..depth-1`` (the readout stays plain).
+    branch_scale : float, default=1.0
+        :math:`\alpha` (> 0), used only with ``residual=True``.
+    normalization : {None, "layer"}, default=None
+        ``"layer"``: layer normalisation of the pre-activations, per point
+        across the units, before every nonlinearity.
     method : {"gram", "weights"}, default="gram"
         ``"weights"`` draws every weight matrix (``width x width`` numbers per
         hidden layer and network). ``"gram"`` draws the same random variables
         more cheaply: given the post-activations :math:`\Phi` (``width x m``)
         of a layer at the ``m`` inputs, the rows of :math:`W\Phi` are i.i.d.
         :math:`N(0, \Phi^\top\Phi)`, so each layer is drawn from an ``m x m``
-        square root; the outputs have exactly the distribution of the
-        literal networks, at cost ``O(width * m^2)`` per layer.
+        square root (added to the residual stream, which is kept per unit);
+        the outputs have exactly the distribution of the literal networks, at
+        cost ``O(width * m^2)`` per layer.
     batch_size : int, default=None
         Networks processed at once (memory control); ``None`` chooses it.
     random_state : int, RandomState instance, Generator or None, default=None
@@ -113,6 +207,12 @@ def sample_outputs(
     outputs : ndarray of shape (n_networks, n_samples)
         ``outputs[s, i]`` is the output of network ``s`` at ``X[i]``.
 
+    Raises
+    ------
+    ValueError
+        For invalid parameters, or a ``length_scale`` array whose length is
+        not ``n_features``.
+
     Examples
     --------
     >>> import numpy as np
@@ -121,16 +221,24 @@ def sample_outputs(
     >>> f = sample_outputs(X, n_networks=5, width=64, random_state=0)
     >>> f.shape
     (5, 2)
+    >>> sample_outputs(X, n_networks=5, width=64, depth=3, residual=True,
+    ...                normalization="layer", random_state=0).shape
+    (5, 2)
     """
     owner = "sample_outputs"
-    phi, _ = _check_net(owner, width, depth, activation, sigma_w, sigma_b)
+    phi, _ = _check_net(
+        owner, width, depth, activation, sigma_w, sigma_b, length_scale, residual,
+        branch_scale, normalization,
+    )  # fmt: skip
     check_int(owner, "n_networks", n_networks, 1)
     check_options(owner, "method", method, {"gram", "weights"})
     check_int(owner, "batch_size", batch_size, 1, allow_none=True)
     X = check_input(X, "X", owner)
+    X = scaled_inputs(owner, X, length_scale)
     rng = check_generator(random_state)
     m, d = X.shape
     sw2, sb2 = float(sigma_w) ** 2, float(sigma_b) ** 2
+    alpha, ln = float(branch_scale), normalization == "layer"
     if batch_size is None:
         per_net = 8 * width * (width if method == "weights" else m) * 3
         batch_size = int(max(1, min(n_networks, 2**28 // max(per_net, 1))))
@@ -139,21 +247,24 @@ def sample_outputs(
         E = min(batch_size, n_networks - s0)
         if method == "gram":
             C = np.broadcast_to(sw2 * (X @ X.T) / d + sb2, (E, m, m))
-            for _ in range(depth):
+            z = None  # the stream z^layer, per unit: (E, width, m)
+            for layer in range(depth):
                 h = rng.standard_normal((E, width, m)) @ _psd_sqrt(C)
-                a = phi(h)
+                z = z + alpha * h if _is_residual(layer, depth, residual) else h
+                a = phi(layer_norm(z, axis=1)[0] if ln else z)
                 C = sw2 * np.swapaxes(a, 1, 2) @ a / width + sb2
             out[s0 : s0 + E] = (rng.standard_normal((E, 1, m)) @ _psd_sqrt(C))[:, 0]
         else:
             a = np.broadcast_to(X, (E, m, d))
-            fan_in = d
+            fan_in, z = d, None
             for layer in range(depth + 1):
                 n_out = width if layer < depth else 1
                 W = rng.standard_normal((E, n_out, fan_in))
                 b = rng.standard_normal((E, 1, n_out))
                 h = (float(sigma_w) / math.sqrt(fan_in)) * (a @ np.swapaxes(W, 1, 2))
                 h += float(sigma_b) * b
-                a = phi(h) if layer < depth else h
+                z = z + alpha * h if _is_residual(layer, depth, residual) else h
+                a = phi(layer_norm(z)[0] if ln else z) if layer < depth else z
                 fan_in = n_out
             out[s0 : s0 + E] = a[:, :, 0]
     return out
@@ -167,6 +278,10 @@ def monte_carlo_nngp(
     activation="relu",
     sigma_w=2**0.5,
     sigma_b=0.1,
+    length_scale=1.0,
+    residual=False,
+    branch_scale=1.0,
+    normalization=None,
     method="gram",
     random_state=None,
 ):
@@ -180,7 +295,11 @@ def monte_carlo_nngp(
     ----------
     X : array-like of shape (n_samples, n_features)
         Inputs.
-    n_networks, width, depth, activation, sigma_w, sigma_b, method, random_state
+    n_networks, width, depth, activation, sigma_w, sigma_b
+        See :func:`sample_outputs`.
+    length_scale, residual, branch_scale, normalization
+        The architecture (see :func:`sample_outputs`).
+    method, random_state
         See :func:`sample_outputs`.
 
     Returns
@@ -202,8 +321,8 @@ def monte_carlo_nngp(
     True
     """
     f = sample_outputs(
-        X, n_networks, width, depth, activation, sigma_w, sigma_b, method,
-        random_state=random_state,
+        X, n_networks, width, depth, activation, sigma_w, sigma_b, length_scale,
+        residual, branch_scale, normalization, method, random_state=random_state,
     )  # fmt: skip
     prods = f[:, :, None] * f[:, None, :]
     S = f.shape[0]
@@ -220,9 +339,11 @@ class FiniteMLP:
     r"""An ensemble of independent finite fully-connected networks.
 
     ``n_networks`` networks with explicit weights, in the NTK
-    parameterization of the sknnk kernels (see the module docstring), held
-    with a leading network axis so that all of them are evaluated and trained
-    together.
+    parameterization of the sknnk kernels (the networks of the module
+    docstring, :mod:`sknnk.finite`), held with a leading network axis so
+    that all of them are evaluated and trained together. Jacobians, empirical
+    NTKs and training gradients go through the skip connections and the exact
+    Jacobian of the layer normalisation of these finite networks.
 
     Parameters
     ----------
@@ -238,6 +359,17 @@ class FiniteMLP:
         Standard deviation of the weights (before the ``1/sqrt(fan_in)``).
     sigma_b : float, default=0.1
         Standard deviation of the biases.
+    length_scale : float or array-like of shape (n_features,), default=1.0
+        Per-feature scales :math:`\ell` of the first layer: it sees
+        :math:`x / \ell` (> 0).
+    residual : bool, default=False
+        Residual blocks :math:`z^l = z^{l-1} + \alpha\,\mathrm{branch}^l`
+        for the hidden steps ``l = 1..depth-1`` (the readout stays plain).
+    branch_scale : float, default=1.0
+        :math:`\alpha` (> 0), used only with ``residual=True``.
+    normalization : {None, "layer"}, default=None
+        ``"layer"``: layer normalisation of the pre-activations, per point
+        across the units, before every nonlinearity.
     n_outputs : int, default=1
         Number of outputs (rows of the readout layer).
     n_networks : int, default=1
@@ -277,6 +409,10 @@ class FiniteMLP:
         activation="relu",
         sigma_w=2**0.5,
         sigma_b=0.1,
+        length_scale=1.0,
+        residual=False,
+        branch_scale=1.0,
+        normalization=None,
         n_outputs=1,
         n_networks=1,
         random_state=None,
@@ -286,6 +422,10 @@ class FiniteMLP:
         self.activation = activation
         self.sigma_w = sigma_w
         self.sigma_b = sigma_b
+        self.length_scale = length_scale
+        self.residual = residual
+        self.branch_scale = branch_scale
+        self.normalization = normalization
         self.n_outputs = n_outputs
         self.n_networks = n_networks
         self.random_state = random_state
@@ -304,13 +444,11 @@ class FiniteMLP:
         self : FiniteMLP
         """
         owner = type(self).__name__
-        _check_net(
-            owner, self.width, self.depth, self.activation, self.sigma_w,
-            self.sigma_b,
-        )  # fmt: skip
+        self._activation()
         check_int(owner, "n_outputs", self.n_outputs, 1)
         check_int(owner, "n_networks", self.n_networks, 1)
         check_int(owner, "n_features", n_features, 1)
+        check_length_scale(owner, self.length_scale, n_features)
         rng = check_generator(self.random_state)
         sizes = [n_features] + [self.width] * self.depth + [self.n_outputs]
         E = self.n_networks
@@ -342,25 +480,34 @@ class FiniteMLP:
         return X
 
     # ------------------------------------------------------------ forward
-    def _forward(self, X):
-        """Pre-activations ``hs``, layer inputs ``acts`` and derivatives
-        ``dphis`` = phi'(h) of the hidden layers."""
-        phi, dphi = _check_net(
+    def _activation(self):
+        """Validate the network parameters; ``(phi, phi')``."""
+        return _check_net(
             type(self).__name__, self.width, self.depth, self.activation,
-            self.sigma_w, self.sigma_b,
+            self.sigma_w, self.sigma_b, self.length_scale, self.residual,
+            self.branch_scale, self.normalization,
         )  # fmt: skip
+
+    def _forward(self, X):
+        """Output ``f`` (E, n, n_outputs), layer inputs ``acts`` and, per
+        hidden step, ``(phi'(u), u, 1/s)`` (``u, 1/s`` of the layer
+        normalisation, None without it) for the back-propagation."""
+        phi, dphi = self._activation()
         sw, sb = float(self.sigma_w), float(self.sigma_b)
+        alpha, ln = float(self.branch_scale), self.normalization == "layer"
+        X = scaled_inputs(type(self).__name__, X, self.length_scale)
         a = np.broadcast_to(X, (self.n_networks,) + X.shape)
-        acts, hs, dphis = [], [], []
+        acts, steps, z = [], [], None
         for layer, (W, b) in enumerate(zip(self.weights_, self.biases_)):
             acts.append(a)
             h = (sw / math.sqrt(W.shape[2])) * (a @ np.swapaxes(W, 1, 2))
             h += sb * b[:, None, :]
-            hs.append(h)
+            z = z + alpha * h if _is_residual(layer, self.depth, self.residual) else h
             if layer < self.depth:
-                a = phi(h)
-                dphis.append(dphi(h))
-        return hs, acts, dphis
+                u, inv = layer_norm(z) if ln else (z, None)
+                a = phi(u)
+                steps.append((dphi(u), u if ln else None, inv))
+        return z, acts, steps
 
     def predict(self, X):
         """Outputs of every network.
@@ -374,30 +521,38 @@ class FiniteMLP:
         f : ndarray of shape (n_networks, n_samples, n_outputs)
         """
         X = self._check_fitted_X(X)
-        return self._forward(X)[0][-1]
+        return self._forward(X)[0]
 
-    def _deltas(self, dphis, cot):
+    def _deltas(self, steps, cot):
         """Back-propagate output cotangents ``cot`` of shape (E, n, n_outputs).
 
         Returns ``deltas[l]`` (E, n, fan_out of layer l): the derivative of
-        ``cot[:, i] . f(x_i)`` with respect to ``h^l(x_i)``, for every example.
+        ``cot[:, i] . f(x_i)`` with respect to the output of the dense map of
+        layer ``l`` (before the ``branch_scale`` of a residual block), for
+        every example.
         """
-        sw = float(self.sigma_w)
+        sw, alpha = float(self.sigma_w), float(self.branch_scale)
         deltas = [None] * len(self.weights_)
-        delta = cot
+        dz = cot  # cotangent of the stream z^layer
         for layer in range(len(self.weights_) - 1, -1, -1):
+            res = _is_residual(layer, self.depth, self.residual)
+            delta = alpha * dz if res else dz
             deltas[layer] = delta
             if layer == 0:
                 break
             W = self.weights_[layer]
+            dphi, u, inv = steps[layer - 1]
             back = (sw / math.sqrt(W.shape[2])) * (delta @ W)
-            delta = back * dphis[layer - 1]
+            back = back * dphi
+            if u is not None:
+                back = layer_norm_vjp(back, u, inv)
+            dz = dz + back if res else back
         return deltas
 
-    def _grads(self, acts, dphis, cot):
+    def _grads(self, acts, steps, cot):
         """Parameter gradients of ``sum_i cot_i . f(x_i)``."""
         sw, sb = float(self.sigma_w), float(self.sigma_b)
-        deltas = self._deltas(dphis, cot)
+        deltas = self._deltas(steps, cot)
         gW, gb = [], []
         for a, delta in zip(acts, deltas):
             gW.append((sw / math.sqrt(a.shape[2])) * np.swapaxes(delta, 1, 2) @ a)
@@ -407,10 +562,10 @@ class FiniteMLP:
     # ------------------------------------------------------------ Jacobian
     def _output_deltas(self, X, output):
         """Per-example deltas of output ``output`` and the layer inputs."""
-        _, acts, dphis = self._forward(X)
+        _, acts, steps = self._forward(X)
         cot = np.zeros((self.n_networks, X.shape[0], self.n_outputs))
         cot[:, :, output] = 1.0
-        return self._deltas(dphis, cot), acts
+        return self._deltas(steps, cot), acts
 
     def _check_output(self, output):
         if not isinstance(output, numbers.Integral) or not (
@@ -564,8 +719,8 @@ class FiniteMLP:
         b0 = [b.copy() for b in self.biases_] if ridge else None
         snapshots = {}
         for k in range(n_steps + 1):
-            hs, acts, dphis = self._forward(X)
-            resid = hs[-1] - y  # (E, N, n_outputs)
+            f, acts, cache = self._forward(X)
+            resid = f - y  # (E, N, n_outputs)
             if k in record:
                 snap = {"loss": 0.5 * np.sum(resid**2, axis=(1, 2)) / N}
                 if X_eval is not None:
@@ -578,7 +733,7 @@ class FiniteMLP:
             else:
                 theta = self.ntk(X)
                 cot = np.linalg.pinv(theta, hermitian=True) @ resid
-            gW, gb = self._grads(acts, dphis, cot)
+            gW, gb = self._grads(acts, cache, cot)
             for i in range(len(self.weights_)):
                 if ridge:
                     gW[i] += ridge * (self.weights_[i] - w0[i])
@@ -602,6 +757,10 @@ def monte_carlo_ntk(
     activation="relu",
     sigma_w=2**0.5,
     sigma_b=0.1,
+    length_scale=1.0,
+    residual=False,
+    branch_scale=1.0,
+    normalization=None,
     random_state=None,
 ):
     r"""Mean and standard error of the empirical NTK of random networks.
@@ -612,7 +771,11 @@ def monte_carlo_ntk(
         Inputs.
     n_networks : int, default=16
         Number of networks (each holds ``width**2 * (depth - 1)`` weights).
-    width, depth, activation, sigma_w, sigma_b, random_state
+    width, depth, activation, sigma_w, sigma_b
+        See :class:`FiniteMLP`.
+    length_scale, residual, branch_scale, normalization
+        The architecture (see :class:`FiniteMLP`).
+    random_state
         See :class:`FiniteMLP`.
 
     Returns
@@ -631,17 +794,22 @@ def monte_carlo_ntk(
     True
     """
     owner = "monte_carlo_ntk"
-    _check_net(owner, width, depth, activation, sigma_w, sigma_b)
+    _check_net(
+        owner, width, depth, activation, sigma_w, sigma_b, length_scale, residual,
+        branch_scale, normalization,
+    )  # fmt: skip
     check_int(owner, "n_networks", n_networks, 1)
     X = check_input(X, "X", owner)
+    check_length_scale(owner, length_scale, X.shape[1])
     rng = check_generator(random_state)
     per_net = 8 * width * max(width, X.shape[1]) * max(depth, 1)
     batch = int(max(1, min(n_networks, 2**28 // per_net)))
     thetas = []
     for s0 in range(0, n_networks, batch):
         net = FiniteMLP(
-            width, depth, activation, sigma_w, sigma_b,
-            n_networks=min(batch, n_networks - s0), random_state=rng,
+            width, depth, activation, sigma_w, sigma_b, length_scale, residual,
+            branch_scale, normalization, n_networks=min(batch, n_networks - s0),
+            random_state=rng,
         )  # fmt: skip
         thetas.append(net.initialize(X.shape[1]).ntk(X))
     thetas = np.concatenate(thetas)

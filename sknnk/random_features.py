@@ -37,12 +37,14 @@ from ._parallel import Remote, interruptible, map_blocks, n_workers_of
 from ._validation import (
     check_generator,
     check_int,
+    check_length_scale,
     check_n_jobs,
     check_network_of,
     check_real_dtype,
     resolve_dtype,
 )
 from .activations import resolve_activation
+from .finite import _is_residual, layer_norm
 
 __all__ = ["NNGPSampler", "NTKSampler", "TensorSRHT"]
 
@@ -142,13 +144,16 @@ def _layer(a, W, scale, bias_scale):
 def _forward(net, funcs, Xc, out):
     """Features of one grid block ``Xc`` (dense, network dtype) into ``out``.
 
-    ``net`` is ``(kind, depth, weights, sketches, activation, scalars)`` and
-    ``funcs`` the activation's ``(phi, phi')``; every
+    ``net`` is ``(kind, depth, weights, sketches, activation, scalars,
+    architecture)`` and ``funcs`` the activation's ``(phi, phi')``; every
     call on the same block performs the same operations on arrays of the same
     shapes, which makes the result independent of ``batch_size`` and
     ``n_jobs`` (bitwise).
     """
-    kind, depth, weights, sketches, _, (sw, sb, c0, b0, aw, ab) = net
+    kind, depth, weights, sketches, _, (sw, sb, c0, b0, aw, ab), arch = net
+    ls, residual, alpha, ln = arch
+    if ls is not None:
+        Xc = Xc / ls
     d = Xc.shape[1]
     if depth == 0:
         np.multiply(Xc, c0, out=out[:, :d])
@@ -159,25 +164,44 @@ def _forward(net, funcs, Xc, out):
     wscale = sw / math.sqrt(m)
     h = _layer(Xc, weights[0], sw / math.sqrt(d), sb)
     if kind == 0:
-        for W in weights[1:]:
-            h = _layer(phi(h), W, wscale, sb)
-        np.multiply(phi(h), wscale, out=out[:, :m])
+        for layer, W in enumerate(weights[1:], 1):
+            new = _layer(phi(layer_norm(h)[0] if ln else h), W, wscale, sb)
+            h = h + alpha * new if _is_residual(layer, depth, residual) else new
+        np.multiply(phi(layer_norm(h)[0] if ln else h), wscale, out=out[:, :m])
         out[:, m] = sb
         return
     t = np.empty((Xc.shape[0], d + 1), dtype=Xc.dtype)
     np.multiply(Xc, c0, out=t[:, :d])
     t[:, d] = b0
     fscale = aw / math.sqrt(m)
+    n_new = out.shape[1]
     for layer in range(depth):
-        a = phi(h)
-        grad = np.multiply(dphi(h), wscale)
+        u, inv = layer_norm(h) if ln else (h, None)
+        a = phi(u)
+        grad = np.multiply(dphi(u), wscale)
+        if ln:
+            grad *= inv
         last = layer == depth - 1
-        nxt = out if last else np.empty(out.shape, dtype=Xc.dtype)
-        np.multiply(a, fscale, out=nxt[:, :m])
-        nxt[:, m] = ab
-        _sketch(t, grad, sketches[layer], nxt[:, m + 1 :])
+        res = _is_residual(layer + 1, depth, residual)
+        if last:
+            nxt = new = out
+        elif res:  # t^{l+1} = [t^l, alpha * new features]
+            p = t.shape[1]
+            nxt = np.empty((Xc.shape[0], p + n_new), dtype=Xc.dtype)
+            nxt[:, :p] = t
+            new = nxt[:, p:]
+        else:
+            nxt = new = np.empty(out.shape, dtype=Xc.dtype)
+        np.multiply(a, fscale, out=new[:, :m])
+        new[:, m] = ab
+        _sketch(t, grad, sketches[layer], new[:, m + 1 :])
         if not last:
-            h = _layer(a, weights[layer + 1], wscale, sb)
+            h_new = _layer(a, weights[layer + 1], wscale, sb)
+            if res:
+                new *= alpha
+                h = h + alpha * h_new
+            else:
+                h = h_new
         t = nxt
 
 
@@ -248,6 +272,7 @@ class _BaseSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         dtype = self._check_params()
         X = _check_X(self, X, reset=True)
         d = X.shape[1]
+        ls = check_length_scale(type(self).__name__, self.length_scale, d)
         m = self.n_components
         rng = check_generator(self.random_state)
         weights = []
@@ -258,17 +283,26 @@ class _BaseSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         self.weights_ = weights
         if self._kind == 1:
             n_pairs = (m + 1) // 2
+            n_new = m + 1 + 2 * n_pairs
             sketches = []
             p = d + 1
-            for _ in range(self.depth):
+            for layer in range(self.depth):
                 sketches.append(_draw_sketch(rng, p, m, n_pairs, dtype))
-                p = m + 1 + 2 * n_pairs
+                res = _is_residual(layer + 1, self.depth, self.residual)
+                p = p + n_new if res else n_new
             self.sketches_ = sketches
+        arch = (
+            None if ls is None else ls.astype(dtype),
+            bool(self.residual),
+            float(self.branch_scale),
+            self.normalization == "layer",
+        )
         self._fitted = (
             self.depth,
             self.activation,
             self._scalars(d),
             np.dtype(dtype).type,
+            arch,
         )
         return self
 
@@ -301,7 +335,7 @@ class _BaseSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         """
         check_is_fitted(self)
         X = _check_X(self, X, reset=False)
-        depth, activation, scalars, dtype = self._fitted
+        depth, activation, scalars, dtype, arch = self._fitted
         net = (
             self._kind,
             depth,
@@ -309,6 +343,7 @@ class _BaseSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             getattr(self, "sketches_", None),
             activation,
             scalars,
+            arch,
         )
         n = X.shape[0]
         n_out = self._n_features_out
@@ -353,7 +388,7 @@ class _BaseSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return tags
 
 
-_PARAMS_DOC = """
+_PARAMS_DOC = r"""
     n_components : int, default=1024
         Width ``m`` of the random network: the number of units of every hidden
         layer. The output dimension is given below (``n_features_out``).
@@ -370,6 +405,36 @@ _PARAMS_DOC = """
         scaling). Must be > 0.
     sigma_b : float, default=0.1
         Standard deviation of the biases (>= 0).
+    length_scale : float or array-like of shape (n_features,), default=1.0
+        Per-feature scales :math:`\ell` of the first layer, which sees
+        :math:`x / \ell` (automatic relevance determination); > 0, an array
+        must have one entry per feature of the data given to ``fit``.
+    residual : bool, default=False
+        Residual blocks: the hidden pre-activations are a stream
+        :math:`h^l = h^{l-1} + \alpha\,\mathrm{branch}^l` for
+        ``l = 1..depth-1`` (see Notes); the features are the plain readout.
+    branch_scale : float, default=1.0
+        :math:`\alpha` (> 0), used only with ``residual=True``.
+    normalization : {None, "layer"}, default=None
+        ``"layer"``: layer normalisation of the hidden pre-activations, per
+        sample across the ``n_components`` units, before every nonlinearity.
+"""
+
+_ARCH_DOC = r"""
+    **Architectures.** The features are those of the finite network of
+    :mod:`sknnk.finite` with width ``m`` and the same ``length_scale``,
+    ``residual``, ``branch_scale`` and ``normalization``: the input is
+    :math:`x / \ell` (so :math:`g^0 \cdot g^{0\prime} = \Sigma^0` of the
+    scaled inputs); with ``normalization="layer"`` every :math:`\phi(h)` and
+    :math:`\phi'(h)` is taken at :math:`u = (h - \bar h) / s` (mean and
+    standard deviation of the row across the ``m`` units, ``s = 0`` replaced
+    by 1); with ``residual=True`` the pre-activations of the hidden steps
+    ``l = 1..L-1`` are :math:`h^l = h^{l-1} + \alpha\, g^l W^l`, while the
+    output :math:`g^L` is the plain readout of the last layer. The inner
+    products of the features converge to :class:`~sknnk.NNGPKernel` /
+    :class:`~sknnk.NTKKernel` with the same parameters as ``n_components``
+    grows (the error decays like :math:`1/\sqrt m`, with the same
+    :math:`O(1/m)` bias from depth 2 on).
 """
 
 _COMMON_DOC = """
@@ -464,7 +529,9 @@ class NNGPSampler(_BaseSampler):
     three seeds). The cost per row is
     :math:`(d + 1)m + (L - 1)m^2` multiply-adds, and the weights take
     :math:`(L - 1) m^2` numbers.
-
+"""
+    __doc__ += _ARCH_DOC
+    __doc__ += r"""
     References
     ----------
     .. [1] Y. Cho and L. K. Saul, "Kernel methods for deep learning", NeurIPS
@@ -496,6 +563,10 @@ class NNGPSampler(_BaseSampler):
         activation="relu",
         sigma_w: float = 2**0.5,
         sigma_b: float = 0.1,
+        length_scale=1.0,
+        residual: bool = False,
+        branch_scale: float = 1.0,
+        normalization: str | None = None,
         random_state=None,
         dtype="float64",
         batch_size: int | None = None,
@@ -506,6 +577,10 @@ class NNGPSampler(_BaseSampler):
         self.activation = activation
         self.sigma_w = sigma_w
         self.sigma_b = sigma_b
+        self.length_scale = length_scale
+        self.residual = residual
+        self.branch_scale = branch_scale
+        self.normalization = normalization
         self.random_state = random_state
         self.dtype = dtype
         self.batch_size = batch_size
@@ -595,6 +670,23 @@ class NTKSampler(_BaseSampler):
     :math:`t^{l+1} = [\sqrt n\,\phi(h^l)/\sqrt m,\ 1,\ S_l(t^l \otimes \dot
     g^l)]`, estimating :math:`\Theta^{l+1} = n F(\Sigma^l) + \sigma_w^2
     G(\Sigma^l)\Theta^l + 1`.
+"""
+    __doc__ += _ARCH_DOC
+    __doc__ += r"""
+    With ``normalization="layer"`` the tangent factor is
+    :math:`\dot g^l = \sigma_w \phi'(u^l) / (s^l \sqrt m)`, the limit of the
+    Jacobian of :math:`\phi(\mathrm{LN}(h))` (its mean and variance terms
+    vanish as ``m`` grows), so that the sketch estimates
+    :math:`\sigma_w^2 G\,\Theta^l / \sqrt{q q'}`. With ``residual=True`` the
+    hidden steps concatenate, :math:`t^{l+1} = [\,t^l,\ \alpha\,(g^{l+1},
+    S_l(t^l \otimes \dot g^l))\,]`, mirroring :math:`\Theta^{l+1} =
+    \Theta^l + \alpha^2 (\Sigma_{\mathrm{branch}} + \sigma_w^2 G\,
+    \tilde\Theta^l)` (the branch draws are independent of the stream, so the
+    cross terms have mean 0); the last step is the plain one, so the output
+    dimension is unchanged; the sketch of step ``l`` reads the longer
+    :math:`t^l` (``n_features_in_ + 1 + l (m + 1 + 2 ceil(m / 2))`` entries),
+    so the FFTs cost :math:`O(L^2 m \log(L m))` per row instead of
+    :math:`O(L m \log m)`.
 
     References
     ----------
@@ -625,6 +717,10 @@ class NTKSampler(_BaseSampler):
         activation="relu",
         sigma_w: float = 2**0.5,
         sigma_b: float = 0.1,
+        length_scale=1.0,
+        residual: bool = False,
+        branch_scale: float = 1.0,
+        normalization: str | None = None,
         parameterization: str = "ntk",
         width: int | None = None,
         random_state=None,
@@ -637,6 +733,10 @@ class NTKSampler(_BaseSampler):
         self.activation = activation
         self.sigma_w = sigma_w
         self.sigma_b = sigma_b
+        self.length_scale = length_scale
+        self.residual = residual
+        self.branch_scale = branch_scale
+        self.normalization = normalization
         self.parameterization = parameterization
         self.width = width
         self.random_state = random_state
