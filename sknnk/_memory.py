@@ -229,7 +229,7 @@ def check_gram(kernel, spec, n_rows, n_cols, dtype, eval_gradient, symmetric):
     guard): ``spec`` is its resolved activation, the rest as in the call."""
     from ._numerics.gram import family_of
 
-    n_free = kernel._free_columns()[2]
+    n_free = kernel._free_columns()[-1]
     n_matrices = 1 + (n_free if eval_gradient else 0)
     want_grad = bool(eval_gradient) and n_free > 0
     family = family_of(spec.code)

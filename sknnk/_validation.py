@@ -183,6 +183,30 @@ class _Options:
         check_options(owner, name, value, self.options)
 
 
+class _Bool:
+    """``True`` or ``False`` (numpy bools too; ints are refused)."""
+
+    def check(self, owner, name, value):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(
+                f"The '{name}' parameter of {owner} must be a bool. " + _got(value)
+            )
+
+
+class _OptionsOrNone(_Options):
+    """``None`` or one of a set of strings."""
+
+    def check(self, owner, name, value):
+        if value is None:
+            return
+        if not isinstance(value, str) or value not in self.options:
+            listed = ", ".join(repr(o) for o in sorted(self.options))
+            raise ValueError(
+                f"The '{name}' parameter of {owner} must be None or a str among "
+                f"{{{listed}}}. " + _got(value)
+            )
+
+
 class _Activation:
     """A name, an object of :mod:`sknnk.activations` or a callable; the check
     returns the resolved activation."""
@@ -202,7 +226,15 @@ NETWORK_PARAMETERS = {
     "sigma_b": _Real(positive=False),
     "parameterization": _Options("ntk", "standard"),
     "width": _Int(1),
+    # residual blocks and layer normalisation (see sknnk._numerics.engine.Network)
+    "residual": _Bool(),
+    "branch_scale": _Real(positive=True),
+    "normalization": _OptionsOrNone("layer"),
 }
+
+#: The architecture options of :data:`NETWORK_PARAMETERS` that an estimator
+#: may have (read by :func:`check_network_of` when present).
+ARCHITECTURE_PARAMETERS = ("residual", "branch_scale", "normalization")
 
 
 def check_network(owner: str, **params):
@@ -214,7 +246,9 @@ def check_network(owner: str, **params):
         The class or function named in messages.
     **params
         Any of ``depth``, ``activation``, ``sigma_w``, ``sigma_b``,
-        ``parameterization`` and ``width``. With
+        ``parameterization``, ``width``, ``residual`` (a bool),
+        ``branch_scale`` (a finite float > 0) and ``normalization`` (None or
+        ``"layer"``). With
         ``parameterization="standard"`` a ``width`` of None is refused (that
         NTK has no infinite-width limit); with ``"ntk"`` the width is not
         checked (a finite network passes its width without a
@@ -283,7 +317,8 @@ def check_generator(random_state) -> np.random.Generator:
 def check_network_of(estimator, ntk: bool = False):
     """:func:`check_network` on the network parameters of a kernel, sampler or
     estimator (its attributes ``depth``, ``activation``, ``sigma_w``,
-    ``sigma_b`` and, for an NTK, ``parameterization`` and ``width``); messages
+    ``sigma_b``, for an NTK ``parameterization`` and ``width``, and those of
+    :data:`ARCHITECTURE_PARAMETERS` it has); messages
     name ``type(estimator).__name__``. Returns the resolved activation."""
     params = {
         name: getattr(estimator, name)
@@ -293,4 +328,7 @@ def check_network_of(estimator, ntk: bool = False):
         params.update(
             parameterization=estimator.parameterization, width=estimator.width
         )
+    for name in ARCHITECTURE_PARAMETERS:
+        if hasattr(estimator, name):
+            params[name] = getattr(estimator, name)
     return check_network(type(estimator).__name__, **params)
