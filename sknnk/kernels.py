@@ -295,6 +295,37 @@ class NNGPKernel(_InfiniteWidthKernel):
     through the recursion, including the dependence of the variances
     :math:`\Sigma^l(x, x)` on the hyperparameters.
 
+    **Residual blocks and layer normalisation.** With hidden width ``n``,
+    :math:`z^0 = \sigma_w W^0 x / \sqrt d + \sigma_b b^0` and, for
+    :math:`l = 1..L`, :math:`u = \mathrm{LN}(z^{l-1})` if
+    ``normalization="layer"`` (per point across the ``n`` units,
+    :math:`(z - \bar z) / \mathrm{std}(z)`, no gain or bias, ``eps = 0``) else
+    :math:`u = z^{l-1}`, the branch
+    :math:`\beta^l = \sigma_w W^l \phi(u) / \sqrt n + \sigma_b b^l`;
+    ``residual=True`` gives :math:`z^l = z^{l-1} + \alpha \beta^l` for
+    :math:`l < L` and the plain readout :math:`z^L = \beta^L` (so ``depth=1``
+    is the plain network), with :math:`\alpha` = ``branch_scale``; otherwise
+    :math:`z^l = \beta^l`. The output is :math:`f = z^L`. At infinite width
+    LN maps a covariance to its correlation,
+    :math:`\tilde\Sigma = \Sigma / \sqrt{q(x) q(x')}` with
+    :math:`q = \Sigma(x, x)` (and :math:`\tilde\Theta` likewise, as in
+    neural-tangents' ``LayerNorm``), and
+
+    .. math::
+
+        \Sigma^l = \Sigma^{l-1} + \alpha^2 \big(\sigma_w^2
+            F(\tilde\Sigma^{l-1}) + \sigma_b^2\big),
+
+    :math:`F` taken at unit variances under LN. The diagonal of the
+    residual stream still grows (like :math:`(1 + \alpha^2\sigma_w^2/2)^L`
+    for ReLU without LN); a variance beyond float64 raises a ``ValueError``.
+    At a point of zero variance (``x = 0`` with ``sigma_b = 0``) LN returns
+    0, the :math:`\epsilon \to 0` limit of
+    :math:`(z - \bar z)/\sqrt{\mathrm{var}(z) + \epsilon}` at :math:`z = 0`:
+    its normalised variance and covariances are 0. These networks are
+    computed entry by entry for every activation (no vectorised closed
+    form).
+
     References
     ----------
     .. [1] J. Lee et al., "Deep neural networks as Gaussian processes", ICLR 2018.
@@ -374,19 +405,13 @@ class NTKKernel(_InfiniteWidthKernel):
     sigma_b_bounds : pair of floats >= 0 or "fixed", default=(1e-5, 1e2)
         Bounds of ``sigma_b`` for hyperparameter optimisation.
     residual : bool, default=False
-        Residual hidden blocks: ``z^l = z^{l-1} + branch_scale * branch`` for
-        ``l = 1..depth-1`` and the plain readout ``z^depth = branch`` (so
-        ``depth <= 1`` is the plain network); see Notes.
+        Residual hidden blocks, as in :class:`NNGPKernel`.
     branch_scale : float, default=1.0
-        ``alpha``, the scale of each residual branch (> 0; only used with
-        ``residual=True``).
+        Scale ``alpha`` of each residual branch, as in :class:`NNGPKernel`.
     branch_scale_bounds : pair of floats >= 0 or "fixed", default="fixed"
-        Bounds of ``branch_scale`` for hyperparameter optimisation; a free
-        ``branch_scale`` (``residual=True`` and bounds given) is the first
-        entry of ``theta``, with an analytic gradient.
+        Bounds of ``branch_scale``, as in :class:`NNGPKernel`.
     normalization : {None, "layer"}, default=None
-        ``"layer"``: layer normalisation of the pre-activations of every
-        hidden layer, per point and across units, before the nonlinearity.
+        Layer normalisation, as in :class:`NNGPKernel`.
     parameterization : {"ntk", "standard"}, default="ntk"
         ``"ntk"``: weights scaled by ``sigma_w / sqrt(fan_in)`` in the forward
         pass, the parameterization with a width-free limit. ``"standard"``:
@@ -436,6 +461,14 @@ class NTKKernel(_InfiniteWidthKernel):
     its hyperparameter derivative is singular at :math:`\theta = 0, \pi`,
     where the correlation does not depend on the hyperparameters, and is set
     to its limit 0 there.
+
+    With residual blocks (see :class:`NNGPKernel` for the network),
+    :math:`\Theta^l = \Theta^{l-1} + \alpha^2 \big(\sigma_w^2 F + \sigma_b^2
+    + \sigma_w^2 G\, \tilde\Theta^{l-1}\big)` for :math:`l < L` (the cross
+    terms vanish: the weights have mean 0), the plain step at :math:`l = L`;
+    under layer normalisation :math:`F, G` are taken at the correlation and
+    :math:`\tilde\Theta = \Theta / \sqrt{q(x) q(x')}` (the derivatives of
+    the mean and variance statistics vanish in the limit).
 
     References
     ----------

@@ -847,7 +847,9 @@ def make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile):
         driver = tile_series
     elif family == RESIDUAL_FAMILY:
         rows = ResidualPoints(*px.residual, *_entry_tables(px, code))
-        cols = rows if py is px else ResidualPoints(*py.residual, *_entry_tables(py, code))
+        cols = (
+            rows if py is px else ResidualPoints(*py.residual, *_entry_tables(py, code))
+        )
         consts = (code, prm, px.nterms, p, task)
         driver = tile_residual
     else:

@@ -402,7 +402,9 @@ def diag_step_residual(layer, v, w, dv, dw, va, dva, r, h, p, q, dq, t, dt, add,
         hb = h[0, i] + h[0, i]
         hw = h[1, i] + h[1, i]
         ha = h[2, i] + h[2, i]
-        tn, tn_b, tn_w, tn_a = normalised(t[i], dt[0, i], dt[1, i], dt[2, i], rr, hb, hw, ha)
+        tn, tn_b, tn_w, tn_a = normalised(
+            t[i], dt[0, i], dt[1, i], dt[2, i], rr, hb, hw, ha
+        )
         df_b, df_w, df_a = dv[i] * dva[0, i], dv[i] * dva[1, i], dv[i] * dva[2, i]
         dg_b, dg_w, dg_a = dw[i] * dva[0, i], dw[i] * dva[1, i], dw[i] * dva[2, i]
         bs, bt, bs_b, bs_w, bt_b, bt_w = dense(

@@ -200,8 +200,12 @@ def entry_residual(gij, i, j, rows, cols, code, prm, nterms, p, task):
             bs, bt = dense_value(f, g, tn, p)
             bs_b = bs_w = bs_a = bt_b = bt_w = bt_a = 0.0 * bs
         if task.residual and layer < depth - 1:
-            s, ds_b, ds_w, ds_a = residual_add(s, ds_b, ds_w, ds_a, bs, bs_b, bs_w, bs_a, a2)
-            t, dt_b, dt_w, dt_a = residual_add(t, dt_b, dt_w, dt_a, bt, bt_b, bt_w, bt_a, a2)
+            s, ds_b, ds_w, ds_a = residual_add(
+                s, ds_b, ds_w, ds_a, bs, bs_b, bs_w, bs_a, a2
+            )
+            t, dt_b, dt_w, dt_a = residual_add(
+                t, dt_b, dt_w, dt_a, bt, bt_b, bt_w, bt_a, a2
+            )
         else:
             s, ds_b, ds_w, ds_a = bs, bs_b, bs_w, bs_a
             t, dt_b, dt_w, dt_a = bt, bt_b, bt_w, bt_a
