@@ -12,6 +12,7 @@ from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, WhiteKernel
 
 from sknnk import NNGPKernel, NTKKernel
+from sknnk import signal_propagation as sp
 
 ARCHS = {
     "residual": dict(residual=True),
@@ -312,3 +313,95 @@ def test_gpr_recovers_branch_scale(true):
 def test_validation(kw, err, match, Z):
     with pytest.raises(err, match=match):
         NNGPKernel(depth=2, **kw)(Z)
+
+
+# ------------------------------------------------------------ signal propagation
+def erf_V(q):
+    return 2 / np.pi * np.arcsin(2 * q / (1 + 2 * q))
+
+
+def test_length_map_residual_and_layer_norm():
+    q = np.array([0.0, 0.3, 2.0, 7.5])
+    sw, sb, a = 1.7, 0.2, 0.6
+    B = sw**2 * erf_V(q) + sb**2
+    assert_allclose(sp.length_map(q, "erf", sw, sb), B, rtol=1e-13)
+    assert_allclose(
+        sp.length_map(q, "erf", sw, sb, residual=True, branch_scale=a),
+        q + a * a * B, rtol=1e-13,
+    )  # fmt: skip
+    b1 = sw**2 * erf_V(1.0) + sb**2  # LN: phi sees unit variance (LN(0) = 0)
+    ln = sp.length_map(q, "erf", sw, sb, normalization="layer")
+    assert_allclose(ln, [sb**2, b1, b1, b1], rtol=1e-13)
+    both = dict(residual=True, branch_scale=a, normalization="layer")
+    assert_allclose(sp.length_map(q[1:], "erf", sw, sb, **both), q[1:] + a * a * b1)
+
+
+@pytest.mark.parametrize("act", ["relu", "erf"])
+def test_layer_norm_maps_and_fixed_points_by_iteration(act):
+    dual = DUALS[act]
+    sw, sb = (3.0, 0.1) if act == "erf" else (1.5, 0.3)
+    V1, W1 = (erf_V(1.0), 4 / (np.pi * np.sqrt(5.0))) if act == "erf" else (0.5, 0.5)
+    B = sw**2 * V1 + sb**2
+
+    def cmap(c):  # the normalised branch map by hand
+        return (sw**2 * dual(1.0, 1.0, c)[0] + sb**2) / B
+
+    c = np.linspace(-0.9, 0.9, 7)
+    ln = dict(normalization="layer")
+    assert_allclose(sp.correlation_map(c, act, sw, sb, **ln), cmap(c), rtol=1e-12)
+    assert sp.q_star(act, sw, sb, **ln) == 1.0
+    chi = sw**2 * W1 / B
+    assert_allclose(sp.chi1(act, sw, sb, **ln), chi, rtol=1e-12)
+    cl, diffs = 0.0, []
+    for _ in range(3000):
+        nxt = cmap(cl)
+        diffs.append(nxt - cl)
+        cl = nxt
+    cs = sp.c_star(act, sw, sb, **ln)
+    assert_allclose(cs, cl, atol=1e-10)
+    mf = sp.mean_field(act, sw, sb, **ln)
+    assert mf.q_star == 1.0 and mf.xi_q == 0.0
+    assert mf.phase == ("chaotic" if chi > 1 else "ordered")
+    if act == "erf":  # chaotic: c* < 1 and the measured decay rate is chi_c
+        assert cs < 0.99
+        chi_c = sw**2 * 4 / (np.pi * np.sqrt(9 - 4 * cs**2)) / B
+        assert_allclose(mf.chi_c, chi_c, rtol=1e-10)
+        assert_allclose(diffs[150] / diffs[149], chi_c, rtol=1e-5)
+        assert_allclose(sp.depth_scales(act, sw, sb, **ln)[1], -1 / np.log(chi_c))
+    else:
+        assert cs == 1.0 and chi < 1
+
+
+def test_residual_layer_norm_correlation_map_and_fixed_point():
+    sw, sb, a, act = 3.0, 0.1, 0.5, "erf"
+    kw = dict(residual=True, branch_scale=a, normalization="layer")
+    B = sw**2 * erf_V(1.0) + sb**2
+    q, c = 2.0, 0.2
+    for _ in range(60):  # direct iteration of the residual stream
+        fc = sw**2 * erf_dual(1.0, 1.0, c)[0] + sb**2
+        c_next = (c * q + a * a * fc) / (q + a * a * B)
+        assert_allclose(sp.correlation_map(c, act, sw, sb, q=q, **kw), c_next)
+        q, c = q + a * a * B, c_next
+    # the fixed points are the branch's, approached ever more slowly
+    cs = sp.c_star(act, sw, sb, **kw)
+    assert_allclose(cs, sp.c_star(act, sw, sb, normalization="layer"))
+    assert_allclose(sp.correlation_map(cs, act, sw, sb, q=q, **kw), cs, atol=1e-14)
+    assert sp.depth_scales(act, sw, sb, **kw) == (0.0, np.inf)
+    assert sp.chi1(act, sw, sb, **kw) == sp.chi1(act, sw, sb, normalization="layer")
+
+
+@pytest.mark.parametrize(
+    "name", ["q_star", "chi1", "c_star", "depth_scales", "mean_field"]
+)
+def test_residual_without_layer_norm_has_no_fixed_point(name):
+    with pytest.raises(ValueError, match="no finite fixed point q\\*"):
+        getattr(sp, name)("tanh", 1.2, 0.1, residual=True)
+
+
+def test_residual_correlation_map_needs_q_and_checks_options():
+    with pytest.raises(ValueError, match="needs the variance q"):
+        sp.correlation_map(0.5, "tanh", 1.2, 0.1, residual=True)
+    with pytest.raises(ValueError, match="'normalization' parameter of length_map"):
+        sp.length_map(1.0, "tanh", normalization="batch")
+    with pytest.raises(ValueError, match="'branch_scale' parameter of chi1"):
+        sp.chi1("tanh", 1.0, branch_scale=-1.0)
