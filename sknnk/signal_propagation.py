@@ -245,13 +245,8 @@ def length_map(
         Weight standard deviation (> 0).
     sigma_b : float, default=0.0
         Bias standard deviation (>= 0).
-    residual : bool, default=False
-        Residual blocks ``z -> z + branch_scale * branch(z)`` (see the module
-        doc).
-    branch_scale : float, default=1.0
-        ``alpha``, the scale of the residual branch (> 0).
-    normalization : {None, "layer"}, default=None
-        Layer normalisation of the branch's input.
+    residual, branch_scale, normalization : bool, float > 0, {None, "layer"}
+        The architecture (module doc); defaults False, 1.0 and None.
 
     Returns
     -------
@@ -304,13 +299,8 @@ def _q_star(
         Initial variance; returned only when every variance is a fixed point
         (``relu`` with ``sigma_w**2 = 2``, ``identity`` with ``sigma_w = 1``,
         both with ``sigma_b = 0``).
-    residual : bool, default=False
-        Residual blocks ``z -> z + branch_scale * branch(z)`` (see the module
-        doc).
-    branch_scale : float, default=1.0
-        ``alpha``, the scale of the residual branch (> 0).
-    normalization : {None, "layer"}, default=None
-        Layer normalisation of the branch's input.
+    residual, branch_scale, normalization : bool, float > 0, {None, "layer"}
+        The architecture (module doc); defaults False, 1.0 and None.
 
     Returns
     -------
@@ -409,13 +399,8 @@ def _chi1(
         Weight standard deviation(s).
     sigma_b : float or array-like, default=0.0
         Bias standard deviation(s).
-    residual : bool, default=False
-        Residual blocks ``z -> z + branch_scale * branch(z)`` (see the module
-        doc).
-    branch_scale : float, default=1.0
-        ``alpha``, the scale of the residual branch (> 0).
-    normalization : {None, "layer"}, default=None
-        Layer normalisation of the branch's input.
+    residual, branch_scale, normalization : bool, float > 0, {None, "layer"}
+        The architecture (module doc); defaults False, 1.0 and None.
 
     Returns
     -------
@@ -506,13 +491,8 @@ def correlation_map(
         for the others. Not used by a plain layer-normalised block (its map
         does not depend on ``q``); required by a residual block (the variance
         of the stream, finite and > 0: there is no fixed point to default to).
-    residual : bool, default=False
-        Residual blocks ``z -> z + branch_scale * branch(z)`` (see the module
-        doc).
-    branch_scale : float, default=1.0
-        ``alpha``, the scale of the residual branch (> 0).
-    normalization : {None, "layer"}, default=None
-        Layer normalisation of the branch's input.
+    residual, branch_scale, normalization : bool, float > 0, {None, "layer"}
+        The architecture (module doc); defaults False, 1.0 and None.
 
     Returns
     -------
@@ -588,13 +568,8 @@ def _c_star(
         Tolerance of the fixed-point iteration.
     max_iter : int, default=1000
         Maximum number of iterations before Brent's method takes over.
-    residual : bool, default=False
-        Residual blocks ``z -> z + branch_scale * branch(z)`` (see the module
-        doc).
-    branch_scale : float, default=1.0
-        ``alpha``, the scale of the residual branch (> 0).
-    normalization : {None, "layer"}, default=None
-        Layer normalisation of the branch's input.
+    residual, branch_scale, normalization : bool, float > 0, {None, "layer"}
+        The architecture (module doc); defaults False, 1.0 and None.
 
     Returns
     -------
@@ -707,13 +682,8 @@ def depth_scales(
         Weight standard deviation.
     sigma_b : float, default=0.0
         Bias standard deviation.
-    residual : bool, default=False
-        Residual blocks ``z -> z + branch_scale * branch(z)`` (see the module
-        doc).
-    branch_scale : float, default=1.0
-        ``alpha``, the scale of the residual branch (> 0).
-    normalization : {None, "layer"}, default=None
-        Layer normalisation of the branch's input.
+    residual, branch_scale, normalization : bool, float > 0, {None, "layer"}
+        The architecture (module doc); defaults False, 1.0 and None.
 
     Returns
     -------
@@ -919,13 +889,8 @@ def mean_field(
         Weight standard deviation.
     sigma_b : float, default=0.0
         Bias standard deviation.
-    residual : bool, default=False
-        Residual blocks ``z -> z + branch_scale * branch(z)`` (see the module
-        doc).
-    branch_scale : float, default=1.0
-        ``alpha``, the scale of the residual branch (> 0).
-    normalization : {None, "layer"}, default=None
-        Layer normalisation of the branch's input.
+    residual, branch_scale, normalization : bool, float > 0, {None, "layer"}
+        The architecture (module doc); defaults False, 1.0 and None.
 
     Returns
     -------
