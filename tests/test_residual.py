@@ -405,3 +405,14 @@ def test_residual_correlation_map_needs_q_and_checks_options():
         sp.length_map(1.0, "tanh", normalization="batch")
     with pytest.raises(ValueError, match="'branch_scale' parameter of chi1"):
         sp.chi1("tanh", 1.0, branch_scale=-1.0)
+
+
+def test_layer_norm_ntk_with_infinite_tangent_at_zero_variance_raises():
+    # standard parameterization: trained biases give x = 0 a tangent kernel of
+    # 1 while z = 0 (sigma_b = 0): LN's derivative 1 / std diverges there
+    X = np.array([[0.0, 0.0], [1.0, 0.5]])
+    k = NTKKernel(depth=2, sigma_b=0.0, normalization="layer",
+                  parameterization="standard", width=8)  # fmt: skip
+    with pytest.raises(ValueError, match="Row 0 has zero variance .* infinite"):
+        k(X)
+    NNGPKernel(depth=2, sigma_b=0.0, normalization="layer")(X)  # finite: LN(0) = 0

@@ -204,6 +204,23 @@ def check_elu_variance(spec, q, network):
         )
 
 
+def _check_normalised_tangent(q, t, layer, network):
+    """Refuse a layer-normalised NTK at a point of zero variance whose tangent
+    kernel is not 0 (trained biases of the standard parameterization with
+    ``sigma_b = 0`` at ``x = 0``): the derivative of ``LN`` there is
+    ``1 / sqrt(eps)``, so the kernel is infinite."""
+    bad = (q == 0.0) & (t != 0.0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"Row {i} has zero variance at layer {layer} (every unit of z is 0) "
+            "but a nonzero tangent kernel, so the NTK of its layer-normalised "
+            "layer is infinite (LN divides by the zero standard deviation): use "
+            "sigma_b > 0, drop the zero rows, or normalization=None "
+            f"(parameterization={network.parameterization!r})."
+        )
+
+
 class Points:
     """Per-point quantities of one input set for one network.
 
@@ -303,6 +320,8 @@ class Points:
         h = np.empty((3, depth, n))
         a2 = float(network.branch_scale) ** 2
         for layer in range(depth):
+            if norm and network.ntk:
+                _check_normalised_tangent(self.q[layer], self.t, layer, network)
             scaled = layer_norm_scales(self.q[layer], self.dq[:, layer], norm)
             va[layer], dva[:, layer], r[layer], h[:, layer] = scaled
             v, w, dv, dw = values(va[layer])
