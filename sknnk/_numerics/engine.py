@@ -8,8 +8,12 @@ describe the network as a :class:`Network` record and call :func:`gram` or
    ``q``, ``Theta(x, x)`` and their derivatives, by the layer map of
    :mod:`sknnk._numerics.layer`) and, for activations evaluated by their
    Hermite series, the coefficient tables of every layer.
+   Residual and layer-normalised networks (:func:`is_residual_or_normalised`)
+   carry a third derivative, in ``log branch_scale``, and the per-layer
+   inputs of their nonlinearities (``Points.residual``).
 2. :func:`sknnk._numerics.gram.make_plan` chooses the tile driver of the
-   activation's family and gathers its per-point records.
+   activation's family (:func:`sknnk._numerics.gram.tile_residual` for
+   residual/normalised networks) and gathers its per-point records.
 3. :func:`sknnk._parallel.compute_gram` runs the tiles (results bitwise
    identical for every ``n_jobs`` and joblib backend).
 """

@@ -35,9 +35,12 @@ by :func:`correlation`, from per-point inverse square roots of the variances.
 
 Where the next architectures plug in: a first layer with per-feature scales
 changes only ``g`` (the gemm of scaled inputs) and the gradient columns of
-:func:`seed`; a residual block adds the state of the previous layer in
-:func:`dense`; layer normalisation rescales the per-point variances (and so
-the inverse square roots given to :func:`correlation`) between layers.
+:func:`seed`. Residual blocks and layer normalisation (the section at the end
+of this module) keep :func:`dense` as the branch of a block: layer
+normalisation rescales the state before it (:func:`layer_norm_scales`,
+:func:`normalised`), a residual block adds the branch to the stream after it
+(:func:`residual_add`), and :func:`branch_scale_column` gives the third
+derivative, in ``log branch_scale``.
 
 Every function here is inlined into its caller (``inline="always"``), so that
 it is compiled with the caller's floating type and fast-math flags: float32

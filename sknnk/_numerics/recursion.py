@@ -5,7 +5,9 @@ The layer map (seed, dense layer, correlation) is that of
 :func:`sknnk._numerics.activations.closed_form_partials` or, for activations
 evaluated by their Hermite series, from the coefficient tables
 (:func:`_series_partials`). :func:`sknnk._numerics.gram.tile_generic` runs it
-over a tile.
+over a tile; :func:`entry_residual` is the same for networks with residual
+blocks and/or layer normalisation, run by
+:func:`sknnk._numerics.gram.tile_residual`.
 """
 
 import math
