@@ -243,7 +243,7 @@ def test_kernel_contract(kernel, X, Y):
     if "White" not in repr(kernel):
         assert_allclose(kernel(X, Y), kernel(Zs)[:7, 7:], rtol=1e-7, atol=1e-9)
     k2 = pickle.loads(pickle.dumps(clone(kernel)))
-    assert_array_equal(k2(X), K)
+    assert_array_equal(k2(X), kernel(X))
 
 
 @pytest.mark.parametrize("kernel", CONTRACT, ids=repr)

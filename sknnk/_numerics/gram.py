@@ -216,7 +216,9 @@ class ResidualPoints(NamedTuple):
     ``va`` (depth, n) of the nonlinearity's input, its derivatives ``dva``
     (3, depth, n), the normalisation factors ``r`` (depth, n) and ``h``
     (3, depth, n) of :func:`sknnk._numerics.layer.layer_norm_scales`, and the
-    series tables ``coef``, ``rem`` as in :class:`GenericPoints`."""
+    series tables ``coef``, ``rem`` as in :class:`GenericPoints` with their
+    truncation table ``need`` (:func:`need_table`; placeholders for closed
+    forms)."""
 
     va: np.ndarray
     dva: np.ndarray
@@ -224,6 +226,7 @@ class ResidualPoints(NamedTuple):
     h: np.ndarray
     coef: np.ndarray
     rem: np.ndarray
+    need: np.ndarray
 
 
 @njit(cache=True, nogil=True)
@@ -603,6 +606,7 @@ RESIDUAL_FAMILY = "residual"  # residual blocks / layer normalisation
 _FAST = {RELU_FAMILY: 0, ERF_FAMILY: 1}
 _EMPTY_COEF = np.zeros((1, 1, 1, 1))
 _EMPTY_REM = np.zeros((1, 1, 1))
+_EMPTY_NEED = np.zeros((1, 1, 1), dtype=np.int32)
 
 
 class GramPlan:
@@ -733,12 +737,16 @@ def _points(record, sl):
     return type(record)(*(np.ascontiguousarray(a[..., sl]) for a in record))
 
 
-def _entry_tables(points, code):
+def _entry_tables(points, code, need=False):
     """``(coef, rem)`` of a per-entry driver: the transposed series tables,
-    placeholders (never read) for closed forms."""
-    if code == SERIES:
-        return _transposed(points.coef), points.rem
-    return _EMPTY_COEF, _EMPTY_REM
+    placeholders (never read) for closed forms; with ``need`` also the
+    :func:`need_table` of the series."""
+    if code != SERIES:
+        return (_EMPTY_COEF, _EMPTY_REM, _EMPTY_NEED)[: 3 if need else 2]
+    tables = (_transposed(points.coef), points.rem)
+    if need:
+        tables += (need_table(points.coef, points.rem, points.nterms),)
+    return tables
 
 
 def family_of(code):
@@ -846,10 +854,10 @@ def make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile):
         consts = (par, px.nterms, p, task)
         driver = tile_series
     elif family == RESIDUAL_FAMILY:
-        rows = ResidualPoints(*px.residual, *_entry_tables(px, code))
-        cols = (
-            rows if py is px else ResidualPoints(*py.residual, *_entry_tables(py, code))
-        )
+        rows = ResidualPoints(*px.residual, *_entry_tables(px, code, True))
+        cols = rows
+        if py is not px:
+            cols = ResidualPoints(*py.residual, *_entry_tables(py, code, True))
         consts = (code, prm, px.nterms, p, task)
         driver = tile_residual
     else:

@@ -45,16 +45,17 @@ def _inv_sqrt(q):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _series_partials(cx, cy, rx, ry, n, a, b, c, want_grad):
+def _series_partials(cx, cy, rx, ry, n, a, b, c, want_grad, tail):
     """``(F, G, F_a, F_b, F_c, G_a, G_b, G_c)`` from Hermite coefficient tables.
 
     ``cx[t, k]``/``cy[t, k]`` hold the coefficient ``k`` of the ``t``-th
     derivative of the activation at the variance of each argument, ``rx``/``ry``
-    the remainders.
+    the remainders (added to ``F`` and ``G`` as the Cauchy-Schwarz tail if
+    ``tail``: ``n`` is then every term of the tables).
     """
     rho = correlation(c, _inv_sqrt(a), _inv_sqrt(b), 1.0)
-    f = _series_sum(cx[0], cy[0], rx[0], ry[0], n, rho, True)
-    g = _series_sum(cx[1], cy[1], rx[1], ry[1], n, rho, True)
+    f = _series_sum(cx[0], cy[0], rx[0], ry[0], n, rho, tail)
+    g = _series_sum(cx[1], cy[1], rx[1], ry[1], n, rho, tail)
     if not want_grad:
         return f, g, 0.0, 0.0, g, 0.0, 0.0, 0.0
     fa = 0.5 * _series_sum(cx[2], cy[0], 0.0, 0.0, n, rho, False)
@@ -66,21 +67,22 @@ def _series_partials(cx, cy, rx, ry, n, a, b, c, want_grad):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _duals(layer, i, j, rows, cols, code, prm, nterms, a, b, c, want_grad):
+def _duals(layer, i, j, rows, cols, code, prm, n, tail, a, b, c, want_grad):
     """``(F, G, F_a, F_b, F_c, G_a, G_b, G_c)`` of one layer of the pair
     ``(x_i, y_j)`` at the covariance ``[[a, c], [c, b]]``: the series tables
-    of the layer or the closed form."""
+    of the layer (``n`` terms, with the tail if ``tail``) or the closed form."""
     if code == SERIES:
         return _series_partials(
             rows.coef[layer, :, :, i],
             cols.coef[layer, :, :, j],
             rows.rem[layer, :, i],
             cols.rem[layer, :, j],
-            nterms[layer],
+            n,
             a,
             b,
             c,
             want_grad,
+            tail,
         )
     return closed_form_partials(code, prm, a, b, c, want_grad)
 
@@ -119,8 +121,9 @@ def entry(gij, i, j, rows, cols, code, prm, nterms, p, depth, want_grad):
     for layer in range(depth):
         a = rows.q[layer, i]
         b = cols.q[layer, j]
+        n = nterms[layer] if code == SERIES else 0
         f, g, fa, fb, fc, ga, gb, gc = _duals(
-            layer, i, j, rows, cols, code, prm, nterms, a, b, s, want_grad
+            layer, i, j, rows, cols, code, prm, n, True, a, b, s, want_grad
         )
         if not want_grad:
             s, t = dense_value(f, g, t, p)
@@ -142,6 +145,19 @@ def entry(gij, i, j, rows, cols, code, prm, nterms, p, depth, want_grad):
             p,
         )
     return s, t, ds_b, ds_w, dt_b, dt_w
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _terms_needed(rows, cols, layer, i, j, a, b, c, full):
+    """Terms of the series of the pair ``(x_i, y_j)`` at its correlation: at
+    the level just above ``|rho|`` of the tables ``need`` of
+    :func:`sknnk._numerics.gram.need_table` (``levels + 1`` levels), the
+    larger need of the two points, at most ``full`` (the same truncation
+    bound as :func:`sknnk._numerics.gram.tile_series`)."""
+    levels = rows.need.shape[1] - 1
+    rho = correlation(c, _inv_sqrt(a), _inv_sqrt(b), 1.0)
+    lev = min(levels, int(abs(rho) * levels) + 1)
+    return min(full, max(rows.need[layer, lev, i], cols.need[layer, lev, j]))
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -178,8 +194,12 @@ def entry_residual(gij, i, j, rows, cols, code, prm, nterms, p, task):
         tn, tn_b, tn_w, tn_a = normalised(t, dt_b, dt_w, dt_a, rr, hb, hw, ha)
         a = rows.va[layer, i]
         b = cols.va[layer, j]
+        n, full = 0, 0
+        if code == SERIES:
+            full = nterms[layer]
+            n = _terms_needed(rows, cols, layer, i, j, a, b, c, full)
         f, g, fa, fb, fc, ga, gb, gc = _duals(
-            layer, i, j, rows, cols, code, prm, nterms, a, b, c, want_grad
+            layer, i, j, rows, cols, code, prm, n, n >= full, a, b, c, want_grad
         )
         if want_grad:
             qx, qy = rows.dva[:, layer, i], cols.dva[:, layer, j]
