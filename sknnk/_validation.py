@@ -237,8 +237,6 @@ class _Activation:
 
 
 # ------------------------------------------------------------ architecture (issue 16)
-# NETS's copy of the four architecture rules shared with ARD and RES (the lead
-# keeps one copy at merge).
 class _LengthScale:
     """A float > 0 or a 1-D array of positive finite floats (its length is
     checked against the data by :func:`check_length_scale`)."""

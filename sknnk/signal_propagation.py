@@ -38,6 +38,36 @@ so it is increasing and convex there). Activations with a jump (``"step"``,
 ``"sign"``) have a correlation map of infinite slope at :math:`c = 1`:
 :math:`\chi_1 = \infty`, they are chaotic for every :math:`\sigma_w`.
 
+**Residual blocks and layer normalisation.** Every function takes the
+keywords ``residual``, ``branch_scale`` and ``normalization`` of the kernels
+(the network of :class:`~sknnk.NNGPKernel`). Under layer normalisation the
+nonlinearity always sees unit variance: the length map of a plain block is
+the constant :math:`\sigma_w^2 V(1) + \sigma_b^2`, :math:`q^* = 1` (the
+variance of the normalised pre-activations) and the correlation map is
+:math:`c \mapsto (\sigma_w^2 F(1, 1, c) + \sigma_b^2) / (\sigma_w^2 V(1) +
+\sigma_b^2)`, with slope :math:`\chi_1 = \sigma_w^2 W(1) / (\sigma_w^2 V(1)
++ \sigma_b^2)` at :math:`c = 1`. A residual block
+:math:`z \mapsto z + \alpha\,\mathrm{branch}(z)` maps
+
+.. math::
+
+    q \mapsto q + \alpha^2 B(q), \qquad
+    c \mapsto \frac{c\, q + \alpha^2 (\sigma_w^2 F(\tilde q, \tilde q,
+        c \tilde q) + \sigma_b^2)}{q + \alpha^2 B(q)},
+
+with :math:`B(q) = \sigma_w^2 V(\tilde q) + \sigma_b^2` and :math:`\tilde q
+= q` (:math:`\tilde q = 1` under LN). Without normalisation the variance
+grows at every block, so there is no finite fixed point :math:`q^*` (nor
+:math:`\chi_1`, :math:`c^*` or depth scales): those functions raise a
+``ValueError``, and the maps need the variance ``q`` explicitly. With
+normalisation the fixed points of the residual correlation map are those of
+the branch's map, whose slope :math:`\chi_1` decides stability (the
+residual map's slope at :math:`c = 1`, :math:`(q + \alpha^2\chi_1 B) / (q +
+\alpha^2 B)`, is below 1 exactly when :math:`\chi_1 < 1`), but it tends to 1
+as the stream variance grows linearly with depth: correlations converge
+polynomially, not exponentially, and the correlation depth scale is
+infinite [3]_ [4]_.
+
 References
 ----------
 .. [1] B. Poole, S. Lahiri, M. Raghu, J. Sohl-Dickstein and S. Ganguli,
@@ -45,12 +75,17 @@ References
    NeurIPS 2016.
 .. [2] S. S. Schoenholz, J. Gilmer, S. Ganguli and J. Sohl-Dickstein, "Deep
    information propagation", ICLR 2017.
+.. [3] G. Yang and S. S. Schoenholz, "Mean field residual networks: on the
+   edge of chaos", NeurIPS 2017.
+.. [4] S. Hayou, E. Clerico, B. He, G. Deligiannidis, A. Doucet and
+   J. Rousseau, "Stable ResNet", AISTATS 2021.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import numpy as np
 from scipy import optimize
@@ -133,6 +168,45 @@ def _check(owner, activation, sigma_w, sigma_b):
     return act, float(sigma_w), float(sigma_b)
 
 
+class _Arch(NamedTuple):
+    """The architecture of the maps: residual blocks (``a2 = alpha^2``) and
+    layer normalisation (``ln``)."""
+
+    residual: bool
+    a2: float
+    ln: bool
+
+
+def _arch(owner, residual, branch_scale, normalization):
+    check_network(
+        owner,
+        residual=residual,
+        branch_scale=branch_scale,
+        normalization=normalization,
+    )
+    return _Arch(bool(residual), float(branch_scale) ** 2, normalization == "layer")
+
+
+def _no_fixed_point(owner):
+    """The error of a fixed-point quantity of a residual net without LN."""
+    return ValueError(
+        f"{owner}: a residual network without layer normalisation has no finite "
+        "fixed point q*: its variance grows at every block (q -> q + "
+        "branch_scale**2 (sigma_w**2 V(q) + sigma_b**2)), so q*, chi_1, c* and "
+        "the depth scales do not exist. Use normalization='layer' (q* = 1), "
+        "residual=False, or iterate length_map / correlation_map with "
+        "residual=True and an explicit q."
+    )
+
+
+def _ln_map(act, sw2, sb2):
+    """``(B, chi_1)`` of a layer-normalised branch: the variance
+    ``sw2 V(1) + sb2`` of its output and the slope ``sw2 W(1) / B`` of its
+    correlation map at ``c = 1`` (infinite for a jump)."""
+    branch = sw2 * _V(act, 1.0) + sb2
+    return branch, math.inf if act.jump else sw2 * _W(act, 1.0) / branch
+
+
 def _vectorize(scalar_func):
     """Broadcast a function of scalar (sigma_w, sigma_b) over arrays."""
 
@@ -149,7 +223,16 @@ def _vectorize(scalar_func):
 
 
 # ---------------------------------------------------------------- length map
-def length_map(q, activation="tanh", sigma_w=1.0, sigma_b=0.0):
+def length_map(
+    q,
+    activation="tanh",
+    sigma_w=1.0,
+    sigma_b=0.0,
+    *,
+    residual=False,
+    branch_scale=1.0,
+    normalization=None,
+):
     r"""The length map :math:`q \mapsto \sigma_w^2 E[\phi(\sqrt q z)^2] + \sigma_b^2`.
 
     Parameters
@@ -162,11 +245,16 @@ def length_map(q, activation="tanh", sigma_w=1.0, sigma_b=0.0):
         Weight standard deviation (> 0).
     sigma_b : float, default=0.0
         Bias standard deviation (>= 0).
+    residual, branch_scale, normalization : bool, float > 0, {None, "layer"}
+        The architecture (module doc); defaults False, 1.0 and None.
 
     Returns
     -------
     q_next : float or ndarray
-        Variance of the next layer's pre-activations.
+        Variance of the next layer's pre-activations:
+        ``B = sigma_w**2 V(q~) + sigma_b**2``, or ``q + branch_scale**2 B``
+        for a residual block, with ``q~ = q`` (under layer normalisation 1,
+        and 0 at ``q = 0``, where ``LN(0) = 0``).
 
     Examples
     --------
@@ -175,15 +263,28 @@ def length_map(q, activation="tanh", sigma_w=1.0, sigma_b=0.0):
     2.0
     """
     act, sw, sb = _check("length_map", activation, sigma_w, sigma_b)
+    arch = _arch("length_map", residual, branch_scale, normalization)
     q = np.asarray(q, dtype=float)
     if np.any(q < 0) or not np.all(np.isfinite(q)):
         raise ValueError("q must hold finite variances >= 0.")
-    v = act.diag(q.reshape(-1), derivatives=False)[0].reshape(q.shape)
+    qa = np.where(q > 0.0, 1.0, 0.0) if arch.ln else q  # the input of phi
+    v = act.diag(qa.reshape(-1), derivatives=False)[0].reshape(q.shape)
     out = sw * sw * v + sb * sb
+    if arch.residual:
+        out = q + arch.a2 * out
     return float(out) if out.ndim == 0 else out
 
 
-def _q_star(activation, sigma_w, sigma_b=0.0, q0=1.0):
+def _q_star(
+    activation,
+    sigma_w,
+    sigma_b=0.0,
+    q0=1.0,
+    *,
+    residual=False,
+    branch_scale=1.0,
+    normalization=None,
+):
     r"""Fixed point :math:`q^*` of the length map.
 
     Parameters
@@ -198,6 +299,8 @@ def _q_star(activation, sigma_w, sigma_b=0.0, q0=1.0):
         Initial variance; returned only when every variance is a fixed point
         (``relu`` with ``sigma_w**2 = 2``, ``identity`` with ``sigma_w = 1``,
         both with ``sigma_b = 0``).
+    residual, branch_scale, normalization : bool, float > 0, {None, "layer"}
+        The architecture (module doc); defaults False, 1.0 and None.
 
     Returns
     -------
@@ -209,7 +312,14 @@ def _q_star(activation, sigma_w, sigma_b=0.0, q0=1.0):
         ``q0`` in the direction the map moves (a geometric search, then
         Brent's method); positively homogeneous activations of degree 1
         (``relu``, ``abs``, ``identity``, ...) use the closed form
-        :math:`\sigma_b^2 / (1 - \sigma_w^2 V(1))`.
+        :math:`\sigma_b^2 / (1 - \sigma_w^2 V(1))`. Under layer
+        normalisation 1 (the variance of the normalised pre-activations).
+
+    Raises
+    ------
+    ValueError
+        For a residual network without layer normalisation (no finite
+        fixed point).
 
     Examples
     --------
@@ -221,6 +331,11 @@ def _q_star(activation, sigma_w, sigma_b=0.0, q0=1.0):
     """
     act, sw, sb = _check("q_star", activation, sigma_w, sigma_b)
     check_real("q_star", "q0", q0, positive=True)
+    arch = _arch("q_star", residual, branch_scale, normalization)
+    if arch.ln:
+        return 1.0
+    if arch.residual:
+        raise _no_fixed_point("q_star")
     return _fixed_q(act, sw * sw, sb * sb, float(q0))
 
 
@@ -265,7 +380,15 @@ def _fixed_q(act, sw2, sb2, q0):
     return math.inf if g0 > 0 else 0.0
 
 
-def _chi1(activation, sigma_w, sigma_b=0.0):
+def _chi1(
+    activation,
+    sigma_w,
+    sigma_b=0.0,
+    *,
+    residual=False,
+    branch_scale=1.0,
+    normalization=None,
+):
     r"""Slope :math:`\chi_1 = \sigma_w^2 E[\phi'(\sqrt{q^*}z)^2]` at :math:`c = 1`.
 
     Parameters
@@ -276,6 +399,8 @@ def _chi1(activation, sigma_w, sigma_b=0.0):
         Weight standard deviation(s).
     sigma_b : float or array-like, default=0.0
         Bias standard deviation(s).
+    residual, branch_scale, normalization : bool, float > 0, {None, "layer"}
+        The architecture (module doc); defaults False, 1.0 and None.
 
     Returns
     -------
@@ -285,6 +410,16 @@ def _chi1(activation, sigma_w, sigma_b=0.0):
         :math:`q^*` (which may be infinite). At :math:`q^* = \infty` it is the
         limit :math:`\sigma_w^2 (\phi'(-\infty)^2 + \phi'(\infty)^2) / 2`
         (``inf`` if :math:`\phi'` grows); ``inf`` for activations with a jump.
+        Under layer normalisation (with or without residual blocks) the
+        slope of the branch's correlation map,
+        :math:`\sigma_w^2 W(1) / (\sigma_w^2 V(1) + \sigma_b^2)`, which
+        decides the phase (see the module doc).
+
+    Raises
+    ------
+    ValueError
+        For a residual network without layer normalisation (no finite
+        fixed point).
 
     Examples
     --------
@@ -293,6 +428,11 @@ def _chi1(activation, sigma_w, sigma_b=0.0):
     1.0
     """
     act, sw, sb = _check("chi1", activation, sigma_w, sigma_b)
+    arch = _arch("chi1", residual, branch_scale, normalization)
+    if arch.ln:
+        return _ln_map(act, sw * sw, sb * sb)[1]
+    if arch.residual:
+        raise _no_fixed_point("chi1")
     return _chi(act, sw * sw, _fixed_q(act, sw * sw, sb * sb, 1.0))
 
 
@@ -310,7 +450,17 @@ chi1 = _vectorize(_chi1)
 
 
 # ---------------------------------------------------------------- correlations
-def correlation_map(c, activation="tanh", sigma_w=1.0, sigma_b=0.0, q=None):
+def correlation_map(
+    c,
+    activation="tanh",
+    sigma_w=1.0,
+    sigma_b=0.0,
+    q=None,
+    *,
+    residual=False,
+    branch_scale=1.0,
+    normalization=None,
+):
     r"""The correlation map of one layer at the fixed-point variance.
 
     .. math::
@@ -338,7 +488,11 @@ def correlation_map(c, activation="tanh", sigma_w=1.0, sigma_b=0.0, q=None):
         homogeneous activations (:math:`2\kappa_1(c)` for ``relu``), :math:`c`
         at :math:`q = 0` and the map of :class:`~sknnk.activations.ABReLU` with
         the slopes of :math:`\phi` at :math:`\mp\infty` at :math:`q = \infty`
-        for the others.
+        for the others. Not used by a plain layer-normalised block (its map
+        does not depend on ``q``); required by a residual block (the variance
+        of the stream, finite and > 0: there is no fixed point to default to).
+    residual, branch_scale, normalization : bool, float > 0, {None, "layer"}
+        The architecture (module doc); defaults False, 1.0 and None.
 
     Returns
     -------
@@ -351,12 +505,30 @@ def correlation_map(c, activation="tanh", sigma_w=1.0, sigma_b=0.0, q=None):
     1.0
     """
     act, sw, sb = _check("correlation_map", activation, sigma_w, sigma_b)
-    if q is None:
-        q = _fixed_q(act, sw * sw, sb * sb, 1.0)
+    arch = _arch("correlation_map", residual, branch_scale, normalization)
     c = np.asarray(c, dtype=float)
     if np.any(np.abs(c) > 1) or np.any(np.isnan(c)):
         raise ValueError("c must hold correlations in [-1, 1].")
-    out = _cmap(act, sw * sw, sb * sb, float(q), c.reshape(-1)).reshape(c.shape)
+    sw2, sb2 = sw * sw, sb * sb
+    if arch.residual:
+        if q is None or not 0.0 < float(q) < math.inf:
+            raise ValueError(
+                "correlation_map(residual=True) needs the variance q of the "
+                "block's input stream (a finite float > 0): a residual block "
+                f"maps c to a value that depends on it. Got q={q!r}."
+            )
+        q = float(q)
+        qa = 1.0 if arch.ln else q
+        branch = _cmap(act, sw2, sb2, qa, c.reshape(-1))  # F~ / B at qa
+        b = sw2 * _V(act, qa) + sb2
+        out = (c.reshape(-1) * q + arch.a2 * b * branch) / (q + arch.a2 * b)
+    else:
+        if arch.ln:
+            q = 1.0
+        elif q is None:
+            q = _fixed_q(act, sw2, sb2, 1.0)
+        out = _cmap(act, sw2, sb2, float(q), c.reshape(-1))
+    out = out.reshape(c.shape)
     return float(out) if out.ndim == 0 else out
 
 
@@ -371,7 +543,17 @@ def _cmap(act, sw2, sb2, q, c):
     return (sw2 * f + sb2) / (sw2 * _V(act, q) + sb2)
 
 
-def _c_star(activation, sigma_w, sigma_b=0.0, tol=1e-13, max_iter=1000):
+def _c_star(
+    activation,
+    sigma_w,
+    sigma_b=0.0,
+    tol=1e-13,
+    max_iter=1000,
+    *,
+    residual=False,
+    branch_scale=1.0,
+    normalization=None,
+):
     r"""Stable fixed point :math:`c^*` of the correlation map.
 
     Parameters
@@ -386,6 +568,8 @@ def _c_star(activation, sigma_w, sigma_b=0.0, tol=1e-13, max_iter=1000):
         Tolerance of the fixed-point iteration.
     max_iter : int, default=1000
         Maximum number of iterations before Brent's method takes over.
+    residual, branch_scale, normalization : bool, float > 0, {None, "layer"}
+        The architecture (module doc); defaults False, 1.0 and None.
 
     Returns
     -------
@@ -395,7 +579,15 @@ def _c_star(activation, sigma_w, sigma_b=0.0, tol=1e-13, max_iter=1000):
         which have no chaotic phase of the correlations), :math:`< 1` in the
         chaotic phase: the limit of the correlation map iterated from 0,
         polished by Brent's method. At :math:`q^* \in \{0, \infty\}` the
-        limit map of :func:`correlation_map` is iterated.
+        limit map of :func:`correlation_map` is iterated. Under layer
+        normalisation the fixed point of the normalised branch map, which is
+        also that of a residual block's map (see the module doc).
+
+    Raises
+    ------
+    ValueError
+        For a residual network without layer normalisation (no finite
+        fixed point).
 
     Examples
     --------
@@ -404,22 +596,30 @@ def _c_star(activation, sigma_w, sigma_b=0.0, tol=1e-13, max_iter=1000):
     0.01535
     """
     act, sw, sb = _check("c_star", activation, sigma_w, sigma_b)
+    arch = _arch("c_star", residual, branch_scale, normalization)
     sw2, sb2 = sw * sw, sb * sb
+    if arch.ln:
+        return _fixed_c(act, sw2, sb2, 1.0, tol, max_iter, _ln_map(act, sw2, sb2)[1])
+    if arch.residual:
+        raise _no_fixed_point("c_star")
     q = _fixed_q(act, sw2, sb2, 1.0)
     return _fixed_c(act, sw2, sb2, q, tol, max_iter)
 
 
-def _fixed_c(act, sw2, sb2, q, tol=1e-13, max_iter=1000):
-    """The limit of the correlation map at variance q iterated from 0."""
+def _fixed_c(act, sw2, sb2, q, tol=1e-13, max_iter=1000, slope=None):
+    """The limit of the correlation map at variance q iterated from 0
+    (``slope``: that of the map at ``c = 1`` when it is not ``chi_1`` at
+    ``q``, as under layer normalisation)."""
     lim, qq = _normalised(act, q)
     if lim is None:
         return 1.0
-    if act.jump:
-        slope = math.inf
-    elif qq != q:  # slope at c = 1 of the limit map F(1, 1, c) / V(1)
-        slope = _W(lim, qq) / _V(lim, qq)
-    else:
-        slope = _chi(act, sw2, q)
+    if slope is None:
+        if act.jump:
+            slope = math.inf
+        elif qq != q:  # slope at c = 1 of the limit map F(1, 1, c) / V(1)
+            slope = _W(lim, qq) / _V(lim, qq)
+        else:
+            slope = _chi(act, sw2, q)
     if slope <= 1.0 + _CRITICAL_TOL:
         return 1.0
 
@@ -449,7 +649,15 @@ def _fixed_c(act, sw2, sb2, q, tol=1e-13, max_iter=1000):
 c_star = _vectorize(_c_star)
 
 
-def depth_scales(activation, sigma_w, sigma_b=0.0):
+def depth_scales(
+    activation,
+    sigma_w,
+    sigma_b=0.0,
+    *,
+    residual=False,
+    branch_scale=1.0,
+    normalization=None,
+):
     r"""Depth scales over which variances and correlations converge.
 
     :math:`|q^l - q^*| \propto e^{-l/\xi_q}` and
@@ -474,6 +682,8 @@ def depth_scales(activation, sigma_w, sigma_b=0.0):
         Weight standard deviation.
     sigma_b : float, default=0.0
         Bias standard deviation.
+    residual, branch_scale, normalization : bool, float > 0, {None, "layer"}
+        The architecture (module doc); defaults False, 1.0 and None.
 
     Returns
     -------
@@ -485,6 +695,15 @@ def depth_scales(activation, sigma_w, sigma_b=0.0):
     xi_c : float
         Depth scale of the correlation (``inf`` if :math:`|\chi_c| \ge 1`).
 
+    Notes
+    -----
+    Under layer normalisation the normalised variance is 1 from the first
+    layer on (``xi_q = 0``) and :math:`\chi_c = \sigma_w^2 G(1, 1, c^*) /
+    (\sigma_w^2 V(1) + \sigma_b^2)`; with residual blocks too the slope of
+    the correlation map tends to 1 with depth, ``chi_c = 1`` and
+    ``xi_c = inf`` (polynomial convergence [3]_). A residual network without
+    normalisation raises a ``ValueError`` (no fixed point).
+
     Examples
     --------
     >>> from sknnk.signal_propagation import depth_scales
@@ -493,17 +712,27 @@ def depth_scales(activation, sigma_w, sigma_b=0.0):
     0.234907
     """
     act, sw, sb = _check("depth_scales", activation, sigma_w, sigma_b)
-    mf = _mean_field(act, sw * sw, sb * sb)
+    arch = _arch("depth_scales", residual, branch_scale, normalization)
+    mf = _mean_field(act, sw * sw, sb * sb, arch, "depth_scales")
     return mf.xi_q, mf.xi_c
 
 
-def _mean_field(act, sw2, sb2):
-    q = _fixed_q(act, sw2, sb2, 1.0)
-    x1 = _chi(act, sw2, q)
-    c = _fixed_c(act, sw2, sb2, q)
-    # slope of the length map at q* (a diverging variance has slope >= 1)
-    slope_q = math.inf if math.isinf(q) else sw2 * _dV(act, q)
-    chi_c = _chi_c(act, sw2, q, c)
+def _mean_field(act, sw2, sb2, arch=None, owner="mean_field"):
+    if arch is not None and arch.ln:
+        q = 1.0
+        branch, x1 = _ln_map(act, sw2, sb2)
+        c = _fixed_c(act, sw2, sb2, q, slope=x1)
+        slope_q = 0.0  # the normalised variance is 1 from the first layer on
+        chi_c = 1.0 if arch.residual else _chi_c(act, sw2, q, c) / branch
+    elif arch is not None and arch.residual:
+        raise _no_fixed_point(owner)
+    else:
+        q = _fixed_q(act, sw2, sb2, 1.0)
+        x1 = _chi(act, sw2, q)
+        c = _fixed_c(act, sw2, sb2, q)
+        # slope of the length map at q* (a diverging variance has slope >= 1)
+        slope_q = math.inf if math.isinf(q) else sw2 * _dV(act, q)
+        chi_c = _chi_c(act, sw2, q, c)
     xi_q, xi_c = _depth_scale(slope_q), _depth_scale(chi_c)
     if abs(x1 - 1.0) <= _CRITICAL_TOL:
         phase = "critical"
@@ -641,7 +870,15 @@ def critical_line(activation, sigma_b):
     )
 
 
-def mean_field(activation, sigma_w, sigma_b=0.0):
+def mean_field(
+    activation,
+    sigma_w,
+    sigma_b=0.0,
+    *,
+    residual=False,
+    branch_scale=1.0,
+    normalization=None,
+):
     r"""All mean-field quantities of one :math:`(\sigma_w, \sigma_b)` point.
 
     Parameters
@@ -652,13 +889,18 @@ def mean_field(activation, sigma_w, sigma_b=0.0):
         Weight standard deviation.
     sigma_b : float, default=0.0
         Bias standard deviation.
+    residual, branch_scale, normalization : bool, float > 0, {None, "layer"}
+        The architecture (module doc); defaults False, 1.0 and None.
 
     Returns
     -------
     result : Bunch
         ``q_star``, ``chi1``, ``c_star``, ``chi_c``, ``xi_q``, ``xi_c`` and
         ``phase`` (``"ordered"``, ``"critical"`` or ``"chaotic"``; critical
-        means :math:`|\chi_1 - 1| < 10^{-9}`).
+        means :math:`|\chi_1 - 1| < 10^{-9}`), for residual and normalised
+        networks as in :func:`q_star`, :func:`chi1`, :func:`c_star` and
+        :func:`depth_scales` (a ``ValueError`` for a residual network without
+        normalisation).
 
     Examples
     --------
@@ -667,4 +909,5 @@ def mean_field(activation, sigma_w, sigma_b=0.0):
     'chaotic'
     """
     act, sw, sb = _check("mean_field", activation, sigma_w, sigma_b)
-    return _mean_field(act, sw * sw, sb * sb)
+    arch = _arch("mean_field", residual, branch_scale, normalization)
+    return _mean_field(act, sw * sw, sb * sb, arch)

@@ -8,8 +8,12 @@ describe the network as a :class:`Network` record and call :func:`gram` or
    ``q``, ``Theta(x, x)`` and their derivatives, by the layer map of
    :mod:`sknnk._numerics.layer`) and, for activations evaluated by their
    Hermite series, the coefficient tables of every layer.
+   Residual and layer-normalised networks (:func:`is_residual_or_normalised`)
+   carry a third derivative, in ``log branch_scale``, and the per-layer
+   inputs of their nonlinearities (``Points.residual``).
 2. :func:`sknnk._numerics.gram.make_plan` chooses the tile driver of the
-   activation's family and gathers its per-point records.
+   activation's family (:func:`sknnk._numerics.gram.tile_residual` for
+   residual/normalised networks) and gathers its per-point records.
 3. :func:`sknnk._parallel.compute_gram` runs the tiles (results bitwise
    identical for every ``n_jobs`` and joblib backend).
 """
@@ -26,7 +30,13 @@ from .. import _parallel
 from . import series
 from .activations import ELU, SERIES, ActivationSpec, diag_values
 from .gram import make_plan
-from .layer import diag_step, row_exponents, scales
+from .layer import (
+    diag_step,
+    diag_step_residual,
+    layer_norm_scales,
+    row_exponents,
+    scales,
+)
 
 _EMPTY_COEF = np.zeros((1, 1, 1, 1))
 _EMPTY_REM = np.zeros((1, 1, 1))
@@ -58,6 +68,20 @@ class Network(NamedTuple):
         Number of gradient columns (the kernel's non-fixed hyperparameters).
     dtype : numpy.dtype
         float64 or float32: precision of the Gram and its gradient.
+    residual : bool
+        Residual hidden blocks ``z^l = z^{l-1} + alpha branch(u)`` for
+        ``l = 1..depth-1``; the last hidden step is the plain readout
+        ``z^depth = branch(u)`` (so ``depth <= 1`` is the plain network).
+    branch_scale : float
+        ``alpha`` (> 0).
+    grad_branch : int
+        Column of ``d / d log branch_scale`` (-1: fixed).
+    normalization : {None, "layer"}
+        ``"layer"``: ``u = LN(z^{l-1})``, the per-point normalisation across
+        units (no gain/bias, ``eps = 0``; ``LN(0) = 0``), else ``u = z^{l-1}``.
+        Residual and normalised networks run
+        :func:`sknnk._numerics.gram.tile_residual` (see
+        :mod:`sknnk._numerics.layer` for their layer map).
     """
 
     ntk: bool
@@ -71,6 +95,16 @@ class Network(NamedTuple):
     grad_w: int = -1
     n_grad: int = 0
     dtype: np.dtype = np.dtype(np.float64)
+    residual: bool = False
+    branch_scale: float = 1.0
+    grad_branch: int = -1
+    normalization: str | None = None
+
+
+def is_residual_or_normalised(network):
+    """Whether ``network`` has residual blocks or layer normalisation (and so
+    runs the residual layer map and driver)."""
+    return bool(network.residual) or network.normalization == "layer"
 
 
 def layer_params(network, n_features):
@@ -178,6 +212,23 @@ def check_elu_variance(spec, q, network):
         )
 
 
+def _check_normalised_tangent(q, t, layer, network):
+    """Refuse a layer-normalised NTK at a point of zero variance whose tangent
+    kernel is not 0 (trained biases of the standard parameterization with
+    ``sigma_b = 0`` at ``x = 0``): the derivative of ``LN`` there is
+    ``1 / sqrt(eps)``, so the kernel is infinite."""
+    bad = (q == 0.0) & (t != 0.0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"Row {i} has zero variance at layer {layer} (every unit of z is 0) "
+            "but a nonzero tangent kernel, so the NTK of its layer-normalised "
+            "layer is infinite (LN divides by the zero standard deviation): use "
+            "sigma_b > 0, drop the zero rows, or normalization=None "
+            f"(parameterization={network.parameterization!r})."
+        )
+
+
 class Points:
     """Per-point quantities of one input set for one network.
 
@@ -186,11 +237,19 @@ class Points:
     q : ndarray of shape (depth + 1, n)
         Layer variances ``Sigma^l(x, x)``.
     dq : ndarray of shape (2, depth + 1, n)
-        Their derivatives in ``(log sigma_b, log sigma_w)``.
+        Their derivatives in ``(log sigma_b, log sigma_w)`` (and
+        ``log branch_scale``: 3 rows, for a residual/normalised network).
     t : ndarray of shape (n,)
         ``Theta^depth(x, x)``.
     dt : ndarray of shape (2, n)
-        Its derivatives.
+        Its derivatives (3 rows for a residual/normalised network).
+    qa : ndarray of shape (depth, n)
+        The variances at which the nonlinearity of each layer is evaluated:
+        ``q[:depth]``, or the normalised ones under layer normalisation.
+    residual : tuple or None
+        ``(va, dva, r, h)`` of every layer
+        (:func:`sknnk._numerics.layer.layer_norm_scales`) for a network with
+        residual blocks or layer normalisation, else None.
     coef, rem, nterms :
         Hermite tables of series activations
         (:func:`sknnk._numerics.series.coefficient_tables`; placeholders for
@@ -232,18 +291,24 @@ class Points:
                 return diag_values(spec.code, spec.prm, q)
 
         n, depth = X.shape[0], network.depth
+        self.residual = None  # ResidualPoints fields of a residual/LN network
+        arch = is_residual_or_normalised(network)
+        n_rows = 3 if arch else 2  # derivative rows (+ log branch_scale)
         self.q = np.empty((depth + 1, n))
-        self.dq = np.empty((2, depth + 1, n))
+        self.dq = np.zeros((n_rows, depth + 1, n))
         self.t = np.empty(n)
-        self.dt = np.empty((2, n))
-        out = (p, self.q, self.dq, self.t, self.dt)
+        self.dt = np.zeros((n_rows, n))
+        out = (p, self.q, self.dq[:2], self.t, self.dt[:2])
         diag_step(-1, sq_norms, sq_norms, sq_norms, sq_norms, sq_norms, *out)
         check_range(_VARIANCE, self.q[0], 0, network)
+        self.qa = self.q[:depth]  # the variances at which phi is evaluated
         # the series projections use BLAS: the same bits whatever its threads
         # (the closed forms use none)
         blas = _parallel.single_threaded_blas() if spec.code == SERIES else _NO_BLAS
         with blas:
-            for layer in range(depth):
+            if arch:
+                self._residual_recursion(network, p, values)
+            for layer in range(0 if arch else depth):
                 v, w, dv, dw = values(self.q[layer])
                 diag_step(layer, sq_norms, v, w, dv, dw, *out)
                 check_range(_VARIANCE, self.q[layer + 1], layer + 1, network)
@@ -254,12 +319,40 @@ class Points:
         if layers:
             self.coef, self.rem, self.nterms = series.assemble(layers)
 
+    def _residual_recursion(self, network, p, values):
+        """The 1-D recursion of a residual and/or normalised network
+        (:func:`sknnk._numerics.layer.diag_step_residual`) from the seeded
+        layer 0; sets ``qa`` and ``residual = (va, dva, r, h)`` per layer."""
+        depth, n = network.depth, self.q.shape[1]
+        norm = network.normalization == "layer"
+        va = np.empty((depth, n))
+        dva = np.empty((3, depth, n))
+        r = np.empty((depth, n))
+        h = np.empty((3, depth, n))
+        a2 = float(network.branch_scale) ** 2
+        for layer in range(depth):
+            if norm and network.ntk:
+                _check_normalised_tangent(self.q[layer], self.t, layer, network)
+            scaled = layer_norm_scales(self.q[layer], self.dq[:, layer], norm)
+            va[layer], dva[:, layer], r[layer], h[:, layer] = scaled
+            v, w, dv, dw = values(va[layer])
+            add = network.residual and layer < depth - 1
+            diag_step_residual(
+                layer, v, w, dv, dw, *scaled, p, self.q, self.dq, self.t, self.dt,
+                add, a2,
+            )  # fmt: skip
+            check_range(_VARIANCE, self.q[layer + 1], layer + 1, network)
+            if network.ntk:
+                check_range("the NTK Theta(x, x)", self.t, layer + 1, network)
+        self.qa = va
+        self.residual = (va, dva, r, h)
+
     def tables(self, min_terms=None):
         """Rebuild the Hermite tables with at least ``min_terms`` per layer."""
         funcs, depth, n_tables, kink = self._series
         with _parallel.single_threaded_blas():
             self.coef, self.rem, self.nterms = series.coefficient_tables(
-                funcs, self.q[:depth], n_tables, min_terms, kink
+                funcs, self.qa, n_tables, min_terms, kink
             )
 
     def diagonal(self, ntk):

@@ -30,6 +30,12 @@ drivers share the layer map of :mod:`sknnk._numerics.layer`:
   (closed forms through ``closed_form_partials``, and the Hermite series).
 * :func:`sknnk._numerics.fast.tile_fast` is the vectorised path of the ReLU
   family (ReLU, leaky ReLU, abs, ABReLU) and of erf.
+* :func:`tile_residual` is the per-entry driver of networks with residual
+  blocks and/or layer normalisation
+  (:func:`sknnk._numerics.recursion.entry_residual`, a third gradient column
+  ``log branch_scale``); :func:`make_plan` routes every such network to it,
+  whatever the activation and depth (the vectorised drivers implement the
+  plain layer map only).
 * :func:`tile_series` evaluates the Hermite series of a whole row segment at
   once (Horner in ``rho`` with the columns in the inner, vectorised loop), in
   ``rho^2`` over one parity for odd or even tables (:func:`parity_table`) and
@@ -67,7 +73,7 @@ from .layer import (
     row_exponents,
     scaled_dots,
 )
-from .recursion import entry
+from .recursion import entry, entry_residual
 
 
 class Tile(NamedTuple):
@@ -184,6 +190,71 @@ def tile_generic(out, grad, tile, rows, cols, diag, code, prm, nterms, p, task):
                     grad[ri, cj, ib] = dt_b if ntk else ds_b
                 if iw >= 0:
                     grad[ri, cj, iw] = dt_w if ntk else ds_w
+    if diag_tile or mirror:
+        mirror_tile(out, grad, tile, want_grad)
+
+
+class ResidualTask(NamedTuple):
+    """:class:`Task` of :func:`tile_residual`, plus ``ia`` (gradient column
+    of ``log branch_scale``, -1 if fixed), ``residual`` (the hidden blocks
+    add their branch to the stream), ``a2`` (``branch_scale^2``) and ``norm``
+    (layer normalisation)."""
+
+    depth: int
+    ntk: bool
+    ib: int
+    iw: int
+    want_grad: bool
+    ia: int
+    residual: bool
+    a2: float
+    norm: bool
+
+
+class ResidualPoints(NamedTuple):
+    """Per-point record of :func:`tile_residual`: per layer the variance
+    ``va`` (depth, n) of the nonlinearity's input, its derivatives ``dva``
+    (3, depth, n), the normalisation factors ``r`` (depth, n) and ``h``
+    (3, depth, n) of :func:`sknnk._numerics.layer.layer_norm_scales`, and the
+    series tables ``coef``, ``rem`` as in :class:`GenericPoints` with their
+    truncation table ``need`` (:func:`need_table`; placeholders for closed
+    forms)."""
+
+    va: np.ndarray
+    dva: np.ndarray
+    r: np.ndarray
+    h: np.ndarray
+    coef: np.ndarray
+    rem: np.ndarray
+    need: np.ndarray
+
+
+@njit(cache=True, nogil=True)
+def tile_residual(out, grad, tile, rows, cols, diag, code, prm, nterms, p, task):
+    """:func:`tile_generic` for residual and/or layer-normalised networks
+    (:func:`sknnk._numerics.recursion.entry_residual`, every activation code).
+
+    ``rows``/``cols`` are :class:`ResidualPoints`, ``task`` a
+    :class:`ResidualTask`; ``diag.grad`` has three rows
+    ``(log sigma_b, log sigma_w, log branch_scale)``.
+    """
+    _, oj, i0, i1, _, j1, diag_tile, mirror, _, yo = tile
+    ntk, ib, iw, ia, want_grad = task.ntk, task.ib, task.iw, task.ia, task.want_grad
+    for i in range(i0, i1):
+        ri, xi, js, _, _, _ = begin_row(out, grad, i, tile, diag, task)
+        if diag_tile and want_grad and ia >= 0:
+            grad[ri, i - oj, ia] = diag.grad[2, xi]
+        for j in range(js, j1):
+            cj = j - oj
+            st = entry_residual(
+                out[ri, cj] / p.dval, xi, j - yo, rows, cols, code, prm, nterms, p, task
+            )
+            k = 1 if ntk else 0  # the NTK (Theta) or the NNGP (Sigma)
+            out[ri, cj] = st[k]
+            if want_grad:
+                for col, pos in ((ib, 2), (iw, 3), (ia, 4)):
+                    if col >= 0:
+                        grad[ri, cj, col] = st[pos + 3 * k]
     if diag_tile or mirror:
         mirror_tile(out, grad, tile, want_grad)
 
@@ -531,9 +602,11 @@ def parity_table(coef, nterms):
 # Python side: everything one tile needs, and how to compute it
 RELU_FAMILY, ERF_FAMILY = "relu", "erf"  # vectorised closed forms (tile_fast)
 SERIES_FAMILY, GENERIC_FAMILY = "series", "generic"
+RESIDUAL_FAMILY = "residual"  # residual blocks / layer normalisation
 _FAST = {RELU_FAMILY: 0, ERF_FAMILY: 1}
 _EMPTY_COEF = np.zeros((1, 1, 1, 1))
 _EMPTY_REM = np.zeros((1, 1, 1))
+_EMPTY_NEED = np.zeros((1, 1, 1), dtype=np.int32)
 
 
 class GramPlan:
@@ -664,6 +737,18 @@ def _points(record, sl):
     return type(record)(*(np.ascontiguousarray(a[..., sl]) for a in record))
 
 
+def _entry_tables(points, code, need=False):
+    """``(coef, rem)`` of a per-entry driver: the transposed series tables,
+    placeholders (never read) for closed forms; with ``need`` also the
+    :func:`need_table` of the series."""
+    if code != SERIES:
+        return (_EMPTY_COEF, _EMPTY_REM, _EMPTY_NEED)[: 3 if need else 2]
+    tables = (_transposed(points.coef), points.rem)
+    if need:
+        tables += (need_table(points.coef, points.rem, points.nterms),)
+    return tables
+
+
 def family_of(code):
     """Which tile driver evaluates an activation code."""
     if code == SERIES:
@@ -695,10 +780,21 @@ def make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile):
         Whether the drivers compute the gradient.
     tile : int
         Side of the tiles.
+
+    Notes
+    -----
+    The driver follows the activation's family (:func:`family_of`), except
+    for networks with residual blocks or layer normalisation (``px.residual``
+    set by :func:`sknnk._numerics.engine.prepare`), which always run
+    :func:`tile_residual`.
     """
     spec = network.activation
     code, prm, depth = spec.code, spec.prm, network.depth
     family = family_of(code) if depth > 0 else RELU_FAMILY
+    if px.residual is not None:
+        # residual blocks / layer normalisation: the per-entry driver for
+        # every activation (and depth, for the log branch_scale column)
+        family = RESIDUAL_FAMILY
     out_dtype = network.dtype
     dtype = out_dtype
     if family not in _FAST:
@@ -724,6 +820,10 @@ def make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile):
         diagonal = (np.zeros(X.shape[0]), np.zeros((2, X.shape[0])))
     diag = Diagonal(*(np.ascontiguousarray(a, dtype=dtype) for a in diagonal))
     task = Task(depth, bool(network.ntk), network.grad_b, network.grad_w, want_grad)
+    if family == RESIDUAL_FAMILY:
+        norm = network.normalization == "layer"
+        a2 = float(network.branch_scale) ** 2
+        task = ResidualTask(*task, network.grad_branch, network.residual, a2, norm)
     p = as_dtype(params, dtype)
     if family in _FAST:
         if code == ABRELU:
@@ -753,13 +853,17 @@ def make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile):
             par = np.where(par == par_y, par, -1)
         consts = (par, px.nterms, p, task)
         driver = tile_series
+    elif family == RESIDUAL_FAMILY:
+        rows = ResidualPoints(*px.residual, *_entry_tables(px, code, True))
+        cols = rows
+        if py is not px:
+            cols = ResidualPoints(*py.residual, *_entry_tables(py, code, True))
+        consts = (code, prm, px.nterms, p, task)
+        driver = tile_residual
     else:
-        if code == SERIES:  # the per-entry driver on a series (tests)
-            rows = GenericPoints(px.q, px.dq, _transposed(px.coef), px.rem)
-            cols = GenericPoints(py.q, py.dq, _transposed(py.coef), py.rem)
-        else:  # placeholders, never read by closed forms
-            rows = GenericPoints(px.q, px.dq, _EMPTY_COEF, _EMPTY_REM)
-            cols = GenericPoints(py.q, py.dq, _EMPTY_COEF, _EMPTY_REM)
+        # (a series here: the per-entry driver on a series, for tests)
+        rows = GenericPoints(px.q, px.dq, *_entry_tables(px, code))
+        cols = GenericPoints(py.q, py.dq, *_entry_tables(py, code))
         consts = (code, prm, px.nterms, p, task)
         driver = tile_generic
     n_grad = network.n_grad

@@ -35,9 +35,12 @@ by :func:`correlation`, from per-point inverse square roots of the variances.
 
 Where the next architectures plug in: a first layer with per-feature scales
 changes only ``g`` (the gemm of scaled inputs) and the gradient columns of
-:func:`seed`; a residual block adds the state of the previous layer in
-:func:`dense`; layer normalisation rescales the per-point variances (and so
-the inverse square roots given to :func:`correlation`) between layers.
+:func:`seed`. Residual blocks and layer normalisation (the section at the end
+of this module) keep :func:`dense` as the branch of a block: layer
+normalisation rescales the state before it (:func:`layer_norm_scales`,
+:func:`normalised`), a residual block adds the branch to the stream after it
+(:func:`residual_add`), and :func:`branch_scale_column` gives the third
+derivative, in ``log branch_scale``.
 
 Every compiled function here is inlined into its caller
 (``inline="always"``), so that it is compiled with the caller's floating type
@@ -292,3 +295,137 @@ def diag_step(layer, x, v, w, dv, dw, p, q, dq, t, dt):
     t[...] = th
     dt[0] = dt_b
     dt[1] = dt_w
+
+
+# --------------------------------------------------------------------------
+# Residual blocks and layer normalisation (issue 16)
+#
+# The hidden step of the network is ``z^l = branch(u)`` (plain) or
+# ``z^l = z^{l-1} + alpha branch(u)`` (residual, every hidden step but the
+# last, which is the plain readout), with ``u = LN(z^{l-1})`` under layer
+# normalisation and ``u = z^{l-1}`` otherwise. At infinite width (see
+# :class:`sknnk._numerics.engine.Network`):
+#
+#   LN:        Sigma~ = Sigma r r',  Theta~ = Theta r r',  r = q^-1/2,
+#   branch:    (B, T) = dense(F, G, Theta~) at the variances va = q (no LN) or
+#              1 (LN) and the covariance Sigma~,
+#   residual:  Sigma^l = Sigma^{l-1} + a2 B,  Theta^l = Theta^{l-1} + a2 T,
+#
+# with ``a2 = alpha^2``. The state then carries a third derivative, in
+# ``log alpha``; :func:`dense` gives the ``(log sigma_b, log sigma_w)``
+# columns of the branch and :func:`branch_scale_column` its ``log alpha``
+# column. A zero-variance point (``x = 0`` with ``sigma_b = 0``: ``z = 0`` in
+# every unit) has ``LN(z) = 0``, the ``eps -> 0`` limit of
+# ``(z - mean) / sqrt(var + eps)``: its normalised variance, covariances and
+# tangent kernel are 0 (``r = 0``).
+
+
+def layer_norm_scales(q, dq, normalise):
+    """Per-point quantities of one layer's input to the nonlinearity (numpy).
+
+    Parameters
+    ----------
+    q : ndarray of shape (n,)
+        Variances ``Sigma^{l-1}(x, x)`` of the stream (before normalisation).
+    dq : ndarray of shape (3, n)
+        Their derivatives in ``(log sigma_b, log sigma_w, log alpha)``.
+    normalise : bool
+        Layer normalisation on.
+
+    Returns
+    -------
+    va : ndarray of shape (n,)
+        Variance of the nonlinearity's input: ``q``, or with LN 1 (0 at a
+        zero-variance point).
+    dva : ndarray of shape (3, n)
+        Its derivatives (``dq``, or 0 with LN).
+    r : ndarray of shape (n,)
+        The factor of every covariance: 1, or with LN ``q^-1/2`` (0 at
+        ``q = 0``).
+    h : ndarray of shape (3, n)
+        ``d log r^-1 = dq / (2 q)`` with LN (0 at ``q = 0``), 0 without: a
+        normalised covariance ``c r r'`` has the derivative
+        ``(dc - c (h + h')) r r'``.
+    """
+    if not normalise:
+        return q.copy(), dq.copy(), np.ones_like(q), np.zeros_like(dq)
+    pos = q > 0.0
+    safe = np.where(pos, q, 1.0)
+    r = np.where(pos, 1.0 / np.sqrt(safe), 0.0)
+    h = np.where(pos, 0.5 * dq / safe, 0.0)
+    return pos.astype(np.float64), np.zeros_like(dq), r, h
+
+
+@njit(cache=True, nogil=True, inline="always")
+def normalised(c, dc_b, dc_w, dc_a, rr, hb, hw, ha):
+    """``c r r'`` and its derivatives ``(dc_k - c h_k) r r'`` (``rr = r r'``,
+    ``h_k = h_k(x) + h_k(x')``, :func:`layer_norm_scales`)."""
+    return (
+        c * rr,
+        (dc_b - c * hb) * rr,
+        (dc_w - c * hw) * rr,
+        (dc_a - c * ha) * rr,
+    )
+
+
+@njit(cache=True, nogil=True, inline="always")
+def branch_scale_column(f, g, df_a, dg_a, t, dt_a, p):
+    """The ``log alpha`` derivatives ``(dB_a, dT_a)`` of the branch
+    ``B = sw2 F + sb2``, ``T = alpha F + beta + sw2 G Theta~`` (``alpha``,
+    ``beta`` of :class:`LayerParams`, which do not depend on the branch
+    scale): ``sw2 dF_a`` and ``alpha dF_a + sw2 (dG_a Theta~ + G dTheta~_a)``."""
+    return p.sw2 * df_a, p.alpha * df_a + p.sw2 * (dg_a * t + g * dt_a)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def residual_add(s, ds_b, ds_w, ds_a, br, dbr_b, dbr_w, dbr_a, a2):
+    """``s + a2 B`` of the residual stream and its derivatives (the
+    ``log alpha`` one gains ``2 a2 B``)."""
+    ab = a2 * br
+    return s + ab, ds_b + a2 * dbr_b, ds_w + a2 * dbr_w, ds_a + a2 * dbr_a + (ab + ab)
+
+
+@njit(cache=True, nogil=True)
+def diag_step_residual(layer, v, w, dv, dw, va, dva, r, h, p, q, dq, t, dt, add, a2):
+    """One layer of the 1-D recursion of a residual and/or normalised network,
+    in place (the seed is :func:`diag_step` at ``layer = -1`` on the first two
+    derivative rows; the third, ``log alpha``, starts at 0).
+
+    ``v, w, dv, dw`` are ``V, W, dV/dq, dW/dq`` at ``va`` and ``va, dva, r, h``
+    the :func:`layer_norm_scales` of ``q[layer]``; ``q`` (depth + 1, n),
+    ``dq`` (3, depth + 1, n), ``t`` (n,) and ``dt`` (3, n) as in
+    :func:`diag_step` with the third derivative row. ``add``: this layer is a
+    residual block (False for plain layers and for the readout).
+    """
+    for i in range(q.shape[1]):
+        rr = r[i] * r[i]
+        hb = h[0, i] + h[0, i]
+        hw = h[1, i] + h[1, i]
+        ha = h[2, i] + h[2, i]
+        tn, tn_b, tn_w, tn_a = normalised(
+            t[i], dt[0, i], dt[1, i], dt[2, i], rr, hb, hw, ha
+        )
+        df_b, df_w, df_a = dv[i] * dva[0, i], dv[i] * dva[1, i], dv[i] * dva[2, i]
+        dg_b, dg_w, dg_a = dw[i] * dva[0, i], dw[i] * dva[1, i], dw[i] * dva[2, i]
+        bs, bt, bs_b, bs_w, bt_b, bt_w = dense(
+            v[i], w[i], df_b, df_w, dg_b, dg_w, tn, tn_b, tn_w, p
+        )
+        bs_a, bt_a = branch_scale_column(v[i], w[i], df_a, dg_a, tn, tn_a, p)
+        s, s_b, s_w, s_a = bs, bs_b, bs_w, bs_a
+        th, th_b, th_w, th_a = bt, bt_b, bt_w, bt_a
+        if add:
+            s, s_b, s_w, s_a = residual_add(
+                q[layer, i], dq[0, layer, i], dq[1, layer, i], dq[2, layer, i],
+                bs, bs_b, bs_w, bs_a, a2,
+            )  # fmt: skip
+            th, th_b, th_w, th_a = residual_add(
+                t[i], dt[0, i], dt[1, i], dt[2, i], bt, bt_b, bt_w, bt_a, a2
+            )
+        q[layer + 1, i] = s
+        dq[0, layer + 1, i] = s_b
+        dq[1, layer + 1, i] = s_w
+        dq[2, layer + 1, i] = s_a
+        t[i] = th
+        dt[0, i] = th_b
+        dt[1, i] = th_w
+        dt[2, i] = th_a

@@ -5,14 +5,25 @@ The layer map (seed, dense layer, correlation) is that of
 :func:`sknnk._numerics.activations.closed_form_partials` or, for activations
 evaluated by their Hermite series, from the coefficient tables
 (:func:`_series_partials`). :func:`sknnk._numerics.gram.tile_generic` runs it
-over a tile.
+over a tile; :func:`entry_residual` is the same for networks with residual
+blocks and/or layer normalisation, run by
+:func:`sknnk._numerics.gram.tile_residual`.
 """
 
 import math
 
 from ._jit import njit
 from .activations import SERIES, closed_form_partials
-from .layer import chain, correlation, dense, dense_value, seed
+from .layer import (
+    branch_scale_column,
+    chain,
+    correlation,
+    dense,
+    dense_value,
+    normalised,
+    residual_add,
+    seed,
+)
 
 
 @njit(cache=True, nogil=True)
@@ -34,16 +45,17 @@ def _inv_sqrt(q):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _series_partials(cx, cy, rx, ry, n, a, b, c, want_grad):
+def _series_partials(cx, cy, rx, ry, n, a, b, c, want_grad, tail):
     """``(F, G, F_a, F_b, F_c, G_a, G_b, G_c)`` from Hermite coefficient tables.
 
     ``cx[t, k]``/``cy[t, k]`` hold the coefficient ``k`` of the ``t``-th
     derivative of the activation at the variance of each argument, ``rx``/``ry``
-    the remainders.
+    the remainders (added to ``F`` and ``G`` as the Cauchy-Schwarz tail if
+    ``tail``: ``n`` is then every term of the tables).
     """
     rho = correlation(c, _inv_sqrt(a), _inv_sqrt(b), 1.0)
-    f = _series_sum(cx[0], cy[0], rx[0], ry[0], n, rho, True)
-    g = _series_sum(cx[1], cy[1], rx[1], ry[1], n, rho, True)
+    f = _series_sum(cx[0], cy[0], rx[0], ry[0], n, rho, tail)
+    g = _series_sum(cx[1], cy[1], rx[1], ry[1], n, rho, tail)
     if not want_grad:
         return f, g, 0.0, 0.0, g, 0.0, 0.0, 0.0
     fa = 0.5 * _series_sum(cx[2], cy[0], 0.0, 0.0, n, rho, False)
@@ -52,6 +64,27 @@ def _series_partials(cx, cy, rx, ry, n, a, b, c, want_grad):
     ga = 0.5 * _series_sum(cx[3], cy[1], 0.0, 0.0, n, rho, False)
     gb = 0.5 * _series_sum(cx[1], cy[3], 0.0, 0.0, n, rho, False)
     return f, g, fa, fb, g, ga, gb, gc
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _duals(layer, i, j, rows, cols, code, prm, n, tail, a, b, c, want_grad):
+    """``(F, G, F_a, F_b, F_c, G_a, G_b, G_c)`` of one layer of the pair
+    ``(x_i, y_j)`` at the covariance ``[[a, c], [c, b]]``: the series tables
+    of the layer (``n`` terms, with the tail if ``tail``) or the closed form."""
+    if code == SERIES:
+        return _series_partials(
+            rows.coef[layer, :, :, i],
+            cols.coef[layer, :, :, j],
+            rows.rem[layer, :, i],
+            cols.rem[layer, :, j],
+            n,
+            a,
+            b,
+            c,
+            want_grad,
+            tail,
+        )
+    return closed_form_partials(code, prm, a, b, c, want_grad)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -88,22 +121,10 @@ def entry(gij, i, j, rows, cols, code, prm, nterms, p, depth, want_grad):
     for layer in range(depth):
         a = rows.q[layer, i]
         b = cols.q[layer, j]
-        if code == SERIES:
-            f, g, fa, fb, fc, ga, gb, gc = _series_partials(
-                rows.coef[layer, :, :, i],
-                cols.coef[layer, :, :, j],
-                rows.rem[layer, :, i],
-                cols.rem[layer, :, j],
-                nterms[layer],
-                a,
-                b,
-                s,
-                want_grad,
-            )
-        else:
-            f, g, fa, fb, fc, ga, gb, gc = closed_form_partials(
-                code, prm, a, b, s, want_grad
-            )
+        n = nterms[layer] if code == SERIES else 0
+        f, g, fa, fb, fc, ga, gb, gc = _duals(
+            layer, i, j, rows, cols, code, prm, n, True, a, b, s, want_grad
+        )
         if not want_grad:
             s, t = dense_value(f, g, t, p)
             continue
@@ -124,3 +145,90 @@ def entry(gij, i, j, rows, cols, code, prm, nterms, p, depth, want_grad):
             p,
         )
     return s, t, ds_b, ds_w, dt_b, dt_w
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _terms_needed(rows, cols, layer, i, j, a, b, c, full):
+    """Terms of the series of the pair ``(x_i, y_j)`` at its correlation: at
+    the level just above ``|rho|`` of the tables ``need`` of
+    :func:`sknnk._numerics.gram.need_table` (``levels + 1`` levels), the
+    larger need of the two points, at most ``full`` (the same truncation
+    bound as :func:`sknnk._numerics.gram.tile_series`)."""
+    levels = rows.need.shape[1] - 1
+    rho = correlation(c, _inv_sqrt(a), _inv_sqrt(b), 1.0)
+    lev = min(levels, int(abs(rho) * levels) + 1)
+    return min(full, max(rows.need[layer, lev, i], cols.need[layer, lev, j]))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def entry_residual(gij, i, j, rows, cols, code, prm, nterms, p, task):
+    """:func:`entry` of a network with residual blocks and/or layer
+    normalisation (the layer map of :mod:`sknnk._numerics.layer`).
+
+    ``rows``, ``cols`` are :class:`sknnk._numerics.gram.ResidualPoints`
+    (the variance ``va`` of each layer's input to the nonlinearity, its
+    derivatives ``dva``, the normalisation factors ``r`` and ``h`` and the
+    series tables); ``task`` is :class:`sknnk._numerics.gram.ResidualTask`
+    (depth, whether the hidden blocks are residual, ``a2 = alpha^2``, LN on).
+    Layer ``l`` normalises the state (``Sigma r r'``, ``Theta r r'``), takes
+    the duals at ``(va, va', Sigma~)``, forms the branch by
+    :func:`sknnk._numerics.layer.dense` and, for a residual block (every
+    hidden layer but the last), adds it to the stream.
+
+    Returns
+    -------
+    state : tuple
+        ``(Sigma, Theta, dSigma_b, dSigma_w, dSigma_a, dTheta_b, dTheta_w,
+        dTheta_a)`` at the top layer, ``_a`` the derivative in
+        ``log branch_scale`` (derivatives zero unless ``task.want_grad``).
+    """
+    depth, want_grad, a2 = task.depth, task.want_grad, task.a2
+    s, t, ds_b, ds_w, dt_b, dt_w = seed(gij, p)
+    ds_a = dt_a = 0.0 * s
+    for layer in range(depth):
+        rr = rows.r[layer, i] * cols.r[layer, j]
+        hb = rows.h[0, layer, i] + cols.h[0, layer, j]
+        hw = rows.h[1, layer, i] + cols.h[1, layer, j]
+        ha = rows.h[2, layer, i] + cols.h[2, layer, j]
+        c, dc_b, dc_w, dc_a = normalised(s, ds_b, ds_w, ds_a, rr, hb, hw, ha)
+        tn, tn_b, tn_w, tn_a = normalised(t, dt_b, dt_w, dt_a, rr, hb, hw, ha)
+        a = rows.va[layer, i]
+        b = cols.va[layer, j]
+        n, full = 0, 0
+        if code == SERIES:
+            full = nterms[layer]
+            n = _terms_needed(rows, cols, layer, i, j, a, b, c, full)
+        f, g, fa, fb, fc, ga, gb, gc = _duals(
+            layer, i, j, rows, cols, code, prm, n, n >= full, a, b, c, want_grad
+        )
+        if want_grad:
+            qx, qy = rows.dva[:, layer, i], cols.dva[:, layer, j]
+            df_a = chain(fa, fb, fc, qx[2], qy[2], dc_a)
+            dg_a = chain(ga, gb, gc, qx[2], qy[2], dc_a)
+            bs, bt, bs_b, bs_w, bt_b, bt_w = dense(
+                f,
+                g,
+                chain(fa, fb, fc, qx[0], qy[0], dc_b),
+                chain(fa, fb, fc, qx[1], qy[1], dc_w),
+                chain(ga, gb, gc, qx[0], qy[0], dc_b),
+                chain(ga, gb, gc, qx[1], qy[1], dc_w),
+                tn,
+                tn_b,
+                tn_w,
+                p,
+            )
+            bs_a, bt_a = branch_scale_column(f, g, df_a, dg_a, tn, tn_a, p)
+        else:
+            bs, bt = dense_value(f, g, tn, p)
+            bs_b = bs_w = bs_a = bt_b = bt_w = bt_a = 0.0 * bs
+        if task.residual and layer < depth - 1:
+            s, ds_b, ds_w, ds_a = residual_add(
+                s, ds_b, ds_w, ds_a, bs, bs_b, bs_w, bs_a, a2
+            )
+            t, dt_b, dt_w, dt_a = residual_add(
+                t, dt_b, dt_w, dt_a, bt, bt_b, bt_w, bt_a, a2
+            )
+        else:
+            s, ds_b, ds_w, ds_a = bs, bs_b, bs_w, bs_a
+            t, dt_b, dt_w, dt_a = bt, bt_b, bt_w, bt_a
+    return s, t, ds_b, ds_w, ds_a, dt_b, dt_w, dt_a
