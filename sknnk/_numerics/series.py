@@ -37,6 +37,9 @@ _Z_STEP = 0.01  # grid step for kinked activations and very large variances
 _Z_STEP_SMOOTH = 0.025  # analytic activations at variances <= _Q_SMOOTH
 _Z_STEP_COARSE = 0.05  # analytic activations at variances <= _Q_COARSE
 _Q_COARSE = 6.0
+_Z_STEP_COARSEST = 0.1  # analytic activations at variances <= _Q_COARSEST
+_Q_COARSEST = 1.5
+_COARSEST_TERMS = 300  # terms of the basis of step _Z_STEP_COARSEST
 _Q_SMOOTH = 100.0
 _MAX_TERMS = 1000  # default tier
 _MAX_TERMS_LARGE = 6000  # large tier, on the grid of step _Z_STEP
@@ -59,10 +62,15 @@ def _step_for(q, kink):
     tier, ``h = 0.05`` keeps the exponent below -50 up to ``q = 6``
     (:data:`_Q_COARSE`) and ``h = 0.025`` below -30 up to ``q = 100``. Kinks
     need the fine grid (Gregory weights are O(h^6)), as do larger variances.
+    Up to ``q = 1.5`` (:data:`_Q_COARSEST`), ``h = 0.1`` with at most 300
+    terms keeps it below -49; a layer that needs more terms moves to
+    ``h = 0.05``.
     """
     top = np.max(q, initial=0.0)
     if kink or top > _Q_SMOOTH:
         return _Z_STEP
+    if top <= _Q_COARSEST:
+        return _Z_STEP_COARSEST
     if top <= _Q_COARSE:
         return _Z_STEP_COARSE
     return _Z_STEP_SMOOTH
@@ -377,11 +385,51 @@ def layer_tables(funcs, q, min_terms=8, kink=False, samples=None, key=None):
         direct += 1
     if samples is None:
         samples = sample(funcs[:direct], q, kink)
-    fit = _fit(samples[:direct], q, n_tables, min_terms, _MAX_TERMS + 1, kink)
-    if not fit.ok:
-        fit = _large_tier(funcs[:direct], q, n_tables, min_terms, kink, fit)
+    step = samples[0].step
+    cache_key = (funcs, q.tobytes(), min_terms, kink, step)
+    fit = _table_cache.get(cache_key)
+    if fit is None:
+        fit = _fit(samples[:direct], q, n_tables, min_terms, _terms_of(step), kink)
+        if not fit.ok and step == _Z_STEP_COARSEST:
+            fine = sample(funcs[:direct], q, kink, step=_Z_STEP_COARSE)
+            fit = _fit(fine, q, n_tables, min_terms, _MAX_TERMS + 1, kink)
+        if not fit.ok:
+            fit = _large_tier(funcs[:direct], q, n_tables, min_terms, kink, fit)
+        _table_cache.put(cache_key, fit)
     report_truncation(key, q, fit, n_tables == 4)
-    return fit.coef, fit.rem, fit.n_terms
+    return fit.coef.copy(), fit.rem.copy(), fit.n_terms
+
+
+class _Recent:
+    """The last few small tables (:func:`layer_tables` of one variance
+    array), so that repeated calls on the same points (a grid search's
+    folds, ``k(X)`` then ``k(X, X)``) do not project them again. Entries are
+    bitwise what a new projection gives; tables above ``_CACHED_SIZE``
+    numbers are not kept."""
+
+    def __init__(self, size=8):
+        self.size = size
+        self.entries = {}
+
+    def get(self, key):
+        return self.entries.get(key)
+
+    def put(self, key, fit):
+        if fit.coef.size > _CACHED_SIZE:
+            return
+        if len(self.entries) >= self.size:
+            self.entries.pop(next(iter(self.entries)))
+        self.entries[key] = fit
+
+
+_CACHED_SIZE = 1 << 17
+_table_cache = _Recent()
+
+
+def _terms_of(step):
+    """Terms of the default basis of a grid step (few on the coarsest grid,
+    see :func:`_step_for`)."""
+    return _COARSEST_TERMS + 1 if step == _Z_STEP_COARSEST else _MAX_TERMS + 1
 
 
 def _large_tier(funcs, q, n_tables, min_terms, kink, fit):
