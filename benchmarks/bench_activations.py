@@ -17,8 +17,10 @@ the best relu time seen up to that row.
 ``--compare PATH`` instead times this checkout against another one (e.g. the
 starting commit) in alternating subprocesses, rounds interleaved so that load
 from other processes hits both alike: series activations' NTK depth-3 Grams
-on ``N x 64`` inputs scaled to layer variances about 2 and 10, with and
-without gradient, and the small call (20 x 3 input, steady state)::
+on ``N x 64`` inputs whose layer-0 variances are uniform in ``[q / 4, q]``
+for ``q = 2`` and ``q = 10``, with and without gradient, and the small call
+(20 x 3 input: steady state, and with a new ``sigma_w`` at every call, as in
+a hyperparameter search)::
 
     python benchmarks/bench_activations.py --compare /work/baseline --n 2000
 """
@@ -110,14 +112,18 @@ warnings.simplefilter("ignore")
 out = {}
 for act in acts:
     for q in (2.0, 10.0):
-        # NTK depth 3, sigma_w^2 = 2: layer-0 variance 2 |x|^2 / d + sigma_b^2
-        X = np.random.default_rng(0).normal(size=(n, 64)) * np.sqrt(q / 2.0)
+        # NTK depth 3, sigma_w^2 = 2, sigma_b^2 = 0.01: layer-0 variances
+        # 2 |x|^2 / d + 0.01, uniform in [q / 4, q]
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(n, 64))
+        scale = np.sqrt(rng.uniform(q / 4, q, n) - 0.01) / np.linalg.norm(X, axis=1)
+        X *= np.sqrt(64 / 2.0) * scale[:, None]
         k = NTKKernel(depth=3, activation=act, n_jobs=n_jobs)
         for grad in (False, True):
             k(X[:8], eval_gradient=grad)
             t0 = time.perf_counter()
             k(X, eval_gradient=grad)
-            key = f"{act} q~{q:g} {'grad' if grad else 'value'}"
+            key = f"{act} q<={q:g} {'grad' if grad else 'value'}"
             out[key] = time.perf_counter() - t0
     X = np.random.default_rng(0).normal(size=(20, 3))
     k = NTKKernel(depth=3, activation=act)
@@ -128,6 +134,13 @@ for act in acts:
         k(X)
         best = min(best, time.perf_counter() - t0)
     out[f"{act} 20x3 call"] = best
+    best = np.inf
+    for i in range(200):
+        k = NTKKernel(depth=3, activation=act, sigma_w=1.0 + 1e-3 * i)
+        t0 = time.perf_counter()
+        k(X)
+        best = min(best, time.perf_counter() - t0)
+    out[f"{act} 20x3 new sigma_w"] = best
 print(json.dumps(out))
 """
 

@@ -30,7 +30,8 @@ def _tanh(x):
 
 
 def _dtanh(x):
-    return 1.0 / np.cosh(x) ** 2
+    e = np.exp(-2.0 * np.abs(x))
+    return 4.0 * e / (1.0 + e) ** 2
 
 
 def _gelu(x):

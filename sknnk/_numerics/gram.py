@@ -192,8 +192,10 @@ def tile_generic(out, grad, tile, rows, cols, diag, code, prm, nterms, p, task):
 LEVELS = 64
 # columns of a row segment that share one number of terms
 CHUNK = 64
-# relative bound on what the adaptive truncation of a row segment omits
+# relative bound on what the adaptive truncation of a row segment omits, in
+# the series of values and in those of the partials (gradients only)
 _ADAPT_TOL = 1e-15
+_ADAPT_TOL_GRAD = 1e-13
 # a parity class whose energy is below this fraction of a table (every point)
 # is noise of the quadrature and is skipped
 _PARITY_TOL2 = 1e-20
@@ -440,7 +442,8 @@ def need_table(coef, rem, nterms):
     ``coef[layer, table, point, term]`` and ``rem[layer, table, point]`` are
     the tables of :func:`sknnk._numerics.series.coefficient_tables`.
     ``need[layer, lev, p]`` is the smallest ``n >= 1`` such that, for every
-    table ``b`` of point ``p``, ``r^n e_n <= _ADAPT_TOL e_0`` at
+    table ``b`` of point ``p``, ``r^n e_n <= _ADAPT_TOL e_0`` (``phi``,
+    ``phi'``; ``_ADAPT_TOL_GRAD`` for the gradient tables) at
     ``r = lev / LEVELS``, where ``e_n = sum_{n <= k < N} b_k^2 + r_N`` is the
     energy of the terms from ``n`` on (``r_N`` the remainder of the table,
     ``N = nterms[layer]``), but at most the point's own terms (its tables
@@ -471,7 +474,7 @@ def need_table(coef, rem, nterms):
                 e[full] = rem[layer, b, p]
                 for k in range(full - 1, -1, -1):
                     e[k] = e[k + 1] + c[k] * c[k]
-                lim = _ADAPT_TOL * e[0]
+                lim = (_ADAPT_TOL if b < 2 else _ADAPT_TOL_GRAD) * e[0]
                 if not lim > 0.0:
                     continue
                 # the smallest n is nondecreasing in the level: one pass,
