@@ -127,9 +127,13 @@ def _check_duals(activation, key, grid):
 def _assert_accuracy(activation, key, grid):
     worst, bound = _check_duals(activation, key, grid)
     if key in KINKED:
-        # algebraic convergence: sknnk warns with a rigorous bound, which the
-        # measured error must respect
-        assert bound > 0.0 and worst <= bound + 1e-12, (worst, bound)
+        # algebraic convergence: where sknnk warns, with a rigorous bound, the
+        # measured error must respect it; it warns only above 1e-7, and
+        # without a warning the error must meet the 1e-9 target
+        if bound > 0.0:
+            assert worst <= bound + 1e-12, (worst, bound)
+        else:
+            assert worst < 1e-9, worst
     elif key in ELU_LIKE:
         assert worst < 3e-14 and bound == 0.0, (worst, bound)
     else:

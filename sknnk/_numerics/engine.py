@@ -264,6 +264,8 @@ class Points:
         p = layer_params(network, d)
         n_tables = 4 if want_grad else 2
         layers = []
+        # the series' truncation warning: once per activation, kernel, depth
+        self._key = (spec.name, "NTK" if network.ntk else "NNGP", network.depth)
         if spec.code == SERIES:
             funcs = spec.funcs
 
@@ -279,7 +281,9 @@ class Points:
                     ) from None
                 out = series.diag_values(funcs, q, want_grad, spec.kink, samples)
                 layers.append(
-                    series.layer_tables(funcs[:n_tables], q, 8, spec.kink, samples)
+                    series.layer_tables(
+                        funcs[:n_tables], q, 8, spec.kink, samples, self._key
+                    )
                 )
                 return out
 
@@ -352,7 +356,7 @@ class Points:
         funcs, depth, n_tables, kink = self._series
         with _parallel.single_threaded_blas():
             self.coef, self.rem, self.nterms = series.coefficient_tables(
-                funcs, self.qa, n_tables, min_terms, kink
+                funcs, self.qa, n_tables, min_terms, kink, self._key
             )
 
     def diagonal(self, ntk):

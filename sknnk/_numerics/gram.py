@@ -263,8 +263,10 @@ def tile_residual(out, grad, tile, rows, cols, diag, code, prm, nterms, p, task)
 LEVELS = 64
 # columns of a row segment that share one number of terms
 CHUNK = 64
-# relative bound on what the adaptive truncation of a row segment omits
+# relative bound on what the adaptive truncation of a row segment omits, in
+# the series of values and in those of the partials (gradients only)
 _ADAPT_TOL = 1e-15
+_ADAPT_TOL_GRAD = 1e-13
 # a parity class whose energy is below this fraction of a table (every point)
 # is noise of the quadrature and is skipped
 _PARITY_TOL2 = 1e-20
@@ -353,7 +355,10 @@ def _chunk_series(
     (:class:`SeriesPoints`), ``ncol[layer, level]`` the terms the tile's
     columns need, ``par`` the parity table and ``full`` the terms of the
     layer's tables. The number of terms is what the largest ``|rho|`` of the
-    chunk needs (see :func:`tile_series`).
+    chunk needs (see :func:`tile_series`); ``F`` and ``G`` always get the
+    Cauchy-Schwarz tail ``rho^n sqrt(r(a) r(b))`` of the terms the tables
+    omit (exact on duplicate points, ``rho = 1``; below the truncation
+    criterion otherwise).
     """
     f, g, fa, fb, ga, gb, gc = buf
     w = hi - lo
@@ -367,15 +372,10 @@ def _chunk_series(
     gk = g[lo:hi]
     remx = rows.rem
     remy = cols.rem
-    if n >= full:
-        # F and G with the tail rho^n sqrt(r_n(a) r_n(b))
-        for k in range(w):
-            fc[k] = math.sqrt(remx[layer, 0, xi] * remy[layer, 0, yc + k])
-            gk[k] = math.sqrt(remx[layer, 1, xi] * remy[layer, 1, yc + k])
-    else:
-        for k in range(w):
-            fc[k] = 0.0
-            gk[k] = 0.0
+    # F and G with the tail rho^n sqrt(r(a) r(b)) of what the tables omit
+    for k in range(w):
+        fc[k] = math.sqrt(remx[layer, 0, xi] * remy[layer, 0, yc + k])
+        gk[k] = math.sqrt(remx[layer, 1, xi] * remy[layer, 1, yc + k])
     r = rho[lo:hi]
     r2 = rho2[lo:hi]
     cx = rows.coef[layer]
@@ -418,9 +418,9 @@ def tile_series(out, grad, tile, rows, cols, diag, par, nterms, p, task):
     * The number of terms of ``CHUNK`` columns of a row segment at a layer is
       the smallest ``n`` for which ``|rho|^n`` times the tail energies of their
       points is below ``_ADAPT_TOL`` (``need``, :func:`need_table`, at the
-      level just above the chunk's largest ``|rho|``); the full ``nterms`` and
-      its Cauchy-Schwarz tail when ``|rho|`` reaches the top level
-      (:func:`_chunk_series`).
+      level just above the chunk's largest ``|rho|``), at most the points'
+      own nonzero terms, which it takes when ``|rho|`` reaches the top level;
+      ``F`` and ``G`` get the Cauchy-Schwarz tail (:func:`_chunk_series`).
     """
     _, _, i0, i1, j0, j1, diag_tile, mirror, _, yo = tile
     depth, want_grad = task.depth, task.want_grad
@@ -513,49 +513,59 @@ def need_table(coef, rem, nterms):
     ``coef[layer, table, point, term]`` and ``rem[layer, table, point]`` are
     the tables of :func:`sknnk._numerics.series.coefficient_tables`.
     ``need[layer, lev, p]`` is the smallest ``n >= 1`` such that, for every
-    table ``b`` of point ``p``, ``r^n e_n <= _ADAPT_TOL e_0`` at
+    table ``b`` of point ``p``, ``r^n e_n <= _ADAPT_TOL e_0`` (``phi``,
+    ``phi'``; ``_ADAPT_TOL_GRAD`` for the gradient tables) at
     ``r = lev / LEVELS``, where ``e_n = sum_{n <= k < N} b_k^2 + r_N`` is the
     energy of the terms from ``n`` on (``r_N`` the remainder of the table,
-    ``N = nterms[layer]``); ``N`` at the top level ``r = 1``. For a pair of
-    points at ``|rho| <= r`` whose needs are at most ``n``, Cauchy-Schwarz
-    bounds what the terms from ``n`` on contribute by
-    ``r^n sqrt(e_n(x) e_n(y)) <= _ADAPT_TOL sqrt(e_0(x) e_0(y))``, relative to
-    ``sqrt(E[phi(u)^2] E[phi(v)^2])`` (or that of the derivative).
+    ``N = nterms[layer]``), but at most the point's own terms (its tables
+    are zero from some ``M <= N`` on: more terms add nothing), and those
+    ``M`` at the top level ``r = 1``. For a pair of points at ``|rho| <= r``
+    whose needs are at most ``n``, Cauchy-Schwarz bounds what the terms from
+    ``n`` on contribute by ``r^n sqrt(e_n(x) e_n(y)) <= _ADAPT_TOL
+    sqrt(e_0(x) e_0(y))`` relative to ``sqrt(E[phi(u)^2] E[phi(v)^2])`` (or
+    that of the derivative), or, where ``M`` is reached, by the table's
+    remainder (at most the truncation tolerance of
+    :func:`sknnk._numerics.series.layer_tables`), which the added tail
+    ``rho^n sqrt(r(x) r(y))`` approximates.
     """
     n_layers, n_tables, n_points, n_max = coef.shape
     need = np.ones((n_layers, LEVELS + 1, n_points), dtype=np.int32)
-    # powers[lev, n] = (lev / LEVELS)^n
-    powers = np.empty((LEVELS, n_max + 1))
-    for lev in range(LEVELS):
-        powers[lev, 0] = 1.0
-        for n in range(1, n_max + 1):
-            powers[lev, n] = powers[lev, n - 1] * (lev / LEVELS)
     e = np.empty(n_max + 1)
     for layer in range(n_layers):
         full = nterms[layer]
         for p in range(n_points):
-            need[layer, LEVELS, p] = full
+            top = 1
             for b in range(n_tables):
                 c = coef[layer, b, p]
+                # the point's own terms: its table is zero from `last` on
+                last = full
+                while last > 1 and c[last - 1] == 0.0:
+                    last -= 1
+                top = max(top, last)
                 e[full] = rem[layer, b, p]
                 for k in range(full - 1, -1, -1):
                     e[k] = e[k + 1] + c[k] * c[k]
-                lim = _ADAPT_TOL * e[0]
+                lim = (_ADAPT_TOL if b < 2 else _ADAPT_TOL_GRAD) * e[0]
                 if not lim > 0.0:
                     continue
-                # the smallest n is nondecreasing in the level: one pass
+                # the smallest n is nondecreasing in the level: one pass,
+                # with power = (lev / LEVELS)^n
                 n = 1
                 lev = 1
+                power = 1.0 / LEVELS
                 while lev < LEVELS:
-                    if powers[lev, n] * e[n] <= lim:
+                    if power * e[n] <= lim:
                         need[layer, lev, p] = max(need[layer, lev, p], n)
                         lev += 1
-                    elif n >= full:
+                        power = (lev / LEVELS) ** n
+                    elif n >= last:
                         for m in range(lev, LEVELS):
-                            need[layer, m, p] = full
+                            need[layer, m, p] = max(need[layer, m, p], last)
                         break
                     else:
                         n += 1
+                        power *= lev / LEVELS
+            need[layer, LEVELS, p] = top
     return need
 
 

@@ -15,14 +15,53 @@ coefficients of ``phi''`` and ``phi'''``.
 
 Coefficients are computed by the trapezoid rule (spectrally accurate here) on
 ``z in [-13, 13]`` with Hermite *functions*, whose three-term recurrence does not
-overflow. The series is truncated at the smallest ``N`` for which the per-point
-remainder ``r_N(s) = E[f^2] - sum_{k <= N} f_k(s)^2`` is below a relative
-tolerance for every point, and the Cauchy-Schwarz tail
-``rho^{N+1} sqrt(r_N(a) r_N(b))`` is added, which makes the diagonal exact.
+overflow. Each point gets the smallest number of terms ``N`` for which the
+remainder ``r_N(s) = E[f^2] - sum_{k < N} f_k(s)^2`` of *every* table it needs
+(``phi`` and ``phi'``; ``phi''`` and ``phi'''`` for gradients) is below a
+relative tolerance (:func:`layer_tables`), and ``F`` and ``G`` get the
+Cauchy-Schwarz tail ``rho^N sqrt(r_N(a) r_N(b))``, which makes the diagonal
+exact. The error of an entry is then at most ``2 r_N / E[f^2]`` relative to
+``sqrt(k(x, x) k(y, y))`` of the layer for values, and ``r_N / E[f^2]`` of
+the gradient tables for the partials: the stated bound of the truncation
+warning (shown above 1e-7, :func:`report_truncation`); a gradient whose
+bound exceeds 1e-2 is refused with a ``ValueError`` rather than returned.
+
+**Choice of the method (analysis).** The activations of this module bend
+on a unit scale in ``u``, so at layer variance ``q`` their sampled form
+``phi(sqrt(q) z)`` has features of width ``1 / sqrt(q)`` in ``z``. Their
+Hermite coefficients stay flat up to ``k ~ q`` and decay beyond, like
+``exp(-c sqrt(k / q))`` for tanh-like functions (nearest singularity at
+``|Im u| = pi / 2``) and algebraically for kinks (ArcCosine(n >= 4)). The
+number of terms is therefore linear in the variance (measured, tolerance
+1e-13 on ``r_N``: tanh about 90 q for ``phi``, 130 q for ``phi'``, 180 q
+for ``phi''``; gelu, softplus, sigmoid and swish 20-40 q), and so is the cost
+of an entry (Horner over ``N`` terms, fewer where ``|rho| < 1``, see
+:func:`sknnk._numerics.gram.need_table`). The tables are computed per point
+in blocks of terms (each basis column read once; a point of small variance
+pays only for its own terms) on a grid whose step follows the analyticity
+strip (:func:`_step_for`): 0.1 up to ``q = 1.5``, 0.05 up to 6, 0.025 up to
+100, 0.01 beyond. The default tier has 1000 terms; a layer it cannot resolve
+moves to the large tier (6000 terms, 62 MB of basis) when that makes it
+accurate, which keeps tanh within 1e-9 up to ``q ~ 40`` and the other smooth
+activations up to ``q ~ 100-300`` (``benchmarks/series_error_map.py``).
+Beyond, the terms needed (``10^4-10^5`` at ``q = 1e3``) make a Hermite
+series the wrong tool: values warn with their bound, gradients are refused.
+The accurate continuation to large variances splits off the activation's
+large-scale form in closed form (``tanh = sign + r``, ``gelu = relu + r``:
+arcsine and arc-cosine kernels; cross terms such as ``E[sign(u) r(v)] =
+E[erf(rho v / sqrt(2 b (1 - rho^2))) r(v)]`` are 1-D integrals, and
+``E[r(u) r(v)]`` a 2-D quadrature over the support of the decaying residual
+``r``), or, for tanh and sigmoid, the exact Gaussian scale mixture of the
+logistic function (``sigmoid(x) = E_s[Phi(x / s)]``), whose discretised duals
+are sums of arcsine terms at any variance. Neither is implemented yet.
 """
 
 import math
+import os
+import sys
+import threading
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 
@@ -32,52 +71,86 @@ from ._jit import njit
 _Z_MAX = 13.0
 _Z_STEP = 0.01  # grid step for kinked activations and very large variances
 _Z_STEP_SMOOTH = 0.025  # analytic activations at variances <= _Q_SMOOTH
+_Z_STEP_COARSE = 0.05  # analytic activations at variances <= _Q_COARSE
+_Q_COARSE = 6.0
+_Z_STEP_COARSEST = 0.1  # analytic activations at variances <= _Q_COARSEST
+_Q_COARSEST = 1.5
+_COARSEST_TERMS = 300  # terms of the basis of step _Z_STEP_COARSEST
 _Q_SMOOTH = 100.0
-_MAX_TERMS = 1000
-_REL_TOL = 1e-13
+_MAX_TERMS = 1000  # default tier
+_MAX_TERMS_LARGE = 6000  # large tier, on the grid of step _Z_STEP
+_START_TERMS = 32  # columns of the first probe
+_REL_TOL = 1e-13  # relative tail energy of the phi and phi' tables
+_GRAD_TOL = 1e-11  # of the phi'' and phi''' tables (gradients)
+_ACCEPT_BOUND = 1e-10  # stated bound up to which a tier is kept (_enough)
 _THREADED_SIZE = 1 << 18  # grid samples from which sampling uses threads
 
 _basis_cache = {}
 
 
 def _step_for(q, kink):
-    """Grid step: the trapezoid rule's error for an integrand analytic in the
-    strip |Im z| < a decays like exp(-2 pi a / h); tanh-like activations at
-    variance q have their nearest singularity at a ~ pi / (2 sqrt(q)), so
-    h = 0.025 keeps it below 1e-30 up to q = 100. Kinks need the fine grid
-    (Gregory weights are O(h^6))."""
-    if kink or np.max(q, initial=0.0) > _Q_SMOOTH:
+    """Grid step of the variances ``q``.
+
+    The trapezoid rule's error for an integrand analytic in the strip
+    ``|Im z| < a`` decays like ``exp(-2 pi a / h)``, times the growth of the
+    Hermite function ``psi_k`` in the strip, ``exp(sqrt(2 k) a)``.
+    tanh-like activations at variance ``q`` have their nearest singularity at
+    ``a ~ pi / (2 sqrt(q))``: for the ``k < 1000`` terms of the default
+    tier, ``h = 0.05`` keeps the exponent below -50 up to ``q = 6``
+    (:data:`_Q_COARSE`) and ``h = 0.025`` below -30 up to ``q = 100``. Kinks
+    need the fine grid (Gregory weights are O(h^6)), as do larger variances.
+    Up to ``q = 1.5`` (:data:`_Q_COARSEST`), ``h = 0.1`` with at most 300
+    terms keeps it below -49; a layer that needs more terms moves to
+    ``h = 0.05``.
+    """
+    top = np.max(q, initial=0.0)
+    if kink or top > _Q_SMOOTH:
         return _Z_STEP
+    if top <= _Q_COARSEST:
+        return _Z_STEP_COARSEST
+    if top <= _Q_COARSE:
+        return _Z_STEP_COARSE
     return _Z_STEP_SMOOTH
 
 
-def _basis(step=_Z_STEP):
-    """Grid ``z``, matrix ``B[m, k] = psi_k(z_m) psi_0(z_m) dz`` and weights.
+def _basis(step=_Z_STEP, n_terms=_MAX_TERMS + 1):
+    """Grid ``z``, half bases and weights of the quadrature of step ``step``.
 
-    Built once per process (about 20 MB) for ``k < _MAX_TERMS + 1``.
+    ``z`` is the symmetric grid on ``[-_Z_MAX, _Z_MAX]`` (exactly
+    antisymmetric, ``z[n - 1 - i] == -z[i]``); the basis
+    ``B[m, k] = psi_k(z_m) psi_0(z_m) dz`` of the first ``n_terms`` Hermite
+    functions has the exact parity of ``k``, so only its rows ``z >= 0`` are
+    kept, as the contiguous even and odd columns (see :func:`_project`).
+    ``weights`` is the standard normal density times ``dz``. Built once per
+    process and ``(step, n_terms)``: 4 MB at the default step and terms, 62 MB
+    for the large tier (:data:`_MAX_TERMS_LARGE`, built only when a layer
+    needs it).
     """
-    if step in _basis_cache:
-        return _basis_cache[step]
-    n_terms = _MAX_TERMS + 1
+    key = (step, n_terms)
+    if key in _basis_cache:
+        return _basis_cache[key]
     n = int(round(2 * _Z_MAX / step)) + 1
     z = np.linspace(-_Z_MAX, _Z_MAX, n)
-    # exactly antisymmetric (z[n - 1 - i] == -z[i]), so that the basis has the
-    # exact parity of the Hermite functions (see _project)
     z = 0.5 * (z - z[::-1])
-    psi = np.empty((z.size, n_terms))
-    psi[:, 0] = np.exp(-0.25 * z * z) / (2.0 * math.pi) ** 0.25
-    psi[:, 1] = z * psi[:, 0]
+    mid = n // 2
+    zh = z[mid:]
+    psi0 = np.exp(-0.25 * zh * zh) / (2.0 * math.pi) ** 0.25
+    psi = np.empty((zh.size, n_terms))
+    psi[:, 0] = psi0
+    psi[:, 1] = zh * psi0
     for k in range(1, n_terms - 1):
-        psi[:, k + 1] = (z * psi[:, k] - math.sqrt(k) * psi[:, k - 1]) / math.sqrt(
+        psi[:, k + 1] = (zh * psi[:, k] - math.sqrt(k) * psi[:, k - 1]) / math.sqrt(
             k + 1
         )
-    basis = psi * (psi[:, :1] * step)
+    psi *= psi0[:, None] * step
     # flush values that cannot matter to zero: subnormal numbers would slow
     # every product with the basis down by orders of magnitude
-    basis[np.abs(basis) < 1e-200] = 0.0
-    weights = psi[:, 0] ** 2 * step  # standard normal density times dz
-    _basis_cache[step] = (z, basis, weights)
-    return _basis_cache[step]
+    psi[np.abs(psi) < 1e-200] = 0.0
+    even = np.ascontiguousarray(psi[:, 0::2])
+    odd = np.ascontiguousarray(psi[:, 1::2])
+    w = (np.exp(-0.25 * z * z) / (2.0 * math.pi) ** 0.25) ** 2 * step
+    _basis_cache[key] = (z, (even, odd), w)
+    return _basis_cache[key]
 
 
 def _gregory(step=_Z_STEP):
@@ -190,16 +263,18 @@ def _evaluate(f, u, n_threads):
     return out
 
 
-def sample(funcs, q, kink=False, n_threads=1):
+def sample(funcs, q, kink=False, n_threads=1, step=None):
     """Sample the given functions of ``funcs`` on ``u = sqrt(q) z`` (the grid).
 
     Returns a list with a :class:`_Sampled` (or None for a missing function)
     per entry of ``funcs``, to be shared by :func:`diag_values` and
     :func:`layer_tables` so each function is evaluated once per layer.
-    ``n_threads`` threads evaluate the functions of many points.
+    ``n_threads`` threads evaluate the functions of many points. ``step`` is
+    the grid step (default: :func:`_step_for`).
     """
     q = np.asarray(q, dtype=float)
-    step = _step_for(q, kink)
+    if step is None:
+        step = _step_for(q, kink)
     z, _, _ = _basis(step)
     u = np.sqrt(q)[:, None] * z[None, :]
     return [None if f is None else _Sampled(f, u, kink, step, n_threads) for f in funcs]
@@ -243,7 +318,7 @@ def diag_values(funcs, q, want_grad=True, kink=False, samples=None):
     return v, wv, dv, dw
 
 
-def coefficient_tables(funcs, q_layers, n_tables, min_terms=None, kink=False):
+def coefficient_tables(funcs, q_layers, n_tables, min_terms=None, kink=False, key=None):
     """Hermite coefficients of ``phi, phi', ...`` at every layer and point.
 
     Parameters
@@ -260,19 +335,23 @@ def coefficient_tables(funcs, q_layers, n_tables, min_terms=None, kink=False):
     kink : bool, default=False
         Whether the activation or its derivative has a kink at 0 (Gregory
         weights, see :func:`_gregory`).
+    key : tuple, optional
+        Identifies the truncation warning (see :func:`layer_tables`).
 
     Returns
     -------
     coef : ndarray of shape (n_layers, n_tables, n_points, n_terms)
     rem : ndarray of shape (n_layers, n_tables, n_points)
-        Remainders ``r_N`` (clipped at 0) for the Cauchy-Schwarz tail term.
+        Tail energies ``r_N`` (clipped at 0) of every table: the
+        Cauchy-Schwarz tail term and the truncation bounds.
     n_used : ndarray of shape (n_layers,), int
         Number of terms used at each layer.
     """
     layers = []
     for layer in range(q_layers.shape[0]):
         low = 8 if min_terms is None else int(min_terms[layer])
-        layers.append(layer_tables(funcs[:n_tables], q_layers[layer], low, kink))
+        tables = layer_tables(funcs[:n_tables], q_layers[layer], low, kink, key=key)
+        layers.append(tables)
     return assemble(layers)
 
 
@@ -289,108 +368,298 @@ def assemble(layers):
     return coef, rem, np.array(used, dtype=np.int64)
 
 
-def layer_tables(funcs, q, min_terms=8, kink=False, samples=None):
+def layer_tables(funcs, q, min_terms=8, kink=False, samples=None, key=None):
     """Coefficient tables of one layer with an adaptive number of terms.
 
-    Tables of derivatives whose function is ``None`` are derived from the
-    previous table by Stein's identity ``c_k(s) = sqrt((k + 1) / s) b_(k+1)(s)``
-    (exact also when the derivative has jumps or Dirac masses).
+    Parameters
+    ----------
+    funcs : tuple of callables or None
+        ``(phi, phi')`` or ``(phi, phi', phi'', phi''')``; tables of
+        derivatives whose function is ``None`` are derived from the previous
+        table by Stein's identity ``c_k(s) = sqrt((k + 1) / s) b_(k+1)(s)``
+        (exact also when the derivative has jumps or Dirac masses).
+    q : ndarray of shape (n_points,)
+        Layer variances.
+    min_terms : int, default=8
+        Lower bound on the number of terms.
+    kink : bool, default=False
+        Gregory weights at a kink at 0 (see :func:`_gregory`).
+    samples : list of _Sampled, optional
+        The functions already sampled by :func:`sample`.
+    key : tuple, optional
+        ``(activation name, kernel, depth)``: the truncation warning is shown
+        once per key and process (:func:`report_truncation`).
+
+    Returns
+    -------
+    coef : ndarray of shape (n_tables, n_points, n_terms)
+    rem : ndarray of shape (n_tables, n_points)
+        Tail energies ``r_N`` of every table (clipped at 0): exact remainders
+        ``E[f^2] - sum_k f_k^2`` for sampled functions, the estimate of
+        :func:`_derived` for tables derived by Stein's identity.
+    n_terms : int
+
+    Raises
+    ------
+    ValueError
+        If gradient tables are requested and their truncation bound exceeds
+        :data:`GRAD_RAISE_BOUND` (see :func:`report_truncation`).
+
+    Notes
+    -----
+    The number of terms ``N`` is the smallest for which every table ``t`` of
+    every point has ``r_N <= tol_t E[f_t^2]`` (``_REL_TOL`` for ``phi`` and
+    ``phi'``, ``_GRAD_TOL`` for the gradient tables), first on the points of
+    extreme variance (projections with doubling numbers of columns), then
+    checked on all points. The default tier (``_MAX_TERMS`` terms) covers
+    moderate variances; a layer it cannot resolve moves to the large tier
+    (``_MAX_TERMS_LARGE`` terms on the fine grid) if that resolves it, so
+    the cost grows linearly with the variance up to that tier's range.
     """
     n_tables = len(funcs)
     direct = 0
     while direct < n_tables and funcs[direct] is not None:
         direct += 1
-    extra = n_tables - direct  # columns the Stein recursion consumes
     if samples is None:
         samples = sample(funcs[:direct], q, kink)
-    sampled = samples[:direct]
+    step = samples[0].step
+    cache_key = (funcs, q.tobytes(), min_terms, kink, step)
+    fit = _table_cache.get(cache_key)
+    if fit is None:
+        fit = _fit(samples[:direct], q, n_tables, min_terms, _terms_of(step), kink)
+        if not _enough(fit, n_tables) and step == _Z_STEP_COARSEST:
+            fine = sample(funcs[:direct], q, kink, step=_Z_STEP_COARSE)
+            fit = _fit(fine, q, n_tables, min_terms, _MAX_TERMS + 1, kink)
+        if not _enough(fit, n_tables):
+            fit = _large_tier(funcs[:direct], q, n_tables, min_terms, kink, fit)
+        _table_cache.put(cache_key, fit)
+    report_truncation(key, q, fit, n_tables == 4)
+    return fit.coef.copy(), fit.rem.copy(), fit.n_terms
+
+
+class _Recent:
+    """The last few small tables (:func:`layer_tables` of one variance
+    array), so that repeated calls on the same points (a grid search's
+    folds, ``k(X)`` then ``k(X, X)``) do not project them again. Entries are
+    bitwise what a new projection gives; tables above ``_CACHED_SIZE``
+    numbers are not kept."""
+
+    def __init__(self, size=8):
+        self.size = size
+        self.entries = {}
+        self.lock = threading.Lock()  # kernels may run on several threads
+
+    def get(self, key):
+        with self.lock:
+            return self.entries.get(key)
+
+    def put(self, key, fit):
+        if fit.coef.size > _CACHED_SIZE:
+            return
+        with self.lock:
+            if len(self.entries) >= self.size:
+                self.entries.pop(next(iter(self.entries)))
+            self.entries[key] = fit
+
+
+_CACHED_SIZE = 1 << 17
+_table_cache = _Recent()
+
+
+def _terms_of(step):
+    """Terms of the default basis of a grid step (few on the coarsest grid,
+    see :func:`_step_for`)."""
+    return _COARSEST_TERMS + 1 if step == _Z_STEP_COARSEST else _MAX_TERMS + 1
+
+
+def _enough(fit, n_tables):
+    """Whether a tier's tables are kept: converged, or within
+    :data:`_ACCEPT_BOUND` (a tenth of the 1e-9 target; more terms would cost
+    time for digits below it)."""
+    grad = fit.bound_grad if n_tables == 4 else 0.0
+    return fit.ok or max(fit.bound_values, grad) <= _ACCEPT_BOUND
+
+
+def _large_tier(funcs, q, n_tables, min_terms, kink, fit):
+    """The layer's tables on the large tier (``_MAX_TERMS_LARGE`` terms, grid
+    step ``_Z_STEP``) if they are accurate there, else ``fit`` (the default
+    tier's, which did not converge).
+
+    Accurate: the stated bound at most :data:`WARN_BOUND`, or, with gradient
+    tables, a gradient bound at most :data:`GRAD_RAISE_BOUND` where ``fit``
+    would refuse the gradient. The point of largest variance is tried first,
+    so hopeless variances cost one point's tables.
+    """
+    grad = n_tables == 4
+
+    def accurate(f):
+        if max(f.bound_values, f.bound_grad if grad else 0.0) <= WARN_BOUND:
+            return True
+        return grad and f.bound_grad <= GRAD_RAISE_BOUND < fit.bound_grad
+
+    n_basis = _MAX_TERMS_LARGE + 1
+    top = np.array([np.argmax(q)])
+    one = sample(funcs, q[top], kink, step=_Z_STEP)
+    if not accurate(_fit(one, q[top], n_tables, min_terms, n_basis, kink)):
+        return fit
+    big = _fit(
+        sample(funcs, q, kink, step=_Z_STEP), q, n_tables, min_terms, n_basis, kink
+    )
+    return big if accurate(big) else fit
+
+
+class _Fit(NamedTuple):
+    """Tables of one layer at ``n_terms`` terms and their truncation bounds
+    (relative to ``sqrt(k(x, x) k(y, y))`` of the layer)."""
+
+    coef: np.ndarray
+    rem: np.ndarray
+    n_terms: int
+    ok: bool
+    bound_values: float
+    bound_grad: float
+
+
+def _fit(sampled, q, n_tables, min_terms, n_basis, kink):
+    """:class:`_Fit` of one layer on a basis of ``n_basis`` terms.
+
+    ``sampled`` are the direct tables' functions on the grid of one step; the
+    tables of missing derivatives are derived by :func:`_derived`. Every
+    point gets its own number of terms: its coefficients are projected block
+    after block of terms (block ends 32, 64, 96, ..., then growing by a quarter)
+    until every table of the point has ``tail <= tol * energy``
+    (:func:`_tails`), so each basis column is read once and a point of small
+    variance costs only the terms it needs. Columns a point did not reach are
+    zeros; its remainder ``rem`` then covers them (the Cauchy-Schwarz tail).
+    """
+    direct = len(sampled)
+    extra = n_tables - direct
     step = sampled[0].step
-    _, basis, _ = _basis(step)
+    _, (even_basis, odd_basis), _ = _basis(step, n_basis)
+    mid = sampled[0].v.shape[1] // 2
     if kink:
         values = [f.linear() * _gregory(step) for f in sampled]
     else:
         values = [f.v for f in sampled]
+    folded = [_fold(v, mid) for v in values]
     norms = [f.norm() for f in sampled]
-    checked = min(direct, 2)  # F and G need the remainders (tail term)
-    cap = _MAX_TERMS + 1 - extra
-    # probe the extreme variances to choose the number of terms
-    probe = np.unique([np.argmin(q), np.argmax(q)])
-    n_terms = min(min_terms, cap)
-    while True:
-        for t in range(checked):
-            c = (basis.T @ values[t][probe].T).T  # this order is faster in BLAS
-            n_terms = min(cap, max(n_terms, _terms_needed(c, norms[t][probe])))
-        cols = n_terms + extra
-        coefs = [_project(basis, v, cols) for v in values]
-        rem = [
-            norms[t] - np.sum(coefs[t][:, :n_terms] ** 2, axis=1)
-            for t in range(checked)
-        ]
-        ok = all(
-            np.all(r <= _REL_TOL * np.maximum(nrm, 1e-300) + 1e-300)
-            for r, nrm in zip(rem, norms)
-        )
-        if ok or n_terms >= cap:
+    tols = np.array([_REL_TOL if t < 2 else _GRAD_TOL for t in range(n_tables)])
+    n_points = q.size
+    cap = n_basis - (n_basis % 2)  # block ends are even
+    coefs = [np.zeros((n_points, cap)) for _ in range(direct)]
+    sums = np.zeros((direct, n_points))  # sum of squares of the computed terms
+    end = np.zeros(n_points, dtype=np.int64)
+    active = np.arange(n_points)
+    lo, hi = 0, min(cap, _START_TERMS)
+    while active.size:
+        every = active.size == n_points
+        rows = slice(None) if every else active
+        for t, (even, odd, has_even, has_odd) in enumerate(folded):
+            block = coefs[t][rows, lo:hi]
+            if has_even:
+                ev = even if every else even[active]
+                block[:, 0::2] = ev @ even_basis[:, lo // 2 : hi // 2]
+            if has_odd:
+                od = odd if every else odd[active]
+                block[:, 1::2] = od @ odd_basis[:, lo // 2 : hi // 2]
+            if not every:
+                coefs[t][active, lo:hi] = block
+            sums[t, rows] += np.einsum("ij,ij->i", block, block)
+        end[active] = hi
+        if extra:
+            sub = [c[rows, :hi] for c in coefs]
+            tails, energy = _tails(sub, [n[rows] for n in norms], q[rows], hi, extra)
+        else:
+            energy = np.array([n[rows] for n in norms])
+            tails = energy - sums[:, rows]
+        ok = np.all(tails <= tols[:, None] * energy + 1e-300, axis=0)
+        active = active[~ok]
+        if hi >= cap:
             break
-        n_terms = min(cap, 2 * n_terms)
-    if not ok:
-        worst = max(
-            float(np.max(r / np.maximum(nrm, 1e-300))) for r, nrm in zip(rem, norms)
-        )
-        warnings.warn(
-            f"The Hermite series of the activation did not converge in {n_terms} "
-            f"terms at layer variance up to {float(np.max(q)):.3g}: the truncation "
-            f"error of an entry is bounded by {2 * worst:.2e} relative to "
-            "sqrt(k(x, x) k(y, y)) of that layer. Smaller sigma_w / sigma_b or "
-            "inputs of smaller norm keep the variances lower.",
-            UserWarning,
-            stacklevel=7,  # the user's call of a kernel or its diag
-        )
+        lo = hi
+        hi = min(cap, hi + max(32, (hi // 8) * 2))
+    ok = active.size == 0
+    width = max(int(end.max()), min_terms + extra)
+    full = [c[:, :width] if width <= cap else _pad(c, width) for c in coefs]
+    tails, energy = _tails(full, norms, q, end, extra, tables=True)
+    n_terms = width - extra
+    coef = np.stack([c[:, :n_terms] for c in tails[1]])
+    rem = tails[0]
+    rel = np.max(rem / np.maximum(energy, 1e-300), axis=1, initial=0.0)
+    return _Fit(coef, rem, n_terms, ok, 2 * float(max(rel[:2])), float(max(rel)))
+
+
+def _pad(c, width):
+    """``c`` with zero columns up to ``width``."""
+    out = np.zeros((c.shape[0], width))
+    out[:, : c.shape[1]] = c
+    return out
+
+
+def _tails(coefs, norms, q, end, extra, tables=False):
+    """Tail energies and energies ``(n_tables, n_points)`` of the tables at
+    the ``width - extra`` terms every table of width ``width`` has.
+
+    ``coefs`` are the direct tables (``end`` columns computed per point, zeros
+    beyond), ``norms`` their energies ``E[f^2]``; the ``extra`` missing
+    derivatives are derived by :func:`_derived`. With ``tables`` the result
+    is ``((tails, all tables), energy)``.
+    """
+    coefs = list(coefs)
+    energy = list(norms)
+    m = np.array(end)
     for _ in range(extra):
-        prev = coefs[-1]
-        k = np.arange(prev.shape[1] - 1)
-        inv = np.where(q > 1e-14, 1.0 / np.maximum(q, 1e-300), 0.0)
-        coefs.append(np.sqrt((k + 1)[None, :] * inv[:, None]) * prev[:, 1:])
-    coef = np.stack([c[:, :n_terms] for c in coefs])
-    rem_all = np.zeros((n_tables, q.size))
-    rem_all[:checked] = np.clip(np.stack(rem), 0.0, None)
-    return coef, rem_all, n_terms
+        c, e = _derived(coefs[-1], energy[-1], q, m)
+        coefs.append(c)
+        energy.append(e)
+        m = np.maximum(m - 1, 0)
+    n = coefs[0].shape[1] - extra
+    tails = np.array(
+        [
+            np.maximum(e - np.sum(c[:, :n] ** 2, axis=1), 0.0)
+            for c, e in zip(coefs, energy)
+        ]
+    )
+    energy = np.array(energy)
+    if tables:
+        return (tails, coefs), energy
+    return tails, energy
 
 
-def _project(basis, v, cols):
-    """``(basis[:, :cols].T @ v.T).T``: coefficients of the sampled rows ``v``.
+def _derived(prev, energy_prev, q, m):
+    """Stein's identity: the table ``c_k = sqrt((k + 1) / q) b_(k+1)`` of the
+    derivative from the table ``b`` (one column fewer), and its energy.
+
+    The energy is the sum of the squares of the coefficients plus
+    ``m / q r_b(m)`` for the terms beyond the ``m`` computed columns of ``b``
+    (``r_b`` its tail): exact if that tail sits at its first term, an a
+    posteriori estimate otherwise (the bound of activations given without
+    this derivative).
+    """
+    k = np.arange(prev.shape[1] - 1)
+    inv = np.where(q > 1e-14, 1.0 / np.maximum(q, 1e-300), 0.0)
+    c = np.sqrt((k + 1)[None, :] * inv[:, None]) * prev[:, 1:]
+    tail_prev = np.maximum(energy_prev - np.sum(prev**2, axis=1), 0.0)
+    return c, np.sum(c**2, axis=1) + m * inv * tail_prev
+
+
+def _project(half, folded, cols):
+    """Coefficients ``(basis[:, :cols].T @ v.T).T`` of the sampled rows ``v``.
 
     The grid is symmetric and ``basis[:, k]`` has the parity of ``k`` (exactly,
     see :func:`_basis`), so even coefficients only see the even part
-    ``v(z) + v(-z)`` and odd ones the odd part ``v(z) - v(-z)`` on ``z >= 0``:
-    half the products, and none at all for a part that is exactly zero (an
-    exactly odd or even function).
+    ``v(z) + v(-z)`` and odd ones the odd part ``v(z) - v(-z)`` on ``z >= 0``
+    (``folded``, from :func:`_fold`): half the products, and none at all for
+    a part that is exactly zero (an exactly odd or even function).
     """
-    mid = basis.shape[0] // 2
-    even_basis, odd_basis = _half_bases(basis)
-    even, odd, has_even, has_odd = _fold(v, mid)
-    out = np.zeros((v.shape[0], cols))
+    even_basis, odd_basis = half
+    even, odd, has_even, has_odd = folded
+    out = np.zeros((even.shape[0], cols))
     if has_even:
         out[:, 0::2] = even @ even_basis[:, : (cols + 1) // 2]
     if has_odd:
         out[:, 1::2] = odd @ odd_basis[:, : cols // 2]
     return out
-
-
-_half_cache = {}
-
-
-def _half_bases(basis):
-    """Contiguous even and odd columns of the basis on ``z >= 0``."""
-    key = id(basis)
-    if key not in _half_cache:
-        mid = basis.shape[0] // 2
-        _half_cache[key] = (
-            basis,  # keeps the id valid
-            np.ascontiguousarray(basis[mid:, 0::2]),
-            np.ascontiguousarray(basis[mid:, 1::2]),
-        )
-    return _half_cache[key][1:]
 
 
 @njit(cache=True, nogil=True)
@@ -417,14 +686,89 @@ def _fold(v, mid):
     return even, odd, has_even, has_odd
 
 
-def _terms_needed(c, norms):
-    """Smallest ``N + 1`` with remainder below tolerance for the given rows."""
-    csum = np.cumsum(c * c, axis=1)
-    rem = norms[:, None] - csum
-    ok = rem <= _REL_TOL * np.maximum(norms, 1e-300)[:, None] + 1e-300
-    need = 1
-    for row in ok:
-        idx = np.flatnonzero(row)
-        n = (idx[0] + 1) if idx.size else row.size
-        need = max(need, int(n))
-    return need + 2
+# --------------------------------------------------------------------------
+# the truncation warning
+
+#: Stated bound (relative to ``sqrt(k(x, x) k(y, y))`` of a layer) above
+#: which a series warns.
+WARN_BOUND = 1e-7
+#: Bound of the gradient tables above which a gradient is refused.
+GRAD_RAISE_BOUND = 1e-2
+_stated = {}  # key -> largest bound stated so far in this process
+
+
+def reset_warnings():
+    """Forget which truncation warnings were shown (tests start afresh)."""
+    _stated.clear()
+
+
+def report_truncation(key, q, fit, grad):
+    """Warn (values) or raise (gradients) when a layer's series is truncated.
+
+    Values: a ``UserWarning`` when the stated bound exceeds
+    :data:`WARN_BOUND`, at most once per ``key`` and process (again only for
+    a bound more than ten times the largest stated), attributed to the first
+    caller outside sknnk, scikit-learn, scipy, numpy and joblib (the user's
+    line, also inside ``GaussianProcessRegressor.fit``). Gradients: a
+    ``ValueError`` when the bound of the gradient tables exceeds
+    :data:`GRAD_RAISE_BOUND` (an optimizer would follow a wrong gradient);
+    below it the warning's bound covers the gradients too.
+    """
+    top = float(np.max(q, initial=0.0))
+    name = f"{key[0]!r} " if key else ""
+    fixes = (
+        "standardize X (e.g. sklearn.preprocessing.StandardScaler) or use a "
+        "smaller sigma_w / sigma_b (in a hyperparameter search, smaller upper "
+        "sigma_w_bounds / sigma_b_bounds)"
+    )
+    if grad and fit.bound_grad > GRAD_RAISE_BOUND:
+        raise ValueError(
+            f"The Hermite series of the activation {name}does not resolve the "
+            f"kernel's gradient at layer variance {top:.3g} in {fit.n_terms} "
+            f"terms (truncation bound {fit.bound_grad:.2e} relative): {fixes}."
+        )
+    bound = max(fit.bound_values, fit.bound_grad if grad else 0.0)
+    if bound <= WARN_BOUND:
+        return
+    if key is not None:
+        if bound <= 10.0 * _stated.get(key, 0.0):
+            return
+        _stated[key] = bound
+    what = "values and gradient" if grad else "values"
+    warnings.warn(
+        f"The Hermite series of the activation {name}did not converge in "
+        f"{fit.n_terms} terms at layer variance up to {top:.3g}: the truncation "
+        f"error of an entry ({what}) is bounded by {bound:.2e} relative to "
+        f"sqrt(k(x, x) k(y, y)) of that layer; {fixes}. Shown once per "
+        "activation, kernel and depth.",
+        UserWarning,
+        stacklevel=_user_stacklevel(),
+    )
+
+
+def _library_dirs():
+    """Directories of sknnk and of the libraries that call kernels."""
+    import joblib
+    import scipy
+    import sklearn
+
+    top = sys.modules[__name__.split(".")[0]]
+    return tuple(
+        os.path.dirname(os.path.abspath(m.__file__)) + os.sep
+        for m in (top, sklearn, scipy, np, joblib)
+    )
+
+
+def _user_stacklevel():
+    """``stacklevel`` that makes :func:`report_truncation`'s warning name the
+    first frame outside :func:`_library_dirs` (the outermost frame if all
+    are inside)."""
+    inside = _library_dirs()
+    frame = sys._getframe(1)  # report_truncation: stacklevel 1
+    level = 1
+    while frame.f_back is not None and os.path.abspath(
+        frame.f_code.co_filename
+    ).startswith(inside):
+        frame = frame.f_back
+        level += 1
+    return level
