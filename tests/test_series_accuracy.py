@@ -333,8 +333,8 @@ ACCURATE_UP_TO = {
 @pytest.mark.parametrize("act", sorted(ACCURATE_UP_TO))
 def test_grid_against_quadrature(act):
     worst = 0.0
-    for q in (0.01, 1.0, ACCURATE_UP_TO[act]):
-        for rho in (-1 + 1e-12, -0.5, 0.9, 1 - 1e-12):
+    for q in (1.0, ACCURATE_UP_TO[act]):
+        for rho in (-1.0, 0.9, 1 - 1e-12):
             e_value, e_grad = _errors(act, q, rho, ntk=True)
             worst = max(worst, e_value, *e_grad)
     assert worst < 1e-9, worst
