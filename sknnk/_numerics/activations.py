@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from ._jit import njit
-from .bvn import mills, phi2w3
+from .bvn import mills, mills_minus_half, tilted_orthant, tilted_quadrant
 from .layer import correlation
 
 # Integer codes used by the compiled recursion.
@@ -216,38 +216,28 @@ def elu_partials(alpha, lam, a, b, c, want_grad):
         c = 0.0
     k0 = (math.pi - theta) / _TWO_PI
     k1 = (r + (math.pi - theta) * rho) / _TWO_PI
-    ra, rb = mills(sa), mills(sb)
     rar, rbr = mills(sa * r), mills(sb * r)
-    ea, eb, et = phi2w3(
-        -sa,
-        -rho * sa,
-        0.5 * a,
-        -rho * sb,
-        -sb,
-        0.5 * b,
-        -(sa + rho * sb),
-        -(sb + rho * sa),
-        0.5 * (a + b) + c,
-        rho,
-        r,
-    )
-    pa = ra - ea  # E[e^u 1{u<0, v>0}], and its mirror
-    pb = rb - eb
+    har, hbr = mills_minus_half(sa * r), mills_minus_half(sb * r)  # R - 1/2
+    ea, pa = tilted_orthant(sa, rho, r)  # pa = E[e^u 1{u<0, v>0}]
+    eb, pb = tilted_orthant(sb, rho, r)
+    et = tilted_quadrant(sa, sb, rho, r)
     isq = _INV_SQRT_2PI
     al2 = alpha * alpha
     f = (
         s * k1
-        + alpha * ((sa * (rbr - 0.5) + sb * (rar - 0.5)) * isq + c * (pa + pb))
-        + al2 * (et - ea - eb + k0)
+        + alpha * ((sa * hbr + sb * har) * isq + c * (pa + pb))
+        + al2 * ((et - (ea + eb)) + k0)
     )
     g = k0 + alpha * (pa + pb) + al2 * et
+    if s == 0.0:  # u or v is identically 0, and psi(0) = 0
+        f = 0.0
     fa = fb = ga = gb = gc = 0.0
     if want_grad and s > 0.0:
         om = 1.0 - alpha
-        fa = alpha * (sb * (rar - 0.5 * rho) * isq + c * pa + alpha * (et - ea))
-        fa += om * (sb * r * isq + alpha * (rbr - 0.5)) * isq / sa
-        fb = alpha * (sa * (rbr - 0.5 * rho) * isq + c * pb + alpha * (et - eb))
-        fb += om * (sa * r * isq + alpha * (rar - 0.5)) * isq / sb
+        fa = alpha * (sb * (har + 0.5 * (1.0 - rho)) * isq + c * pa + alpha * (et - ea))
+        fa += om * (sb * r * isq + alpha * hbr) * isq / sa
+        fb = alpha * (sa * (hbr + 0.5 * (1.0 - rho)) * isq + c * pb + alpha * (et - eb))
+        fb += om * (sa * r * isq + alpha * har) * isq / sb
         gc = al2 * et + alpha * om * (rbr / sa + rar / sb) * isq
         ga = alpha * (pa + alpha * et)
         ga -= alpha * (0.5 + alpha * rbr + om * rho * sb * rbr / sa) * isq / sa

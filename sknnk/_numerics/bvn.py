@@ -193,31 +193,18 @@ def _low_nodes(tier):
 
 
 @njit(cache=True, nogil=True)
-def _plackett(tier, rho, h1, k1, l1, h2, k2, l2, h3, k3, l3, three):
-    """``exp(l) Phi2(h, k; rho)`` of the low-correlation branch for one
-    (``three=False``) or three ``(h, k, l)`` sharing the nodes ``sin(t)``."""
+def _plackett(tier, rho, h, k, lw):
+    """``exp(lw) Phi2(h, k; rho)`` of the low-correlation branch."""
     xg, wg, panels = _low_nodes(tier)
     width = math.asin(rho) / panels
-    hs1, hk1 = 0.5 * (h1 * h1 + k1 * k1), h1 * k1
-    hs2, hk2 = 0.5 * (h2 * h2 + k2 * k2), h2 * k2
-    hs3, hk3 = 0.5 * (h3 * h3 + k3 * k3), h3 * k3
-    acc1 = acc2 = acc3 = 0.0
+    hs, hk = 0.5 * (h * h + k * k), h * k
+    acc = 0.0
     for p in range(panels):
         mid = (p + 0.5) * width
         for i in range(xg.shape[0]):
             st = math.sin(mid + 0.5 * width * xg[i])
-            inv = 1.0 / (1.0 - st * st)
-            acc1 += wg[i] * math.exp(l1 - (hs1 - hk1 * st) * inv)
-            if three:
-                acc2 += wg[i] * math.exp(l2 - (hs2 - hk2 * st) * inv)
-                acc3 += wg[i] * math.exp(l3 - (hs3 - hk3 * st) * inv)
-    f = 0.5 * width / _TWO_PI
-    p1 = _cdf2w(h1, k1, l1) + f * acc1
-    if not three:
-        return p1, 0.0, 0.0
-    p2 = _cdf2w(h2, k2, l2) + f * acc2
-    p3 = _cdf2w(h3, k3, l3) + f * acc3
-    return p1, p2, p3
+            acc += wg[i] * math.exp(lw - (hs - hk * st) / (1.0 - st * st))
+    return _cdf2w(h, k, lw) + 0.5 * width / _TWO_PI * acc
 
 
 @njit(cache=True, nogil=True)
@@ -228,19 +215,6 @@ def _cdf2w(h, k, lw):
     if k >= 0.0:
         return cdfw(h, lw) * (0.5 * math.erfc(-k / _SQRT2))
     return cdfw(h, lw - 0.5 * k * k) * mills(-k)
-
-
-@njit(cache=True, nogil=True)
-def phi2w3(h1, k1, l1, h2, k2, l2, h3, k3, l3, rho, r):
-    """Three values of :func:`phi2w` at one correlation, sharing the nodes."""
-    if r <= 0.0 or abs(rho) > _RHO_HIGH:
-        return (
-            phi2w(h1, k1, rho, r, l1),
-            phi2w(h2, k2, rho, r, l2),
-            phi2w(h3, k3, rho, r, l3),
-        )
-    tier = max(_low_tier(h1, k1, rho), _low_tier(h2, k2, rho), _low_tier(h3, k3, rho))
-    return _plackett(tier, rho, h1, k1, l1, h2, k2, l2, h3, k3, l3, True)
 
 
 @njit(cache=True, nogil=True)
@@ -273,5 +247,129 @@ def phi2w(h, k, rho, r, lw):
         return _cdf_diffw(-k, h, lw)
     if abs(rho) <= _RHO_HIGH:
         tier = _low_tier(h, k, rho)
-        return _plackett(tier, rho, h, k, lw, h, k, lw, h, k, lw, False)[0]
+        return _plackett(tier, rho, h, k, lw)
     return _phi2_high(h, k, rho, r, lw)
+
+
+# ---------------------------------------------------------------------------
+# the tilted orthant expectations of ELU/SELU, at every variance
+
+
+@njit(cache=True, nogil=True)
+def mills_minus_half(x):
+    """``R(x) - 1/2`` for ``x >= 0`` with its relative accuracy as ``x -> 0``.
+
+    ``R(x) - 1/2 = expm1(x^2/2) / 2 - e^{x^2/2} erf(x / sqrt 2) / 2`` below
+    ``x = 1/2`` (the two terms are ``x^2/4`` and ``x / sqrt(2 pi)``: no
+    cancellation); beyond, ``R(x) - 1/2`` directly (at most two bits lost).
+    """
+    if x < 0.5:
+        e = 0.5 * x * x
+        return 0.5 * math.expm1(e) - 0.5 * math.exp(e) * math.erf(x / _SQRT2)
+    return mills(x) - 0.5
+
+
+@njit(cache=True, nogil=True)
+def _tilted(beta, tau, x0, g, y1, panels):
+    """``int_0^{y1} exp(-beta y - y^2 / (2 tau^2)) R(x0 + g y) dy``.
+
+    For ``beta >= 0``, ``tau > 0`` and ``x0 + g y >= 0`` on the range (the
+    Mills ratio ``R`` of :func:`mills` is then in ``(0, 1/2]`` and varies by
+    less than its own scale over the window). The window ends where the
+    exponent has fallen by 40, at ``Y = 80 tau / (beta tau + sqrt((beta
+    tau)^2 + 80))`` (the root of ``beta Y + Y^2 / (2 tau^2) = 40``, formed
+    without cancellation; ``40 / beta`` where ``(beta tau)^2`` would
+    overflow), or at ``y1``; ``panels`` Gauss-Legendre panels of
+    12 nodes.
+    """
+    bt = beta * tau
+    if bt < 1e150:
+        top = 2.0 * _LOG_DROP * tau / (bt + math.sqrt(bt * bt + 2.0 * _LOG_DROP))
+    else:  # (beta tau)^2 would overflow; the root is 40 / beta to rounding
+        top = _LOG_DROP / beta
+    hi = min(y1, top)
+    if not hi > 0.0:
+        return 0.0
+    width = hi / panels
+    half_inv = 0.5 / (tau * tau)
+    acc = 0.0
+    for p in range(panels):
+        mid = (p + 0.5) * width
+        for i in range(_XP.shape[0]):
+            y = mid + 0.5 * width * _XP[i]
+            acc += _WP[i] * math.exp(-y * (beta + y * half_inv)) * mills(x0 + g * y)
+    return acc * 0.5 * width
+
+
+@njit(cache=True, nogil=True)
+def tilted_orthant(sa, rho, r):
+    r"""``(E, P) = (E[e^u 1{u<0, v<0}], E[e^u 1{u<0, v>0}])``.
+
+    For ``u = s_a z_1``, ``v`` of any positive scale times ``z_2``,
+    ``corr(z_1, z_2) = rho`` and ``r = sqrt(1 - rho^2)`` (``r = 0``: ``rho =
+    +-1`` exactly). Conditioning on ``z_2 = +-y`` (``z_1 | z_2`` is
+    ``N(+-rho y, r^2)``) and folding the tilt ``e^{s_a z_1}`` into the Mills
+    ratio ``R`` gives, with ``t = y / r``,
+
+    .. math::
+
+        P = r \int_0^\infty \varphi(t)\, R(s_a r + \rho t)\,dt\quad(\rho \ge 0),
+        \qquad
+        E = r \int_0^\infty \varphi(t)\, R(s_a r - \rho t)\,dt\quad(\rho < 0),
+
+    the smaller of the two (at most ``R(s_a) / 2``); the other is ``R(s_a)``
+    minus it. Every factor is in ``[0, 1]``: no overflow or cancellation at any
+    ``s_a`` (Mills-ratio form of the exponential tilting ``e^{a/2}
+    Phi2(-s_a, -rho s_a; rho)``).
+    """
+    ra = mills(sa)
+    if r <= 0.0:
+        return (ra, 0.0) if rho > 0.0 else (0.0, ra)
+    small = _INV_SQRT_2PI * _tilted(0.0, r, sa * r, abs(rho) / r, math.inf, 3)
+    if rho >= 0.0:
+        return ra - small, small
+    return small, ra - small
+
+
+@njit(cache=True, nogil=True)
+def tilted_quadrant(sa, sb, rho, r):
+    r"""``E[e^{u+v} 1{u<0, v<0}]`` for ``u = s_a z_1``, ``v = s_b z_2``.
+
+    ``corr(z_1, z_2) = rho``, ``r = sqrt(1 - rho^2)``; symmetric in ``(s_a,
+    s_b)`` bit for bit (it conditions on the point of larger scale, here
+    ``s_a``). With ``z_1 = -w`` the inner expectation is, for ``x_b = s_b r``
+    and ``x = x_b - rho w / r >= 0``, ``e^{-rho^2 w^2 / (2 r^2)} R(x)``:
+
+    .. math::
+
+        E_T = \varphi(0) \int_0^{w^*} e^{-s_a w - w^2 / (2 r^2)}
+              R(x_b - \rho w / r)\,dw + B,
+
+    with ``w^* = infinity`` for ``rho <= 0`` (``B = 0``). For ``rho > 0``,
+    ``w^* = s_b r^2 / rho`` and beyond it ``Phi(-x) = 1 - Phi(x)`` splits
+    ``B = B_1 - B_2`` with ``e_* = exp(-x_b^2/2 - s_a w^* - w^{*2}/2)``:
+
+    .. math::
+
+        B_1 = e_* R(\beta_*),\quad \beta_* = s_a + \rho s_b + w^*,\qquad
+        B_2 = \varphi(0) e_* \frac r\rho \int_0^\infty
+              e^{-\beta_* r y / \rho - y^2 / (2\rho^2)} R(y)\,dy
+              \le B_1 / 2.
+
+    Every term is positive and every exponent non-positive, so nothing
+    overflows at any scale and ``rho -> +-1`` is continuous (``R(s_a + s_b)``
+    and 0 at ``r = 0``).
+    """
+    if r <= 0.0:
+        return mills(sa + sb) if rho > 0.0 else 0.0
+    if sa < sb:
+        sa, sb = sb, sa
+    xb = sb * r
+    if rho <= 0.0:
+        return _INV_SQRT_2PI * _tilted(sa, r, xb, -rho / r, math.inf, 5)
+    ws = xb * r / rho
+    head = _INV_SQRT_2PI * _tilted(sa, r, xb, -rho / r, ws, 5)
+    es = math.exp(-0.5 * xb * xb - sa * ws - 0.5 * ws * ws)
+    bs = sa + sb * rho + ws
+    b2 = _tilted(bs * r / rho, rho, 0.0, 1.0, math.inf, 5) * (r / rho)
+    return head + es * (mills(bs) - _INV_SQRT_2PI * b2)

@@ -190,26 +190,30 @@ def check_range(quantity, values, layer, network):
     )
 
 
-# ELU/SELU duals (bivariate normal quadrature of sknnk._numerics.bvn) against
-# an independent 40-digit reference (mpmath quadrature of Phi2), correlations
-# -0.9..0.9: within 1e-10 up to layer variance 30, 2e-5 at 50, 9e-2 at 100
-# (the fixed quadrature tiers of the low-correlation branch); refused above
-ELU_MAX_VARIANCE = 50.0
+# ELU/SELU duals (Mills-ratio quadrature of sknnk._numerics.bvn) against an
+# independent 30-digit reference (tests/test_elu_scale.py): <= 1e-14 relative
+# to sqrt(F(a,a,a) F(b,b,b)) for layer variances 1e-2 .. 1e300 at every
+# correlation; below, the closed form's E[(e^u - 1)(e^v - 1) 1{u<0, v<0}]
+# cancels: error ~3e-16 / q (2.6e-10 at q = 1e-6); refused under that
+ELU_MIN_VARIANCE = 1e-6
 
 
 def check_elu_variance(spec, q, network):
-    """Refuse ELU/SELU layer variances above :data:`ELU_MAX_VARIANCE` with a
-    ``ValueError`` naming the activation, the variance and the fixes (rather
-    than returning inaccurate values)."""
-    top = float(np.max(q, initial=0.0))
-    if top > ELU_MAX_VARIANCE:
-        raise ValueError(
-            f"The {spec.name!r} dual kernel is accurate for layer variances up to "
-            f"{ELU_MAX_VARIANCE:g}, but this input reaches {top:.3g} "
-            f"(sigma_w={network.sigma_w:g}, sigma_b={network.sigma_b:g}, "
-            f"depth={network.depth}): standardize X (e.g. "
-            "sklearn.preprocessing.StandardScaler) or use a smaller sigma_w / sigma_b."
-        )
+    """Refuse ELU/SELU layer variances in ``(0, ELU_MIN_VARIANCE)`` with a
+    ``ValueError`` naming the activation, the variance, the layer and the
+    fixes (rather than returning inaccurate values); exact zeros (zero rows
+    without bias) are computed exactly."""
+    small = (q > 0.0) & (q < ELU_MIN_VARIANCE)
+    if not small.any():
+        return
+    i = int(np.flatnonzero(small)[0])
+    raise ValueError(
+        f"The {spec.name!r} dual kernel is accurate only for layer variances "
+        f">= {ELU_MIN_VARIANCE:g} (or exactly 0), but row {i} reaches "
+        f"{q[i]:.3g} at a layer (sigma_w={network.sigma_w:g}, "
+        f"sigma_b={network.sigma_b:g}, depth={network.depth}): use "
+        "sigma_b >= 1e-3 or rescale X (e.g. sklearn.preprocessing.StandardScaler)."
+    )
 
 
 def _check_normalised_tangent(q, t, layer, network):
