@@ -241,7 +241,7 @@ def tile_residual(out, grad, tile, rows, cols, diag, code, prm, nterms, p, task)
     _, oj, i0, i1, _, j1, diag_tile, mirror, _, yo = tile
     ntk, ib, iw, ia, want_grad = task.ntk, task.ib, task.iw, task.ia, task.want_grad
     for i in range(i0, i1):
-        ri, xi, js, _, _, _ = begin_row(out, grad, i, tile, diag, task)
+        ri, xi, js, _, _, _ = begin_row(out, grad, i, tile, diag, task, want_grad)
         if diag_tile and want_grad and ia >= 0:
             grad[ri, i - oj, ia] = diag.grad[2, xi]
         for j in range(js, j1):
