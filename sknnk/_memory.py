@@ -47,9 +47,11 @@ _GRID_SMOOTH, _GRID_FINE = 1041, 2601
 #: ``(n_points, G)`` float64 arrays alive at once while a layer is sampled
 #: and projected (values only / with the derivative tables of gradients).
 _GRID_ARRAYS = {2: 3.0, 4: 5.5}
-#: Hermite terms per table bounding the adaptive tables (measured up to ~400
-#: at depth <= 6; the tables grow beyond only for variances far above 1).
-_TERMS = 500
+#: Hermite terms per table bounding the adaptive tables (padded to the most
+#: terms any point needs; measured: a tanh NTK of 1500 points at depth 3
+#: peaks at 260 MiB, which 850 bounds; the large tier used above the default
+#: tier's range is not modelled).
+_TERMS = 850
 #: Numbers kept per point and layer by the closed forms and the others.
 _PER_POINT_LAYER = 64
 #: Fixed working memory of a call (tile scratch, small tables, interpreter).

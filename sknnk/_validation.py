@@ -278,7 +278,8 @@ class _Normalization:
     def check(self, owner, name, value):
         if value is not None and value != "layer":
             raise ValueError(
-                f"The '{name}' parameter of {owner} must be None or 'layer' "
+                f"The '{name}' parameter of {owner} must be None or a str among "
+                "{'layer'} "
                 "(layer normalisation of the pre-activations). " + _got(value)
             )
 

@@ -701,8 +701,8 @@ def depth_scales(
     layer on (``xi_q = 0``) and :math:`\chi_c = \sigma_w^2 G(1, 1, c^*) /
     (\sigma_w^2 V(1) + \sigma_b^2)`; with residual blocks too the slope of
     the correlation map tends to 1 with depth, ``chi_c = 1`` and
-    ``xi_c = inf`` (polynomial convergence; Yang and Schoenholz, 2017). A residual network without
-    normalisation raises a ``ValueError`` (no fixed point).
+    ``xi_c = inf`` (polynomial convergence; Yang and Schoenholz, 2017). A
+    residual network without normalisation raises a ``ValueError`` (no fixed point).
 
     Examples
     --------
