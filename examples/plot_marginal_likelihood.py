@@ -30,8 +30,8 @@ y = ((y - y.mean()) / y.std())[:300]
 # ----------------------------------
 # ``GaussianProcessRegressor`` accepts any callable ``optimizer(obj_func,
 # initial_theta, bounds)``; this one is scikit-learn's default L-BFGS-B with a
-# callback. ``theta`` is :math:`(\log\sigma_b, \log\sigma_w)`: scikit-learn
-# orders hyperparameters alphabetically.
+# callback. ``theta`` is :math:`(\log\sigma_b, \log\sigma_w)` (the length
+# scale fixed): scikit-learn orders hyperparameters alphabetically.
 from scipy.optimize import minimize
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import WhiteKernel
@@ -53,14 +53,15 @@ def recording_optimizer(paths):
 
 
 def landscape(activation, depth, log_sw, log_sb):
-    kernel = NNGPKernel(depth=depth, activation=activation) + WhiteKernel(0.5, "fixed")
+    arch = dict(depth=depth, activation=activation, length_scale_bounds="fixed")
+    kernel = NNGPKernel(**arch) + WhiteKernel(0.5, "fixed")
     gpr = GaussianProcessRegressor(kernel, optimizer=None).fit(X, y)
     lml = np.array(
         [[gpr.log_marginal_likelihood([b, w]) for b in log_sb] for w in log_sw]
     )
     paths, fits = [], []
     for sw, sb in [(0.3, 0.03), (0.4, 20.0), (2.0, 0.5)]:
-        start = NNGPKernel(depth=depth, activation=activation, sigma_w=sw, sigma_b=sb)
+        start = NNGPKernel(**arch, sigma_w=sw, sigma_b=sb)
         fit = GaussianProcessRegressor(
             start + WhiteKernel(0.5, "fixed"), optimizer=recording_optimizer(paths)
         ).fit(X, y)

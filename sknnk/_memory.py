@@ -229,13 +229,16 @@ def check_gram(kernel, spec, n_rows, n_cols, dtype, eval_gradient, symmetric):
     guard): ``spec`` is its resolved activation, the rest as in the call."""
     from ._numerics.gram import family_of
 
-    n_free = kernel._free_columns()[2]
+    _, _, n_free, ils = kernel._free_columns()
     n_matrices = 1 + (n_free if eval_gradient else 0)
     want_grad = bool(eval_gradient) and n_free > 0
     family = family_of(spec.code)
-    peak = gram_peak(
+    outputs, working = gram_peak(
         n_rows, n_cols, n_matrices, dtype, family, kernel.depth, want_grad, symmetric
     )
+    if want_grad and ils >= 0:  # the length-scale partials: 4 float64 n x n
+        working += 32 * n_rows * n_cols
+    peak = outputs, working
     what = (
         f"a {n_rows} x {n_cols} Gram matrix ({n_matrices} "
         f"{np.dtype(dtype).name} array(s))"

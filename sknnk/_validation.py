@@ -183,6 +183,62 @@ class _Options:
         check_options(owner, name, value, self.options)
 
 
+def check_length_scale(owner, value, n_features=None):
+    """A length scale: a finite float ``> 0`` or a 1-D array of them.
+
+    With ``n_features`` (at call or fit time) an array must have exactly
+    ``n_features`` entries (one per input feature, as scikit-learn's
+    anisotropic ``RBF``). Returns the value as a float or a float64 array
+    (a copy: the caller's array is never modified).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``length_scale``, what it must be and the value (its length
+        and ``n_features`` for a length mismatch).
+    """
+    what = (
+        f"The 'length_scale' parameter of {owner} must be a float > 0 or a 1-D "
+        "array of finite floats > 0 (one per feature)."
+    )
+    if np.ndim(value) == 0:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (numbers.Real, np.ndarray)
+        ):
+            raise TypeError(what + " " + _got(value))
+        scale = float(value)
+        if not (np.isfinite(scale) and scale > 0):
+            raise ValueError(what + " " + _got(value))
+        return scale
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(what + " " + _got(value)) from None
+    if (
+        np.asarray(value).dtype.kind not in "fiu"
+        or arr.ndim != 1
+        or arr.size == 0
+        or not np.all(np.isfinite(arr))
+        or not np.all(arr > 0)
+    ):
+        raise ValueError(what + " " + _got(value))
+    if n_features is not None and arr.size != n_features:
+        raise ValueError(
+            f"The 'length_scale' parameter of {owner} has {arr.size} entries but "
+            f"X has {n_features} features: pass one length scale per feature "
+            f"(an array of length {n_features}) or a single float."
+        )
+    return arr
+
+
+class _LengthScale:
+    """A length scale (:func:`check_length_scale`; its length is checked
+    against the features at call or fit time)."""
+
+    def check(self, owner, name, value):
+        check_length_scale(owner, value)
+
+
 class _Activation:
     """A name, an object of :mod:`sknnk.activations` or a callable; the check
     returns the resolved activation."""
@@ -202,6 +258,7 @@ NETWORK_PARAMETERS = {
     "sigma_b": _Real(positive=False),
     "parameterization": _Options("ntk", "standard"),
     "width": _Int(1),
+    "length_scale": _LengthScale(),
 }
 
 
@@ -214,7 +271,7 @@ def check_network(owner: str, **params):
         The class or function named in messages.
     **params
         Any of ``depth``, ``activation``, ``sigma_w``, ``sigma_b``,
-        ``parameterization`` and ``width``. With
+        ``parameterization``, ``width`` and ``length_scale``. With
         ``parameterization="standard"`` a ``width`` of None is refused (that
         NTK has no infinite-width limit); with ``"ntk"`` the width is not
         checked (a finite network passes its width without a
@@ -283,12 +340,15 @@ def check_generator(random_state) -> np.random.Generator:
 def check_network_of(estimator, ntk: bool = False):
     """:func:`check_network` on the network parameters of a kernel, sampler or
     estimator (its attributes ``depth``, ``activation``, ``sigma_w``,
-    ``sigma_b`` and, for an NTK, ``parameterization`` and ``width``); messages
-    name ``type(estimator).__name__``. Returns the resolved activation."""
+    ``sigma_b``, ``length_scale`` if it has one and, for an NTK,
+    ``parameterization`` and ``width``); messages name
+    ``type(estimator).__name__``. Returns the resolved activation."""
     params = {
         name: getattr(estimator, name)
         for name in ("depth", "activation", "sigma_w", "sigma_b")
     }
+    if hasattr(estimator, "length_scale"):
+        params["length_scale"] = estimator.length_scale
     if ntk:
         params.update(
             parameterization=estimator.parameterization, width=estimator.width

@@ -2,6 +2,7 @@
 progress output and memory refusal."""
 
 import math
+import re
 
 import joblib
 import numpy as np
@@ -184,7 +185,9 @@ def test_series_parity_and_truncation(activation, key, parity, small_tiles):
     independent Gauss-Hermite quadrature of the recursion and its gradient."""
     X, Y = _odd_even_design(5), _odd_even_design(6)[:13]
     sw, sb = 1.1, 0.2
+    # the sigma columns (the length-scale column: tests/test_ard.py)
     kw = dict(depth=3, activation=activation, sigma_w=sw, sigma_b=sb)
+    kw.update(length_scale_bounds="fixed")
     spec = resolve_activation(activation, "test")
     network = engine.Network(ntk=True, depth=3, sigma_w=sw, sigma_b=sb, activation=spec)
     prep = engine.prepare(network, X, want_grad=True)
@@ -319,11 +322,18 @@ def test_verbose_progress(capsys, small_tiles):
     NTKKernel(depth=2, verbose=0)(X)
     NTKKernel(depth=2, verbose=False)(X)
     assert capsys.readouterr().out == ""
-    NTKKernel(depth=2, verbose=1, n_jobs=2)(X, eval_gradient=True)
+    kw = dict(depth=2, verbose=1, n_jobs=2)
+    NTKKernel(**kw, length_scale_bounds="fixed")(X, eval_gradient=True)
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("[sknnk] NTKKernel 60 x 60 + gradient: 36 tiles")
     assert any("%" in line and "left" in line for line in lines[1:-1])
     assert lines[-1].startswith("[sknnk] NTKKernel 60 x 60 + gradient: done in")
+    # a free length scale: a second pass with its own lines
+    NTKKernel(**kw)(X, eval_gradient=True)
+    lines = capsys.readouterr().out.strip().splitlines()
+    ard = "[sknnk] NTKKernel 60 x 60 + gradient (length-scale partials)"
+    assert lines[-1].startswith(ard + ": done in")
+    assert any(line.startswith(ard + ": 36 tiles") for line in lines)
     with pytest.raises(ValueError, match="'verbose' parameter"):
         NTKKernel(verbose=-1)(X)
 
@@ -340,8 +350,17 @@ def test_memory_refused_before_allocating(monkeypatch):
     X = np.zeros((400, 3))
     with pytest.raises(MemoryError, match=r"1\.2 MiB .*float64.*float32.*Nystroem"):
         NTKKernel()(X)
-    with pytest.raises(MemoryError, match=r"1\.8 MiB .*3 float32"):
+    fixed = dict(length_scale_bounds="fixed")
+    with pytest.raises(MemoryError, match=r"1\.8 MiB .*3 float32") as plain:
+        NTKKernel(dtype="float32", **fixed)(X, eval_gradient=True)
+    # a free length scale: one more column and 4 float64 n x n of partials
+    with pytest.raises(MemoryError, match=r"2\.4 MiB .*4 float32") as ard:
         NTKKernel(dtype="float32")(X, eval_gradient=True)
+
+    def working(exc):
+        return float(re.search(r"plus ([0-9.]+) MiB", str(exc.value)).group(1))
+
+    assert working(ard) - working(plain) == pytest.approx(32 * 400**2 / 2**20, abs=0.1)
 
 
 # ------------------------------------------- the engine entry point and record
@@ -400,7 +419,8 @@ def test_kernels_call_the_documented_entry_point(monkeypatch):
     (net, dtype, shape), (net2, _, shape2) = seen
     assert isinstance(net, engine.Network) and dtype == np.float64
     assert (net.ntk, net.depth, net.sigma_w, net.sigma_b) == (True, 2, 1.2, 0.0)
-    assert (net.grad_b, net.grad_w, net.n_grad) == (-1, 0, 1)  # sigma_b fixed
+    # theta: log length_scale, (sigma_b fixed), log sigma_w
+    assert (net.grad_ls, net.grad_b, net.grad_w, net.n_grad) == (0, -1, 1, 2)
     assert net.dtype == np.float32 and shape == (3, 6) and shape2 is None
 
 

@@ -102,14 +102,17 @@ def test_compound_hyperparameters_match_theta(kernel):
 
 def test_zero_bias_is_reported_fixed(X):
     k = NTKKernel(depth=2, sigma_b=0.0)
-    assert [hp.name for hp in k.hyperparameters if not hp.fixed] == ["sigma_w"]
-    assert k.theta.shape == (1,) and k.bounds.shape == (1, 2)
+    free = [hp.name for hp in k.hyperparameters if not hp.fixed]
+    assert free == ["length_scale", "sigma_w"]
+    assert k.theta.shape == (2,) and k.bounds.shape == (2, 2)
     K, dK = k(X, eval_gradient=True)
-    assert dK.shape == (7, 7, 1) and np.all(np.isfinite(dK))
-    # relu without bias: homogeneous of degree 2(L+1) in sigma_w
-    assert_allclose(dK[..., 0], 2 * 3 * K, rtol=1e-12, atol=1e-15)
+    assert dK.shape == (7, 7, 2) and np.all(np.isfinite(dK))
+    # relu without bias: homogeneous of degree 2(L+1) in sigma_w and of
+    # degree 2 in the inputs (so -2 in the length scale)
+    assert_allclose(dK[..., 1], 2 * 3 * K, rtol=1e-12, atol=1e-15)
+    assert_allclose(dK[..., 0], -2 * K, rtol=1e-12, atol=1e-15)
     k.sigma_b = 0.5
-    assert k.theta.shape == (2,)
+    assert k.theta.shape == (3,)
 
 
 @pytest.mark.parametrize("kernel", ALL, ids=repr)
