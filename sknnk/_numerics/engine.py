@@ -196,8 +196,8 @@ def scaled_inputs(network, X):
 
     ``X`` itself (no copy, no division: bitwise today's kernel) when every
     length scale is 1. Raises a ``ValueError`` naming ``length_scale`` when
-    the division overflows float64 or takes a nonzero row below its normal
-    range (where it would lose its relative precision); the range of
+    the division overflows float64 or takes a row from the normal range
+    below it (where it would lose its relative precision); the range of
     ``|x / l|^2 / d`` is then checked by :func:`check_range` as for any
     input.
     """
@@ -208,7 +208,8 @@ def scaled_inputs(network, X):
         Xs = X / ls
     top = np.max(np.abs(Xs), axis=1, initial=0.0)
     tiny = np.finfo(np.float64).tiny
-    lost = ~(top < np.inf) | ((top < tiny) & np.any(X != 0.0, axis=1))
+    below = (top < tiny) & (np.max(np.abs(X), axis=1, initial=0.0) >= tiny)
+    lost = ~(top < np.inf) | below
     if lost.any():
         i = int(np.flatnonzero(lost)[0])
         how = "overflows" if not top[i] < np.inf else "underflows"
