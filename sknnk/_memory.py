@@ -255,9 +255,12 @@ def check_gram(owner, network, n_rows, n_cols, eval_gradient, symmetric):
     want_grad = bool(eval_gradient) and n_free > 0
     family = family_of(network.activation.code)
     dtype = network.dtype
-    peak = gram_peak(
+    outputs, working = gram_peak(
         n_rows, n_cols, n_matrices, dtype, family, network.depth, want_grad, symmetric
     )
+    if want_grad and network.grad_ls >= 0:  # length-scale partials: 4 float64 n x n
+        working += 32 * n_rows * n_cols
+    peak = outputs, working
     if is_tiny(peak):  # before formatting the message
         return
     what = (

@@ -226,6 +226,62 @@ class _Options:
         check_options(owner, name, value, self.options)
 
 
+def check_length_scale(owner, value, n_features=None):
+    """A length scale: a finite float ``> 0`` or a 1-D array of them.
+
+    With ``n_features`` (at call or fit time) an array must have exactly
+    ``n_features`` entries (one per input feature, as scikit-learn's
+    anisotropic ``RBF``). Returns the value as a float or a float64 array
+    (a copy: the caller's array is never modified).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``length_scale``, what it must be and the value (its length
+        and ``n_features`` for a length mismatch).
+    """
+    what = (
+        f"The 'length_scale' parameter of {owner} must be a float > 0 or a 1-D "
+        "array of finite floats > 0 (one per feature)."
+    )
+    if np.ndim(value) == 0:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (numbers.Real, np.ndarray)
+        ):
+            raise TypeError(what + " " + _got(value))
+        scale = float(value)
+        if not (np.isfinite(scale) and scale > 0):
+            raise ValueError(what + " " + _got(value))
+        return scale
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(what + " " + _got(value)) from None
+    if (
+        np.asarray(value).dtype.kind not in "fiu"
+        or arr.ndim != 1
+        or arr.size == 0
+        or not np.all(np.isfinite(arr))
+        or not np.all(arr > 0)
+    ):
+        raise ValueError(what + " " + _got(value))
+    if n_features is not None and arr.size != n_features:
+        raise ValueError(
+            f"The 'length_scale' parameter of {owner} has {arr.size} entries but "
+            f"X has {n_features} features: pass one length scale per feature "
+            f"(an array of length {n_features}) or a single float."
+        )
+    return arr
+
+
+class _LengthScale:
+    """A length scale (:func:`check_length_scale`; its length is checked
+    against the features at call or fit time)."""
+
+    def check(self, owner, name, value):
+        check_length_scale(owner, value)
+
+
 class _Activation:
     """A name, an object of :mod:`sknnk.activations` or a callable; the check
     returns the resolved activation."""
@@ -237,31 +293,6 @@ class _Activation:
 
 
 # ------------------------------------------------------------ architecture (issue 16)
-class _LengthScale:
-    """A float > 0 or a 1-D array of positive finite floats (its length is
-    checked against the data by :func:`check_length_scale`)."""
-
-    def check(self, owner, name, value):
-        arr = None
-        if not isinstance(value, (bool, str)):
-            try:
-                arr = np.asarray(value, dtype=np.float64)
-            except (TypeError, ValueError):
-                arr = None
-        if (
-            arr is None
-            or arr.ndim > 1
-            or arr.size == 0
-            or not np.all(np.isfinite(arr))
-            or not np.all(arr > 0)
-        ):
-            raise ValueError(
-                f"The '{name}' parameter of {owner} must be a float > 0 or a 1-D "
-                "array of positive finite floats of length n_features (one scale "
-                "per input feature). " + _got(value)
-            )
-
-
 class _Bool:
     """``True`` or ``False`` (numpy booleans included)."""
 
@@ -292,17 +323,10 @@ _ARCHITECTURE = {
 }
 
 
-def check_length_scale(owner, length_scale, n_features):
-    """The per-feature scales ``l`` of the first layer, for ``n_features`` inputs.
-
-    Parameters
-    ----------
-    owner : str
-        The class or function named in messages.
-    length_scale : float or array-like of shape (n_features,)
-        Already checked by :func:`check_network` (positive and finite).
-    n_features : int
-        Number of input features of the data.
+def feature_scales(owner, length_scale, n_features):
+    """The per-feature scales ``l`` of the first layer for ``n_features``
+    inputs (:func:`check_length_scale`), as the samplers and finite networks
+    apply them.
 
     Returns
     -------
@@ -313,19 +337,13 @@ def check_length_scale(owner, length_scale, n_features):
 
     Raises
     ------
-    ValueError
-        If an array's length is not ``n_features``.
+    TypeError, ValueError
+        As :func:`check_length_scale`.
     """
-    arr = np.asarray(length_scale, dtype=np.float64)
-    if arr.ndim == 1 and arr.shape[0] != n_features:
-        raise ValueError(
-            f"The 'length_scale' parameter of {owner} has {arr.shape[0]} entries "
-            f"but the data has n_features={n_features}; pass one scale per "
-            "feature or a scalar."
-        )
+    arr = check_length_scale(owner, length_scale, n_features)
     if np.all(arr == 1.0):
         return None
-    return np.broadcast_to(arr, (n_features,)).copy()
+    return np.broadcast_to(np.asarray(arr, dtype=np.float64), (n_features,)).copy()
 
 
 # ------------------------------------------------------------ the network

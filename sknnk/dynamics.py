@@ -75,30 +75,6 @@ def _as_times(owner, t):
     return np.atleast_1d(arr), arr.ndim == 0
 
 
-# merge shim (issue 16): the kernels of this branch do not take the
-# architecture keywords yet; once they do (ARD and RES merged) this passes
-# everything through and can be replaced by ``common.update(arch)``.
-_ARCH_DEFAULTS = dict(
-    length_scale=1.0, residual=False, branch_scale=1.0, normalization=None
-)
-
-
-def _merge_shim(owner, arch):
-    """The architecture keywords the kernels accept; a clear error for a
-    non-default one they do not (never silently ignored)."""
-    known = NNGPKernel().get_params()
-    for name, value in arch.items():
-        default = _ARCH_DEFAULTS[name]
-        if name in known or (value is None and default is None):
-            continue
-        if default is None or not np.all(np.asarray(value, dtype=float) == default):
-            raise ValueError(
-                f"{owner}: the kernels of this version do not support "
-                f"'{name}' yet; leave it at its default {default!r}."
-            )
-    return {name: value for name, value in arch.items() if name in known}
-
-
 class _InfiniteWidthBase(BaseEstimator):
     """Parameters, fit and closed-form predictions shared by the estimators."""
 
@@ -163,13 +139,12 @@ class _InfiniteWidthBase(BaseEstimator):
             sigma_b=float(self.sigma_b),
             n_jobs=self.n_jobs,
         )
-        arch = dict(
+        common.update(
             length_scale=self.length_scale,
             residual=self.residual,
             branch_scale=float(self.branch_scale),
             normalization=self.normalization,
         )
-        common.update(_merge_shim(type(self).__name__, arch))
         return NTKKernel(**common), NNGPKernel(**common)
 
     # ------------------------------------------------------------ fitting

@@ -59,6 +59,7 @@ from ._validation import (
     check_network,
     check_options,
     check_real,
+    feature_scales,
 )
 
 __all__ = [
@@ -97,7 +98,7 @@ def scaled_inputs(owner, X, length_scale):
     ValueError
         If ``length_scale`` is an array whose length is not ``X.shape[1]``.
     """
-    ls = check_length_scale(owner, length_scale, X.shape[1])
+    ls = feature_scales(owner, length_scale, X.shape[1])
     return X if ls is None else X / ls.astype(X.dtype, copy=False)
 
 

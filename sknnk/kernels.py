@@ -13,6 +13,7 @@ from ._validation import (
     check_bounds,
     check_input,
     check_int,
+    check_length_scale,
     check_n_jobs,
     check_network_of,
     resolve_dtype,
@@ -20,6 +21,10 @@ from ._validation import (
 from .activations import ACTIVATION_NAMES
 
 __all__ = ["ACTIVATION_NAMES", "NNGPKernel", "NTKKernel"]
+
+
+#: Default tuning range of per-feature length scales (as sklearn's RBF).
+_ARD_BOUNDS = (1e-5, 1e5)
 
 
 class _InfiniteWidthKernel(Kernel):
@@ -47,6 +52,27 @@ class _InfiniteWidthKernel(Kernel):
         bounds = self.branch_scale_bounds if self.residual else "fixed"
         return Hyperparameter("branch_scale", "numeric", bounds)
 
+    @property
+    def anisotropic(self) -> bool:
+        """Whether ``length_scale`` has one entry per feature (as in
+        scikit-learn's ``RBF``)."""
+        return np.iterable(self.length_scale) and len(self.length_scale) > 1
+
+    @property
+    def hyperparameter_length_scale(self) -> Hyperparameter:
+        # "auto": an array of per-feature scales is tuned within (1e-5, 1e5);
+        # a scalar is fixed (for homogeneous activations it is redundant with
+        # the amplitude and sigma_b, and a free one would change every
+        # default theta)
+        bounds = self.length_scale_bounds
+        if isinstance(bounds, str) and bounds == "auto":
+            bounds = _ARD_BOUNDS if self.anisotropic else "fixed"
+        if self.anisotropic:
+            return Hyperparameter(
+                "length_scale", "numeric", bounds, len(self.length_scale)
+            )
+        return Hyperparameter("length_scale", "numeric", bounds)
+
     def _parameterization(self):
         return getattr(self, "parameterization", "ntk")
 
@@ -56,25 +82,36 @@ class _InfiniteWidthKernel(Kernel):
         check_bounds(owner, "sigma_w_bounds", self.sigma_w_bounds)
         check_bounds(owner, "sigma_b_bounds", self.sigma_b_bounds)
         check_bounds(owner, "branch_scale_bounds", self.branch_scale_bounds)
+        if not (
+            isinstance(self.length_scale_bounds, str)
+            and self.length_scale_bounds == "auto"
+        ):
+            check_bounds(owner, "length_scale_bounds", self.length_scale_bounds)
         check_n_jobs(owner, self.n_jobs)
         return spec
 
     def _free_columns(self):
-        """Gradient columns of ``log branch_scale``, ``log sigma_b`` and
-        ``log sigma_w`` (-1 if fixed) and their number."""
+        """First gradient column of ``log branch_scale``, ``log length_scale``,
+        ``log sigma_b`` and ``log sigma_w`` (-1 if fixed) and their number:
+        ``(ia, ils, ib, iw, n_free)``."""
         # the hyperparameters in sklearn's (alphabetical) theta order; read
         # directly: ``self.hyperparameters`` introspects every attribute
-        free_a = not self.hyperparameter_branch_scale.fixed
-        free_b = not self.hyperparameter_sigma_b.fixed
-        free_w = not self.hyperparameter_sigma_w.fixed
-        ia = 0 if free_a else -1
-        ib = int(free_a) if free_b else -1
-        iw = int(free_a) + int(free_b) if free_w else -1
-        return ia, ib, iw, int(free_a) + int(free_b) + int(free_w)
+        first, n_free = {}, 0
+        for hp in (
+            self.hyperparameter_branch_scale,
+            self.hyperparameter_length_scale,
+            self.hyperparameter_sigma_b,
+            self.hyperparameter_sigma_w,
+        ):
+            first[hp.name] = -1 if hp.fixed else n_free
+            n_free += 0 if hp.fixed else hp.n_elements
+        names = ("branch_scale", "length_scale", "sigma_b", "sigma_w")
+        return (*(first[name] for name in names), n_free)
 
-    def _network(self, spec, dtype=np.float64):
-        """The :class:`sknnk._numerics.engine.Network` record of this kernel."""
-        ia, ib, iw, n_free = self._free_columns()
+    def _network(self, spec, dtype=np.float64, length_scale=1.0):
+        """The :class:`sknnk._numerics.engine.Network` record of this kernel
+        (``length_scale`` as validated for the input)."""
+        ia, ils, ib, iw, n_free = self._free_columns()
         standard = self._parameterization() == "standard"
         return engine.Network(
             ntk=self._kind == 1,
@@ -92,6 +129,8 @@ class _InfiniteWidthKernel(Kernel):
             branch_scale=float(self.branch_scale),
             grad_branch=ia,
             normalization=self.normalization,
+            length_scale=length_scale,
+            grad_ls=ils,
         )
 
     # ------------------------------------------------------------ evaluation
@@ -117,9 +156,10 @@ class _InfiniteWidthKernel(Kernel):
             Kernel k(X, Y), float64 (float32 with ``dtype="float32"``).
         K_gradient : ndarray of shape (n_samples_X, n_samples_X, n_dims)
             The gradient of k(X, X) with respect to ``self.theta``, in the
-            order of ``self.hyperparameters`` (``log branch_scale`` when
-            free, then ``log sigma_b``, then ``log sigma_w``). Only returned
-            when ``eval_gradient`` is True.
+            order of ``self.hyperparameters``: ``log branch_scale`` (when
+            free), ``log length_scale`` (when free; one column per feature if
+            ``anisotropic``), ``log sigma_b``, then ``log sigma_w`` (fixed ones
+            omitted). Only returned when ``eval_gradient`` is True.
         """
         spec = self._check_params()
         owner = type(self).__name__
@@ -141,7 +181,8 @@ class _InfiniteWidthKernel(Kernel):
         if isinstance(verbose, bool):
             verbose = int(verbose)
         check_int(owner, "verbose", verbose, 0)
-        network = self._network(spec, dtype)
+        ls = check_length_scale(owner, self.length_scale, X.shape[1])
+        network = self._network(spec, dtype, ls)
         n = X.shape[0]
         m = n if symmetric else Y.shape[0]
         check_gram(owner, network, n, m, eval_gradient, symmetric)
@@ -169,8 +210,10 @@ class _InfiniteWidthKernel(Kernel):
             Diagonal of ``k(X, X)``, from the one-dimensional recursion.
         """
         spec = self._check_params()
-        X = check_input(X, "X", type(self).__name__)
-        return engine.diag(self._network(spec), X, self.n_jobs)
+        owner = type(self).__name__
+        X = check_input(X, "X", owner)
+        ls = check_length_scale(owner, self.length_scale, X.shape[1])
+        return engine.diag(self._network(spec, length_scale=ls), X, self.n_jobs)
 
     def is_stationary(self) -> bool:
         """Returns False: the kernel depends on the inputs, not only on x - x'."""
@@ -209,8 +252,8 @@ class NNGPKernel(_InfiniteWidthKernel):
     process that a Bayesian wide network is [1]_ [2]_. Use it wherever
     scikit-learn takes a kernel: ``GaussianProcessRegressor``, ``KernelRidge``,
     ``SVC(kernel=...)``, in sums and products with other kernels, and in
-    marginal-likelihood tuning (analytic gradients w.r.t. ``log sigma_b`` and
-    ``log sigma_w``).
+    marginal-likelihood tuning (analytic gradients w.r.t. ``log length_scale``,
+    ``log sigma_b`` and ``log sigma_w``).
 
     Parameters
     ----------
@@ -231,7 +274,7 @@ class NNGPKernel(_InfiniteWidthKernel):
     sigma_b : float, default=0.1
         Standard deviation of the biases. ``sigma_b=0`` (no bias) is allowed;
         it is then a fixed hyperparameter (``log 0`` cannot be optimised), so
-        ``theta`` holds only ``log sigma_w``.
+        ``theta`` omits ``log sigma_b``.
     sigma_w_bounds : pair of floats >= 0 or "fixed", default=(1e-2, 1e2)
         Bounds of ``sigma_w`` for hyperparameter optimisation.
     sigma_b_bounds : pair of floats >= 0 or "fixed", default=(1e-5, 1e2)
@@ -250,6 +293,21 @@ class NNGPKernel(_InfiniteWidthKernel):
     normalization : {None, "layer"}, default=None
         ``"layer"``: layer normalisation of the pre-activations of every
         hidden layer, per point and across units, before the nonlinearity.
+    length_scale : float or array-like of shape (n_features,), default=1.0
+        Per-feature length scales ``l`` of the first layer (Automatic
+        Relevance Determination): the network sees ``x / l``, i.e. the first
+        layer's weights of feature ``k`` have standard deviation
+        ``sigma_w / l_k``. A float scales every feature alike; an array, one
+        entry per feature, makes the kernel ``anisotropic`` (as scikit-learn's
+        ``RBF``), and a large ``l_k`` marks an irrelevant feature. Every
+        ``l == 1`` is exactly the kernel without length scales.
+    length_scale_bounds : pair of floats >= 0, "fixed" or "auto", default="auto"
+        Bounds of ``length_scale`` for hyperparameter optimisation (one
+        ``theta`` entry and gradient column per feature when ``anisotropic``).
+        ``"auto"``: ``(1e-5, 1e5)`` for an array ``length_scale`` and
+        ``"fixed"`` for a float (a single scale of the inputs is nearly
+        redundant with ``sigma_w``, ``sigma_b`` and an amplitude; pass bounds
+        to tune it).
     n_jobs : int, default=None
         Number of workers over which tiles of the Gram matrix are spread:
         threads by default (the compiled code releases the GIL), or the
@@ -273,7 +331,9 @@ class NNGPKernel(_InfiniteWidthKernel):
 
     Notes
     -----
-    The network is :math:`h^1 = \frac{\sigma_w}{\sqrt d} W^1 x + \sigma_b b^1`,
+    The network is
+    :math:`h^1 = \frac{\sigma_w}{\sqrt d} W^1 (x / l) + \sigma_b b^1`
+    (``x / l`` elementwise, ``l = length_scale``),
     :math:`h^{l+1} = \frac{\sigma_w}{\sqrt n} W^{l+1}\phi(h^l) + \sigma_b b^{l+1}`
     for :math:`l = 1..L` (``L = depth``), output :math:`f = h^{L+1}`, with
     i.i.d. standard normal weights and biases and :math:`n \to \infty`. With
@@ -282,7 +342,8 @@ class NNGPKernel(_InfiniteWidthKernel):
 
     .. math::
 
-        \Sigma^0(x, x') = \sigma_w^2 \frac{x \cdot x'}{d} + \sigma_b^2,
+        \Sigma^0(x, x') = \sigma_w^2 \frac{(x / l) \cdot (x' / l)}{d}
+            + \sigma_b^2,
         \qquad
         \Sigma^{l+1}(x, x') = \sigma_w^2 F\big(\Sigma^l(x, x),
             \Sigma^l(x', x'), \Sigma^l(x, x')\big) + \sigma_b^2,
@@ -293,7 +354,14 @@ class NNGPKernel(_InfiniteWidthKernel):
     [-1, 1], angles use ``atan2`` and an input of zero norm with
     ``sigma_b=0`` gives an exact zero row. Gradients are propagated forward
     through the recursion, including the dependence of the variances
-    :math:`\Sigma^l(x, x)` on the hyperparameters.
+    :math:`\Sigma^l(x, x)` on the hyperparameters. The kernel depends on
+    the inputs only through :math:`g = \tilde x \cdot \tilde x' / d` and the
+    squared norms :math:`g_a = |\tilde x|^2 / d`, :math:`g_b = |\tilde x'|^2 / d`
+    (:math:`\tilde x = x / l`), so its gradient in :math:`\log l_k` is
+    :math:`-\frac{2}{d}(K_g \tilde x_k \tilde x'_k + K_a \tilde x_k^2
+    + K_b \tilde x_k'^2)` with the partials :math:`K_g, K_a, K_b` of the kernel
+    in :math:`(g, g_a, g_b)`, propagated through the layers like the
+    hyperparameter derivatives: O(n^2 d) memory, as the anisotropic ``RBF``.
 
     **Residual blocks and layer normalisation.** With hidden width ``n``,
     :math:`z^0 = \sigma_w W^0 x / \sqrt d + \sigma_b b^0` and, for
@@ -344,8 +412,8 @@ class NNGPKernel(_InfiniteWidthKernel):
     >>> np.round(k(X), 5)
     array([[0.865  , 0.6569 ],
            [0.6569 , 1.91969]])
-    >>> k.theta.round(4)  # log sigma_b, log sigma_w
-    array([-2.3026,  0.4055])
+    >>> k.theta.round(4)  # log length_scale, log sigma_b, log sigma_w
+    array([ 0.    , -2.3026,  0.4055])
     """
 
     _kind = 0
@@ -362,6 +430,8 @@ class NNGPKernel(_InfiniteWidthKernel):
         branch_scale: float = 1.0,
         branch_scale_bounds="fixed",
         normalization: str | None = None,
+        length_scale=1.0,
+        length_scale_bounds="auto",
         n_jobs: int | None = None,
         dtype=None,
         verbose: int = 0,
@@ -376,6 +446,8 @@ class NNGPKernel(_InfiniteWidthKernel):
         self.branch_scale = branch_scale
         self.branch_scale_bounds = branch_scale_bounds
         self.normalization = normalization
+        self.length_scale = length_scale
+        self.length_scale_bounds = length_scale_bounds
         self.n_jobs = n_jobs
         self.dtype = dtype
         self.verbose = verbose
@@ -388,7 +460,7 @@ class NTKKernel(_InfiniteWidthKernel):
     loss is kernel regression with this kernel [1]_ [2]_; ``KernelRidge`` or
     ``GaussianProcessRegressor`` with the NTK give the mean prediction of the
     trained network. Use it wherever scikit-learn takes a kernel; gradients
-    w.r.t. ``log sigma_b`` and ``log sigma_w`` are analytic.
+    w.r.t. ``log length_scale``, ``log sigma_b`` and ``log sigma_w`` are analytic.
 
     Parameters
     ----------
@@ -414,6 +486,11 @@ class NTKKernel(_InfiniteWidthKernel):
         Bounds of ``branch_scale``, as in :class:`NNGPKernel`.
     normalization : {None, "layer"}, default=None
         Layer normalisation, as in :class:`NNGPKernel`.
+    length_scale : float or array-like of shape (n_features,), default=1.0
+        Per-feature length scales of the first layer, as in
+        :class:`NNGPKernel`.
+    length_scale_bounds : pair of floats >= 0, "fixed" or "auto", default="auto"
+        Bounds of ``length_scale``, as in :class:`NNGPKernel`.
     parameterization : {"ntk", "standard"}, default="ntk"
         ``"ntk"``: weights scaled by ``sigma_w / sqrt(fan_in)`` in the forward
         pass, the parameterization with a width-free limit. ``"standard"``:
@@ -491,8 +568,8 @@ class NTKKernel(_InfiniteWidthKernel):
     array([[1.72    , 0.921137],
            [0.921137, 3.829375]])
     >>> K, dK = k(X, eval_gradient=True)
-    >>> dK.shape  # (n, n, [log sigma_b, log sigma_w])
-    (2, 2, 2)
+    >>> dK.shape  # (n, n, [log length_scale, log sigma_b, log sigma_w])
+    (2, 2, 3)
     """
 
     _kind = 1
@@ -509,6 +586,8 @@ class NTKKernel(_InfiniteWidthKernel):
         branch_scale: float = 1.0,
         branch_scale_bounds="fixed",
         normalization: str | None = None,
+        length_scale=1.0,
+        length_scale_bounds="auto",
         parameterization: str = "ntk",
         width: int | None = None,
         n_jobs: int | None = None,
@@ -525,6 +604,8 @@ class NTKKernel(_InfiniteWidthKernel):
         self.branch_scale = branch_scale
         self.branch_scale_bounds = branch_scale_bounds
         self.normalization = normalization
+        self.length_scale = length_scale
+        self.length_scale_bounds = length_scale_bounds
         self.parameterization = parameterization
         self.width = width
         self.n_jobs = n_jobs

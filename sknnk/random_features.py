@@ -37,10 +37,10 @@ from ._parallel import Remote, interruptible, map_blocks, n_workers_of
 from ._validation import (
     check_generator,
     check_int,
-    check_length_scale,
     check_n_jobs,
     check_network_of,
     check_real_dtype,
+    feature_scales,
     resolve_dtype,
 )
 from .activations import resolve_activation
@@ -272,7 +272,7 @@ class _BaseSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         dtype = self._check_params()
         X = _check_X(self, X, reset=True)
         d = X.shape[1]
-        ls = check_length_scale(type(self).__name__, self.length_scale, d)
+        ls = feature_scales(type(self).__name__, self.length_scale, d)
         m = self.n_components
         rng = check_generator(self.random_state)
         weights = []

@@ -2,6 +2,7 @@
 progress output and memory refusal."""
 
 import math
+import re
 
 import joblib
 import numpy as np
@@ -328,6 +329,13 @@ def test_verbose_progress(capsys, small_tiles):
     assert lines[0].startswith("[sknnk] NTKKernel 60 x 60 + gradient: 36 tiles")
     assert any("%" in line and "left" in line for line in lines[1:-1])
     assert lines[-1].startswith("[sknnk] NTKKernel 60 x 60 + gradient: done in")
+    # a free length scale: a second pass with its own lines
+    kw = dict(depth=2, verbose=1, n_jobs=2, length_scale_bounds=(1e-5, 1e5))
+    NTKKernel(**kw)(X, eval_gradient=True)
+    lines = capsys.readouterr().out.strip().splitlines()
+    ard = "[sknnk] NTKKernel 60 x 60 + gradient (length-scale partials)"
+    assert lines[-1].startswith(ard + ": done in")
+    assert any(line.startswith(ard + ": 36 tiles") for line in lines)
     with pytest.raises(ValueError, match="'verbose' parameter"):
         NTKKernel(verbose=-1)(X)
 
@@ -344,8 +352,17 @@ def test_memory_refused_before_allocating(monkeypatch):
     X = np.zeros((400, 3))
     with pytest.raises(MemoryError, match=r"1\.2 MiB .*float64.*float32.*Nystroem"):
         NTKKernel()(X)
-    with pytest.raises(MemoryError, match=r"1\.8 MiB .*3 float32"):
+    with pytest.raises(MemoryError, match=r"1\.8 MiB .*3 float32") as plain:
         NTKKernel(dtype="float32")(X, eval_gradient=True)
+    # a free length scale: one more column and 4 float64 n x n of partials
+    free = dict(length_scale=np.ones(3))
+    with pytest.raises(MemoryError, match=r"3\.7 MiB .*6 float32") as ard:
+        NTKKernel(dtype="float32", **free)(X, eval_gradient=True)
+
+    def working(exc):
+        return float(re.search(r"plus ([0-9.]+) MiB", str(exc.value)).group(1))
+
+    assert working(ard) - working(plain) == pytest.approx(32 * 400**2 / 2**20, abs=0.1)
 
 
 # ------------------------------------------- the engine entry point and record

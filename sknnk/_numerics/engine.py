@@ -28,9 +28,11 @@ import numpy as np
 
 from .. import _parallel
 from . import series
+from ._jit import njit
 from .activations import ELU, SERIES, ActivationSpec, diag_values
 from .gram import make_plan
 from .layer import (
+    diag_seed_step,
     diag_step,
     diag_step_residual,
     layer_norm_scales,
@@ -82,6 +84,13 @@ class Network(NamedTuple):
         Residual and normalised networks run
         :func:`sknnk._numerics.gram.tile_residual` (see
         :mod:`sknnk._numerics.layer` for their layer map).
+    length_scale : float or ndarray of shape (d,)
+        Per-feature length scales ``l`` of the first layer (validated by the
+        caller): the network sees ``x / l``. Every ``l == 1`` is exactly the
+        network without them (no division).
+    grad_ls : int
+        First gradient column of ``d / d log l_k`` (``d`` columns for an
+        array ``length_scale``, 1 for a scalar; -1: fixed).
     """
 
     ntk: bool
@@ -99,6 +108,8 @@ class Network(NamedTuple):
     branch_scale: float = 1.0
     grad_branch: int = -1
     normalization: str | None = None
+    length_scale: float | np.ndarray = 1.0
+    grad_ls: int = -1
 
 
 def is_residual_or_normalised(network):
@@ -179,6 +190,8 @@ def check_range(quantity, values, layer, network):
     value = values[i]
     shown = f"{value:.3g}" if np.isfinite(value) else "beyond float64"
     fixes = "standardize X (e.g. sklearn.preprocessing.StandardScaler)"
+    if not _unit_scales(network):
+        fixes += ", use larger length_scale values"
     if layer:
         fixes += ", use a smaller sigma_w or a smaller depth"
     if dtype != np.float64:
@@ -233,6 +246,43 @@ def _check_normalised_tangent(q, t, layer, network):
         )
 
 
+def _unit_scales(network):
+    """Whether every length scale of ``network`` is exactly 1."""
+    return bool(np.all(np.asarray(network.length_scale) == 1.0))
+
+
+def scaled_inputs(network, X):
+    """``X / length_scale`` (per feature), the inputs the network sees.
+
+    ``X`` itself (no copy, no division: bitwise today's kernel) when every
+    length scale is 1. Raises a ``ValueError`` naming ``length_scale`` when
+    the division overflows float64 or takes a row from the normal range
+    below it (where it would lose its relative precision); the range of
+    ``|x / l|^2 / d`` is then checked by :func:`check_range` as for any
+    input.
+    """
+    if _unit_scales(network):
+        return X
+    ls = network.length_scale
+    with np.errstate(over="ignore", under="ignore"):
+        Xs = X / ls
+    top = np.max(np.abs(Xs), axis=1, initial=0.0)
+    tiny = np.finfo(np.float64).tiny
+    below = (top < tiny) & (np.max(np.abs(X), axis=1, initial=0.0) >= tiny)
+    lost = ~(top < np.inf) | below
+    if lost.any():
+        i = int(np.flatnonzero(lost)[0])
+        how = "overflows" if not top[i] < np.inf else "underflows"
+        raise ValueError(
+            f"X / length_scale {how} float64 in row {i} "
+            f"(max |x| = {np.max(np.abs(X[i])):.3g}, length_scale from "
+            f"{np.min(ls):.3g} to {np.max(ls):.3g}): standardize X (e.g. "
+            "sklearn.preprocessing.StandardScaler) or bound length_scale "
+            "(length_scale_bounds)."
+        )
+    return Xs
+
+
 class Points:
     """Per-point quantities of one input set for one network.
 
@@ -254,13 +304,17 @@ class Points:
         ``(va, dva, r, h)`` of every layer
         (:func:`sknnk._numerics.layer.layer_norm_scales`) for a network with
         residual blocks or layer normalisation, else None.
+    dg, dtg : ndarray of shape (depth + 1, n) and (n,), or None
+        With ``seeds``: the seed direction ``d / d g_xx`` (``g_xx = |x|^2 / d``)
+        of ``q`` and of ``Theta^depth(x, x)``
+        (:func:`sknnk._numerics.layer.diag_seed_step`).
     coef, rem, nterms :
         Hermite tables of series activations
         (:func:`sknnk._numerics.series.coefficient_tables`; placeholders for
         closed forms).
     """
 
-    def __init__(self, network, X, want_grad, n_threads=1):
+    def __init__(self, network, X, want_grad, n_threads=1, seeds=False):
         d = X.shape[1]
         spec = network.activation
         sq_norms = squared_norms(X)
@@ -308,6 +362,12 @@ class Points:
         self.dt = np.zeros((n_rows, n))
         out = (p, self.q, self.dq[:2], self.t, self.dt[:2])
         diag_step(-1, sq_norms, sq_norms, sq_norms, sq_norms, sq_norms, *out)
+        self.dg = self.dtg = None
+        if seeds:
+            self.dg = np.empty((depth + 1, n))
+            self.dtg = np.empty(n)
+            seed_out = (p, self.dg, self.t, self.dtg)
+            diag_seed_step(-1, sq_norms, sq_norms, sq_norms, sq_norms, *seed_out)
         check_range(_VARIANCE, self.q[0], 0, network)
         self.qa = self.q[:depth]  # the variances at which phi is evaluated
         # the series projections use BLAS: the same bits whatever its threads
@@ -318,6 +378,8 @@ class Points:
                 self._residual_recursion(network, p, values)
             for layer in range(0 if arch else depth):
                 v, w, dv, dw = values(self.q[layer])
+                if seeds:  # before diag_step moves t to the next layer
+                    diag_seed_step(layer, v, w, dv, dw, *seed_out)
                 diag_step(layer, sq_norms, v, w, dv, dw, *out)
                 check_range(_VARIANCE, self.q[layer + 1], layer + 1, network)
         if network.ntk:
@@ -370,15 +432,17 @@ class Points:
         return self.q[-1], self.dq[:, -1]
 
 
-def prepare(network, X, want_grad=False, n_jobs=None):
-    """The :class:`Points` of ``X`` (validated, float64, 2-D) for ``network``.
+def prepare(network, X, want_grad=False, n_jobs=None, seeds=False):
+    """The :class:`Points` of ``X`` (validated, float64, 2-D, already divided
+    by the length scales) for ``network``.
 
-    ``n_jobs`` bounds the threads that sample series activations.
+    ``n_jobs`` bounds the threads that sample series activations; ``seeds``
+    also runs the seed direction of the length-scale gradient.
     """
     n_threads = 1
     if network.activation.code == SERIES:
         n_threads = min(_parallel.n_workers_of(n_jobs), os.cpu_count() or 1)
-    return Points(network, X, want_grad, n_threads)
+    return Points(network, X, want_grad, n_threads, seeds)
 
 
 def _common_terms(px, py):
@@ -393,20 +457,20 @@ def _common_terms(px, py):
 
 @_parallel.interruptible
 def gram(network, X, Y=None, eval_gradient=False, n_jobs=None, verbose=0, label="Gram"):
-    """The Gram matrix ``k(X, Y)`` of ``network`` and optionally its gradient.
+    r"""The Gram matrix ``k(X, Y)`` of ``network`` and optionally its gradient.
 
     Parameters
     ----------
     network : Network
         The network (validated by the caller).
     X : ndarray of shape (n, d), float64
-        Row points (validated, finite).
+        Row points (validated, finite; not yet divided by the length scales).
     Y : ndarray of shape (m, d) or None
         Column points; None is the symmetric ``k(X, X)`` (upper triangle
         computed, exact diagonal from the 1-D recursion).
     eval_gradient : bool
         Also return the gradient (symmetric case only); its columns follow
-        ``network.grad_b``/``grad_w``.
+        ``network.grad_branch``/``grad_ls``/``grad_b``/``grad_w``.
     n_jobs : int or None
         Workers over which tiles are spread (joblib semantics).
     verbose : int
@@ -419,27 +483,112 @@ def gram(network, X, Y=None, eval_gradient=False, n_jobs=None, verbose=0, label=
     K : ndarray of shape (n, m), ``network.dtype``
     K_gradient : ndarray of shape (n, n, network.n_grad)
         Only with ``eval_gradient``.
+
+    Notes
+    -----
+    The length-scale gradient. With ``x~ = x / l`` and ``g_ab = x~_a . x~_b / d``
+    the kernel depends on the inputs only through ``(g_ab, g_aa, g_bb)``, so
+
+    .. math::
+
+        \frac{\partial K_{ab}}{\partial \log l_k} = -\frac{2}{d}
+        \Big(K_g \tilde x_{ak} \tilde x_{bk} + K_a \tilde x_{ak}^2
+        + K_b \tilde x_{bk}^2\Big)
+
+    (summed over ``k`` for a scalar ``l``), with ``K_g, K_a, K_b`` the
+    partials in ``(g_ab, g_aa, g_bb)``; on the diagonal
+    ``K_g + K_a + K_b = dk(x, x) / d g_aa`` of the 1-D recursion. A second
+    pass of the per-entry driver (:func:`sknnk._numerics.gram.tile_seeds`,
+    every activation) computes the three partials; :func:`_ard_columns`
+    assembles the ``d`` columns (O(n^2 d), like scikit-learn's anisotropic
+    ``RBF``). ``K`` and the ``sigma`` columns come from the first pass, as
+    without length scales.
     """
     symmetric = Y is None
     want_grad = bool(eval_gradient) and network.n_grad > 0
-    px = prepare(network, X, want_grad, n_jobs)
+    ard = want_grad and network.grad_ls >= 0
+    sigma_grad = want_grad and (
+        network.grad_b >= 0 or network.grad_w >= 0 or network.grad_branch >= 0
+    )
+    if ard and is_residual_or_normalised(network):
+        raise ValueError(
+            "The length-scale gradient of a network with residual blocks or "
+            "layer normalisation is not available: fix the length scales "
+            "(length_scale_bounds='fixed'; their values are used) or use "
+            "residual=False and normalization=None."
+        )
+    X = scaled_inputs(network, X)
+    Y = None if symmetric else scaled_inputs(network, Y)
+    px = prepare(network, X, want_grad, n_jobs, seeds=ard)
     py = px if symmetric else prepare(network, Y, want_grad, n_jobs)
     _common_terms(px, py)
     diagonal = px.diagonal(network.ntk) if symmetric else None
     params = layer_params(network, X.shape[1])
     tile = _parallel.TILE
-    plan = make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile)
-    px.coef = py.coef = None  # the plan has its own copy: lower peak memory
+    plan = make_plan(network, params, X, Y, px, py, diagonal, sigma_grad, tile)
+    if not ard:
+        px.coef = py.coef = None  # the plan has its own copy: lower peak memory
     n = X.shape[0]
     m = n if symmetric else Y.shape[0]
     dtype = network.dtype
     K = np.empty((n, m), dtype=dtype)
     shape = (n, m, network.n_grad) if eval_gradient else (0, 0, 0)
     grad = np.empty(shape, dtype=dtype)
-    _parallel.compute_gram(plan, K, grad, symmetric, n_jobs, int(verbose), label)
+    first = grad if sigma_grad else np.empty((0, 0, 0), dtype=dtype)
+    _parallel.compute_gram(plan, K, first, symmetric, n_jobs, int(verbose), label)
+    if ard:
+        del plan
+        _ard_gradient(network, params, X, px, grad, n_jobs, verbose, label)
     if eval_gradient:
         return K, grad
     return K
+
+
+def _ard_gradient(network, params, X, px, grad, n_jobs, verbose, label):
+    """Fill the length-scale columns of ``grad`` (see :func:`gram`)."""
+    n, d = X.shape
+    net = network._replace(dtype=np.dtype(np.float64), grad_b=-1, grad_w=-1, n_grad=3)
+    plan = make_plan(net, params, X, None, px, px, None, True, _parallel.TILE, True)
+    px.coef = None
+    scratch = np.empty((n, n))
+    partials = np.empty((n, n, 3))
+    label = f"{label} (length-scale partials)"
+    _parallel.compute_gram(plan, scratch, partials, True, n_jobs, int(verbose), label)
+    del plan, scratch
+    top = px.dtg if network.ntk else px.dg[-1]
+    per_feature = np.ndim(network.length_scale) > 0 and d > 1
+    _ard_columns(grad, network.grad_ls, partials, X, top, per_feature, -2.0 / d)
+
+
+@njit(cache=True, nogil=True)
+def _ard_columns(grad, col, partials, X, top, per_feature, scale):
+    """``grad[:, :, col + k] <- d K / d log l_k`` from the partials (upper
+    triangle of ``partials[i, j] = (K_g, K_a, K_b)``, ``top[i]`` the diagonal's
+    ``dk(x_i, x_i) / d g_ii``) and the scaled inputs ``X`` (n, d);
+    ``scale = -2 / d``. One column (the sum over ``k``) unless
+    ``per_feature``. Products are formed as ``(K_g x_ik) x_jk`` so that rows
+    of very different scales do not overflow an intermediate.
+    """
+    n, d = X.shape
+    for i in range(n):
+        for j in range(i, n):
+            if i == j:
+                kg, ka, kb = top[i], 0.0, 0.0
+            else:
+                kg, ka, kb = partials[i, j, 0], partials[i, j, 1], partials[i, j, 2]
+            acc = 0.0
+            for k in range(d):
+                xi = X[i, k]
+                xj = X[j, k]
+                v = scale * ((kg * xi) * xj + (ka * xi) * xi + (kb * xj) * xj)
+                if per_feature:
+                    grad[i, j, col + k] = v
+                    grad[j, i, col + k] = v
+                else:
+                    acc += v
+            if not per_feature:
+                grad[i, j, col] = acc
+                grad[j, i, col] = acc
 
 
 @_parallel.interruptible
@@ -448,5 +597,6 @@ def diag(network, X, n_jobs=None):
 
     ``n_jobs`` bounds the threads that sample series activations.
     """
+    X = scaled_inputs(network, X)
     k, _ = prepare(network, X, False, n_jobs).diagonal(network.ntk)
     return k.copy()

@@ -53,8 +53,17 @@ import numpy as np
 from ._jit import njit
 from .activations import ABRELU, ERF, RELU, SERIES
 from .fast import (
+    F_H,
+    F_RS,
+    F_SQ,
+    F_UB,
+    F_UW,
+    F_VB,
+    F_VW,
     FAST_DRIVERS,
     FASTMATH,
+    _erf_all,
+    _relu_all,
     begin_row,
     constants,
     erf_point_table,
@@ -63,6 +72,7 @@ from .fast import (
     row_buffers,
     seed_row,
     store_row,
+    unpack,
 )
 from .layer import (
     as_dtype,
@@ -70,10 +80,12 @@ from .layer import (
     correlation,
     dense,
     dense_value,
+    propagate,
     row_exponents,
     scaled_dots,
+    seed,
 )
-from .recursion import entry, entry_residual
+from .recursion import entry, entry_residual, entry_seeds
 
 
 class Tile(NamedTuple):
@@ -257,6 +269,112 @@ def tile_residual(out, grad, tile, rows, cols, diag, code, prm, nterms, p, task)
                         grad[ri, cj, col] = st[pos + 3 * k]
     if diag_tile or mirror:
         mirror_tile(out, grad, tile, want_grad)
+
+
+@njit(cache=True, nogil=True)
+def tile_seeds(out, grad, tile, rows, cols, diag, code, prm, nterms, p, task):
+    """Fill one tile with the kernel and its partials in the layer-0 inputs.
+
+    The per-entry recursion :func:`sknnk._numerics.recursion.entry_seeds`
+    (any activation code): ``out[i, j]`` gets the kernel and
+    ``grad[i, j, 0:3]`` its partials in ``(g_ij, g_ii, g_jj)``, the
+    ingredients of the length-scale gradient
+    (:func:`sknnk._numerics.engine.gram`). ``rows.dq[0]``/``cols.dq[0]`` are
+    the diagonal derivatives ``d Sigma^l(x, x) / d g_xx``. Only ``j > i`` is
+    computed on a diagonal tile and nothing is mirrored: the assembly reads
+    the upper triangle (the partials in ``g_ii`` and ``g_jj`` are not
+    symmetric). The arguments as in :func:`tile_generic`.
+    """
+    _, oj, i0, i1, _, j1, _, _, _, yo = tile
+    for i in range(i0, i1):
+        ri, xi, js, _, _, _ = begin_row(out, grad, i, tile, diag, task, True)
+        for j in range(js, j1):
+            cj = j - oj
+            gij = out[ri, cj] / p.dval
+            k, k_g, k_a, k_b = entry_seeds(
+                gij, xi, j - yo, rows, cols, code, prm, nterms, p, task
+            )
+            out[ri, cj] = k
+            grad[ri, cj, 0] = k_g
+            grad[ri, cj, 1] = k_a
+            grad[ri, cj, 2] = k_b
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def tile_seeds_fast(out, grad, tile, rows, cols, diag, erf, fam, cst, p, task):
+    """:func:`tile_seeds` for the ReLU family and erf, a row segment at a time.
+
+    The duals and their derivatives along two directions come from the
+    vectorised closed forms of :mod:`sknnk._numerics.fast` (``_relu_all``,
+    ``_erf_all``), which take any direction through their per-point fields:
+    ``rows.P``/``cols.P`` are their point tables built from the diagonal seed
+    derivatives ``dq = (dg_xx, 0)`` for the rows and ``(0, dg_yy)`` for the
+    columns, so one call gives the directions ``d / d g_ii`` (first channel)
+    and ``d / d g_jj`` (second), and a second call with zero fields the
+    direction ``d / d g_ij``; :func:`sknnk._numerics.layer.propagate` maps
+    them through the dense layer. ``erf`` selects erf (else the ReLU family,
+    ``fam = (ab, dd)``); float64 only. Writes the kernel to ``out`` and the
+    partials in ``(g_ij, g_ii, g_jj)`` to ``grad[i, j, 0:3]``; the upper
+    triangle only, nothing mirrored (see :func:`tile_seeds`).
+    """
+    _, _, i0, i1, j0, j1, _, _, _, _ = tile
+    depth, ntk = task.depth, task.ntk
+    Px = rows.P
+    Py = cols.P
+    ab_, dd = fam
+    kc = unpack(cst)
+    zero = p.sw2 - p.sw2
+    width = j1 - j0
+    s, t, s_g, t_g, s_a, t_a = row_buffers(width, True, out)
+    s_b = np.empty(width)
+    t_b = np.empty(width)
+    for i in range(i0, i1):
+        ri, xi, _, w, c0, y0 = begin_row(out, grad, i, tile, diag, task, True)
+        if w <= 0:
+            continue
+        orow = out[ri, c0 : c0 + w]
+        for k in range(w):
+            s[k], t[k], _, _, _, _ = seed(orow[k] / p.dval, p)
+            s_g[k] = p.sw2
+            t_g[k] = p.alpha0
+            s_a[k] = t_a[k] = s_b[k] = t_b[k] = zero
+        for layer in range(depth):
+            P = Px[layer]
+            x = (P[F_SQ, xi], P[F_RS, xi], P[F_UB, xi], zero, P[F_VB, xi], zero)
+            xz = (x[0], x[1], zero, zero, zero, zero)
+            tx = P[F_H, xi]
+            ysq = Py[layer, F_SQ, y0 : y0 + w]
+            yrs = Py[layer, F_RS, y0 : y0 + w]
+            yu = Py[layer, F_UW, y0 : y0 + w]
+            yv = Py[layer, F_VW, y0 : y0 + w]
+            ty = Py[layer, F_H, y0 : y0 + w]
+            for k in range(w):
+                y = (ysq[k], yrs[k], zero, yu[k], zero, yv[k])
+                yz = (ysq[k], yrs[k], zero, zero, zero, zero)
+                if erf:
+                    f, g, dfa, dfb, dga, dgb = _erf_all(
+                        s[k], s_a[k], s_b[k], x, y, tx, ty[k], kc
+                    )
+                    _, _, dfg, _, dgg, _ = _erf_all(
+                        s[k], s_g[k], zero, xz, yz, tx, ty[k], kc
+                    )
+                else:
+                    f, g, dfa, dfb, dga, dgb = _relu_all(
+                        s[k], s_a[k], s_b[k], x, y, ab_, dd, kc
+                    )
+                    _, _, dfg, _, dgg, _ = _relu_all(
+                        s[k], s_g[k], zero, xz, yz, ab_, dd, kc
+                    )
+                tk = t[k]
+                s_g[k], t_g[k] = propagate(g, dfg, dgg, tk, t_g[k], p)
+                s_a[k], t_a[k] = propagate(g, dfa, dga, tk, t_a[k], p)
+                s_b[k], t_b[k] = propagate(g, dfb, dgb, tk, t_b[k], p)
+                s[k], t[k] = dense_value(f, g, tk, p)
+        for k in range(w):
+            orow[k] = t[k] if ntk else s[k]
+            grad[ri, c0 + k, 0] = t_g[k] if ntk else s_g[k]
+            grad[ri, c0 + k, 1] = t_a[k] if ntk else s_a[k]
+            grad[ri, c0 + k, 2] = t_b[k] if ntk else s_b[k]
 
 
 # number of correlation levels of the truncation tables (see need_table)
@@ -770,7 +888,7 @@ def family_of(code):
     return GENERIC_FAMILY
 
 
-def make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile):
+def make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile, seeds=False):
     """Build the :class:`GramPlan` of ``k(X, Y)`` (``Y is None``: symmetric).
 
     Parameters
@@ -790,6 +908,10 @@ def make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile):
         Whether the drivers compute the gradient.
     tile : int
         Side of the tiles.
+    seeds : bool
+        The plan of :func:`tile_seeds` (the length-scale partials, every
+        activation through the per-entry driver): ``px.dg``/``py.dg`` are the
+        diagonal seed derivatives.
 
     Notes
     -----
@@ -805,6 +927,8 @@ def make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile):
         # residual blocks / layer normalisation: the per-entry driver for
         # every activation (and depth, for the log branch_scale column)
         family = RESIDUAL_FAMILY
+    elif seeds and family == SERIES_FAMILY:
+        family = GENERIC_FAMILY
     out_dtype = network.dtype
     dtype = out_dtype
     if family not in _FAST:
@@ -842,11 +966,19 @@ def make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile):
         else:
             ab_, dd = 0.0, 1.0
         table = erf_point_table if family == ERF_FAMILY else relu_point_table
-        rows = FastPoints(table(px.q, px.dq, dtype))
-        cols = rows if py is px else FastPoints(table(py.q, py.dq, dtype))
         t = np.dtype(dtype).type
-        consts = ((t(ab_), t(dd)), constants(dtype), p, task)
-        driver = FAST_DRIVERS[_FAST[family] + 2 * bool(want_grad)]
+        if seeds:  # the diagonal seed direction: of the rows, of the columns
+            none = np.zeros_like(px.dg)
+            rows = FastPoints(table(px.q, np.stack([px.dg, none]), dtype))
+            cols = FastPoints(table(py.q, np.stack([none, py.dg]), dtype))
+            erf = family == ERF_FAMILY
+            consts = (erf, (t(ab_), t(dd)), constants(dtype), p, task)
+            driver = tile_seeds_fast
+        else:
+            rows = FastPoints(table(px.q, px.dq, dtype))
+            cols = rows if py is px else FastPoints(table(py.q, py.dq, dtype))
+            consts = ((t(ab_), t(dd)), constants(dtype), p, task)
+            driver = FAST_DRIVERS[_FAST[family] + 2 * bool(want_grad)]
     elif family == SERIES_FAMILY:
         # one transposed copy (shared when symmetric); the caller may drop
         # the original tables afterwards
@@ -871,11 +1003,13 @@ def make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile):
         consts = (code, prm, px.nterms, p, task)
         driver = tile_residual
     else:
-        # (a series here: the per-entry driver on a series, for tests)
-        rows = GenericPoints(px.q, px.dq, *_entry_tables(px, code))
-        cols = GenericPoints(py.q, py.dq, *_entry_tables(py, code))
+        # (a series here: the per-entry driver on a series, for tests and
+        # for the length-scale partials)
+        dqx, dqy = (px.dg[None], py.dg[None]) if seeds else (px.dq, py.dq)
+        rows = GenericPoints(px.q, dqx, *_entry_tables(px, code))
+        cols = GenericPoints(py.q, dqy, *_entry_tables(py, code))
         consts = (code, prm, px.nterms, p, task)
-        driver = tile_generic
+        driver = tile_seeds if seeds else tile_generic
     n_grad = network.n_grad
     return GramPlan(
         driver,

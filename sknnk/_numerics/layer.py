@@ -34,13 +34,15 @@ by a vectorised closed form) and :func:`dense`. Correlations are formed once,
 by :func:`correlation`, from per-point inverse square roots of the variances.
 
 Where the next architectures plug in: a first layer with per-feature scales
-changes only ``g`` (the gemm of scaled inputs) and the gradient columns of
-:func:`seed`. Residual blocks and layer normalisation (the section at the end
-of this module) keep :func:`dense` as the branch of a block: layer
-normalisation rescales the state before it (:func:`layer_norm_scales`,
-:func:`normalised`), a residual block adds the branch to the stream after it
-(:func:`residual_add`), and :func:`branch_scale_column` gives the third
-derivative, in ``log branch_scale``.
+changes only ``g`` (the gemm of scaled inputs); its gradient runs *seed
+directions* ``d / d g``, ``d / d g_aa``, ``d / d g_bb`` through the layers
+(:func:`propagate`, :func:`diag_seed_step`). Residual blocks and layer
+normalisation (the section at the end of this module) keep :func:`dense` as
+the branch of a block: layer normalisation rescales the state before it
+(:func:`layer_norm_scales`, :func:`normalised`), a residual block adds the
+branch to the stream after it (:func:`residual_add`), and
+:func:`branch_scale_column` gives the third derivative, in
+``log branch_scale``.
 
 Every compiled function here is inlined into its caller
 (``inline="always"``), so that it is compiled with the caller's floating type
@@ -234,6 +236,51 @@ def dense(f, g, df_b, df_w, dg_b, dg_w, t, dt_b, dt_w, p):
 def dense_value(f, g, t, p):
     """:func:`dense` without derivatives: ``(Sigma^{l+1}, Theta^{l+1})``."""
     return p.sw2 * f + p.sb2, p.alpha * f + p.beta + p.sw2 * g * t
+
+
+@njit(cache=True, nogil=True, inline="always")
+def propagate(g, df, dg, t, dt, p):
+    r"""A *seed direction* through one dense layer: ``(dSigma^{l+1}, dTheta^{l+1})``.
+
+    The derivative of the state along a direction of the layer-0 inputs
+    ``(g, g_aa, g_bb)`` rather than of a hyperparameter: :func:`dense`
+    without its explicit ``sigma`` terms,
+
+    .. math::
+
+        d\Sigma^{l+1} = \sigma_w^2\, dF, \qquad
+        d\Theta^{l+1} = \alpha\, dF
+            + \sigma_w^2 (dG\, \Theta^l + G\, d\Theta^l),
+
+    with ``g = G`` at layer ``l``, ``df, dg`` the total derivatives of ``F``
+    and ``G`` along the direction (e.g. by :func:`chain`), ``t = Theta^l``
+    and ``dt`` its derivative. The length-scale gradient runs three such
+    directions (:func:`sknnk._numerics.recursion.entry_seeds`,
+    :func:`sknnk._numerics.gram.tile_seeds_fast`).
+    """
+    return p.sw2 * df, p.alpha * df + p.sw2 * (dg * t + g * dt)
+
+
+@njit(cache=True, nogil=True)
+def diag_seed_step(layer, v, w, dv, dw, p, dq, t, dt):
+    """The 1-D recursion's seed direction ``d / d g_aa`` of every point, in place.
+
+    ``layer = -1`` seeds ``dq[0] = sigma_w^2`` (``d Sigma^0(x, x) / d g``)
+    and ``dt = alpha0``; ``layer >= 0`` maps them through the layer by
+    :func:`propagate` on the diagonal (``F(q, q, q)`` has total derivative
+    ``dV/dq``, ``G(q, q, q)`` ``dW/dq``) into ``dq[layer + 1]`` and ``dt``,
+    with ``v, w, dv, dw`` as in :func:`diag_step` and ``t = Theta^layer``
+    (call it before :func:`diag_step` updates ``t``).
+    """
+    for i in range(dq.shape[1]):
+        if layer < 0:
+            dq[0, i] = p.sw2
+            dt[i] = p.alpha0
+        else:
+            dqi = dq[layer, i]
+            dq[layer + 1, i], dt[i] = propagate(
+                w[i], dv[i] * dqi, dw[i] * dqi, t[i], dt[i], p
+            )
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -21,6 +21,7 @@ from .layer import (
     dense,
     dense_value,
     normalised,
+    propagate,
     residual_add,
     seed,
 )
@@ -232,3 +233,60 @@ def entry_residual(gij, i, j, rows, cols, code, prm, nterms, p, task):
             s, ds_b, ds_w, ds_a = bs, bs_b, bs_w, bs_a
             t, dt_b, dt_w, dt_a = bt, bt_b, bt_w, bt_a
     return s, t, ds_b, ds_w, ds_a, dt_b, dt_w, dt_a
+
+
+@njit(cache=True, nogil=True, inline="always")
+def entry_seeds(gij, i, j, rows, cols, code, prm, nterms, p, task):
+    """The kernel of one pair and its partial derivatives in the layer-0 inputs.
+
+    The kernel depends on the inputs only through ``g = x_i . y_j / d``,
+    ``g_aa = |x_i|^2 / d`` and ``g_bb = |y_j|^2 / d``; this runs the value
+    recursion of :func:`entry` with three seed directions
+    (:func:`sknnk._numerics.layer.propagate`): ``d / d g`` (seeded
+    ``dSigma^0 = sigma_w^2``, ``dTheta^0 = alpha0``, no diagonal change),
+    ``d / d g_aa`` and ``d / d g_bb`` (seeded 0 off the diagonal, with the
+    diagonal derivatives ``rows.dq[0]`` / ``cols.dq[0]`` of the row or column
+    point only, :func:`sknnk._numerics.layer.diag_seed_step`). The arguments
+    are those of :func:`entry`, ``rows.dq``/``cols.dq`` holding those
+    diagonal derivatives; ``task`` (:class:`sknnk._numerics.gram.Task`) gives
+    the depth and whether the kernel is Theta (else Sigma).
+
+    Returns
+    -------
+    (k, k_g, k_a, k_b) : tuple of float
+        The kernel and its partials in ``(g, g_aa, g_bb)``.
+    """
+    s, t, _, _, _, _ = seed(gij, p)
+    zero = p.sw2 - p.sw2
+    s_g, t_g = p.sw2, p.alpha0
+    s_a = t_a = s_b = t_b = zero
+    for layer in range(task.depth):
+        a = rows.q[layer, i]
+        b = cols.q[layer, j]
+        n = nterms[layer] if code == SERIES else 0
+        f, g, fa, fb, fc, ga, gb, gc = _duals(
+            layer, i, j, rows, cols, code, prm, n, True, a, b, s, True
+        )
+        qa = rows.dq[0, layer, i]
+        qb = cols.dq[0, layer, j]
+        s_g, t_g = propagate(g, fc * s_g, gc * s_g, t, t_g, p)
+        s_a, t_a = propagate(
+            g,
+            chain(fa, fb, fc, qa, zero, s_a),
+            chain(ga, gb, gc, qa, zero, s_a),
+            t,
+            t_a,
+            p,
+        )
+        s_b, t_b = propagate(
+            g,
+            chain(fa, fb, fc, zero, qb, s_b),
+            chain(ga, gb, gc, zero, qb, s_b),
+            t,
+            t_b,
+            p,
+        )
+        s, t = dense_value(f, g, t, p)
+    if task.ntk:
+        return t, t_g, t_a, t_b
+    return s, s_g, s_a, s_b
