@@ -269,7 +269,7 @@ def check_length_scale(owner, value, n_features=None):
         raise ValueError(
             f"The 'length_scale' parameter of {owner} has {arr.size} entries but "
             f"X has {n_features} features: pass one length scale per feature "
-            f"(an array of length {n_features}) or a single float."
+            f"(an array of length n_features={n_features}) or a single float."
         )
     return arr
 

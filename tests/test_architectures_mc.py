@@ -415,10 +415,6 @@ OWNERS = {
 }
 
 
-def _kernel_params():
-    return set(NNGPKernel().get_params())
-
-
 @pytest.mark.parametrize(
     "params",
     [{"length_scale": 0.0}, {"length_scale": -1.0}, {"length_scale": np.nan},
@@ -431,9 +427,8 @@ def _kernel_params():
 )  # fmt: skip
 def test_architecture_rules_same_words_everywhere(params):
     owners = dict(OWNERS)
-    if set(params) <= _kernel_params():  # the kernels too, once merged
-        owners["NNGPKernel"] = lambda **p: NNGPKernel(**p)(X4)
-        owners["NTKKernel"] = lambda **p: NTKKernel(**p)(X4)
+    owners["NNGPKernel"] = lambda **p: NNGPKernel(**p)(X4)
+    owners["NTKKernel"] = lambda **p: NTKKernel(**p)(X4)
     got = {}
     for owner, call in owners.items():
         with pytest.raises((ValueError, TypeError)) as err:
@@ -449,37 +444,24 @@ def test_architecture_rules_same_words_everywhere(params):
 
 
 def test_estimators_pass_the_architecture_to_their_kernels():
-    """The four keywords reach both kernels of the estimators (after the
-    merge); until the kernels take them, a non-default value is refused
-    with a clear error rather than ignored."""
+    """The four keywords reach both kernels of the estimators."""
     y = np.sin(X4[:, 0])
     for arch in ARCHS.values():
         for cls in (InfiniteWidthRegressor, InfiniteWidthClassifier):
             est = cls(depth=3, **arch)
             target = y if cls is InfiniteWidthRegressor else y > 0
-            if set(arch) <= _kernel_params():
-                est.fit(X4, target)
-                for kernel in (est.kernel_, est.nngp_kernel_):
-                    for name, value in arch.items():
-                        assert_array_equal(kernel.get_params()[name], value)
-            else:
-                with pytest.raises(ValueError, match="do not support"):
-                    est.fit(X4, target)
+            est.fit(X4, target)
+            for kernel in (est.kernel_, est.nngp_kernel_):
+                for name, value in arch.items():
+                    assert_array_equal(kernel.get_params()[name], value)
     # defaults and explicit default values are accepted in every case
     reg = InfiniteWidthRegressor(length_scale=np.ones(3), branch_scale=1.0)
     assert_allclose(reg.fit(X4, y).predict(X4), y)
 
 
-# ------------------------------------------------ (b) against the kernels (post-merge)
-def _needs(arch):
-    missing = sorted(set(ARCHS[arch]) - _kernel_params())
-    return pytest.mark.skipif(
-        bool(missing), reason=f"the kernels do not take {missing} yet (issue 16)"
-    )
-
-
+# ------------------------------------------------ (b) against the kernels
 def _kernel_cases(depths):
-    return [pytest.param(*case, marks=_needs(case[2])) for case in _cases(depths)]
+    return [pytest.param(*case) for case in _cases(depths)]
 
 
 def _kernels(activation, depth, arch):
