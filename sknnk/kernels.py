@@ -412,8 +412,11 @@ class NNGPKernel(_InfiniteWidthKernel):
     >>> np.round(k(X), 5)
     array([[0.865  , 0.6569 ],
            [0.6569 , 1.91969]])
-    >>> k.theta.round(4)  # log length_scale, log sigma_b, log sigma_w
-    array([ 0.    , -2.3026,  0.4055])
+    >>> k.theta.round(4)  # log sigma_b, log sigma_w
+    array([-2.3026,  0.4055])
+    >>> k_ard = NNGPKernel(depth=1, length_scale=[1.0, 2.0, 0.5])
+    >>> k_ard.theta.round(4)  # log length_scale (per feature), log sigma_b, log sigma_w
+    array([ 0.    ,  0.6931, -0.6931, -2.3026,  0.3466])
     """
 
     _kind = 0
@@ -568,8 +571,8 @@ class NTKKernel(_InfiniteWidthKernel):
     array([[1.72    , 0.921137],
            [0.921137, 3.829375]])
     >>> K, dK = k(X, eval_gradient=True)
-    >>> dK.shape  # (n, n, [log length_scale, log sigma_b, log sigma_w])
-    (2, 2, 3)
+    >>> dK.shape  # (n, n, [log sigma_b, log sigma_w])
+    (2, 2, 2)
     """
 
     _kind = 1
