@@ -61,6 +61,19 @@ def _check_gradient(kernel, X, rtol):
 
 
 # ------------------------------------------------------------ gradients
+def _ard_kernel(cls, depth, activation, **arch):
+    """The kernel of the gradient checks: three free length scales, sigma_b
+    and sigma_w off their defaults, and the architecture options ``arch``."""
+    return cls(
+        depth=depth,
+        activation=activation,
+        sigma_w=1.3,
+        sigma_b=0.2,
+        length_scale=np.array([0.7, 1.6, 2.5]),
+        **arch,
+    )
+
+
 SMOOTH = ["relu", "erf", "tanh", "gelu", "elu", "leaky_relu", "sin"]
 
 
@@ -71,13 +84,7 @@ def test_gradient_every_column_matches_finite_differences(cls, depth, activation
     """Every ARD column together with sigma_b and sigma_w, against central
     differences of the kernel (a tolerance of the differences' own error)."""
     X = _design(depth, 8, 3)
-    k = cls(
-        depth=depth,
-        activation=activation,
-        sigma_w=1.3,
-        sigma_b=0.2,
-        length_scale=np.array([0.7, 1.6, 2.5]),
-    )
+    k = _ard_kernel(cls, depth, activation)
     assert [h.name for h in k.hyperparameters if not h.fixed] == [
         "length_scale",
         "sigma_b",
@@ -533,15 +540,8 @@ def test_residual_and_layer_norm_gradient_matches_finite_differences(
     central differences of the kernel."""
     X = _design(50 + depth, 7, 3)
     free_branch = dict(branch_scale=0.8, branch_scale_bounds=(1e-2, 1e2))
-    k = cls(
-        depth=depth,
-        activation=activation,
-        sigma_w=1.3,
-        sigma_b=0.2,
-        length_scale=np.array([0.7, 1.6, 2.5]),
-        **(free_branch if arch.get("residual") else {}),
-        **arch,
-    )
+    extra = free_branch if arch.get("residual") else {}
+    k = _ard_kernel(cls, depth, activation, **extra, **arch)
     names = [h.name for h in k.hyperparameters if not h.fixed]
     lead = ["branch_scale"] if arch.get("residual") else []
     assert names == [*lead, "length_scale", "sigma_b", "sigma_w"]

@@ -509,8 +509,8 @@ def gram(network, X, Y=None, eval_gradient=False, n_jobs=None, verbose=0, label=
     partials in ``(g_ab, g_aa, g_bb)``; on the diagonal
     ``K_g + K_a + K_b = dk(x, x) / d g_aa`` of the 1-D recursion. A second
     pass of the per-entry driver (:func:`sknnk._numerics.gram.tile_seeds`,
-    every activation; :func:`sknnk._numerics.gram.tile_residual_seeds` for
-    residual/normalised networks) computes the three partials; :func:`_ard_columns`
+    every activation, residual/normalised networks too) computes the three
+    partials; :func:`_ard_columns`
     assembles the ``d`` columns (O(n^2 d), like scikit-learn's anisotropic
     ``RBF``). ``K`` and the ``sigma`` columns come from the first pass, as
     without length scales.

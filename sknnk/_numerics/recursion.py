@@ -13,6 +13,8 @@ blocks and/or layer normalisation, run by
 
 import math
 
+from numba.extending import overload
+
 from ._jit import njit
 from .activations import SERIES, closed_form_partials
 from .layer import (
@@ -164,6 +166,21 @@ def _terms_needed(rows, cols, layer, i, j, a, b, c, full):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _residual_duals(layer, i, j, rows, cols, code, prm, nterms, c, want_grad):
+    """:func:`_duals` of one layer of a residual/normalised network: at the
+    variances ``va`` of the pair's inputs to the nonlinearity and the
+    (normalised) covariance ``c``, a series with the terms its correlation
+    needs (:func:`_terms_needed`; the tail only with every term)."""
+    a = rows.va[layer, i]
+    b = cols.va[layer, j]
+    n, full = 0, 0
+    if code == SERIES:
+        full = nterms[layer]
+        n = _terms_needed(rows, cols, layer, i, j, a, b, c, full)
+    return _duals(layer, i, j, rows, cols, code, prm, n, n >= full, a, b, c, want_grad)
+
+
+@njit(cache=True, nogil=True, inline="always")
 def entry_residual(gij, i, j, rows, cols, code, prm, nterms, p, task):
     """:func:`entry` of a network with residual blocks and/or layer
     normalisation (the layer map of :mod:`sknnk._numerics.layer`).
@@ -195,14 +212,8 @@ def entry_residual(gij, i, j, rows, cols, code, prm, nterms, p, task):
         ha = rows.h[2, layer, i] + cols.h[2, layer, j]
         c, dc_b, dc_w, dc_a = normalised(s, ds_b, ds_w, ds_a, rr, hb, hw, ha)
         tn, tn_b, tn_w, tn_a = normalised(t, dt_b, dt_w, dt_a, rr, hb, hw, ha)
-        a = rows.va[layer, i]
-        b = cols.va[layer, j]
-        n, full = 0, 0
-        if code == SERIES:
-            full = nterms[layer]
-            n = _terms_needed(rows, cols, layer, i, j, a, b, c, full)
-        f, g, fa, fb, fc, ga, gb, gc = _duals(
-            layer, i, j, rows, cols, code, prm, n, n >= full, a, b, c, want_grad
+        f, g, fa, fb, fc, ga, gb, gc = _residual_duals(
+            layer, i, j, rows, cols, code, prm, nterms, c, want_grad
         )
         if want_grad:
             qx, qy = rows.dva[:, layer, i], cols.dva[:, layer, j]
@@ -235,6 +246,26 @@ def entry_residual(gij, i, j, rows, cols, code, prm, nterms, p, task):
             s, ds_b, ds_w, ds_a = bs, bs_b, bs_w, bs_a
             t, dt_b, dt_w, dt_a = bt, bt_b, bt_w, bt_a
     return s, t, ds_b, ds_w, ds_a, dt_b, dt_w, dt_a
+
+
+def seed_partials(gij, i, j, rows, cols, code, prm, nterms, p, task):
+    """``(k, k_g, k_a, k_b)`` of one pair, compiled code only:
+    :func:`entry_residual_seeds` for the records of a residual/normalised
+    network (:class:`sknnk._numerics.gram.ResidualPoints`, which have ``va``),
+    else :func:`entry_seeds`; chosen when the caller is compiled (one tile
+    driver, :func:`sknnk._numerics.gram.tile_seeds`, for both)."""
+    raise NotImplementedError("seed_partials runs in compiled code only")
+
+
+@overload(seed_partials, inline="always")
+def _seed_partials(gij, i, j, rows, cols, code, prm, nterms, p, task):
+    if "va" in getattr(rows, "fields", ()):
+        return lambda gij, i, j, rows, cols, code, prm, nterms, p, task: (
+            entry_residual_seeds(gij, i, j, rows, cols, code, prm, nterms, p, task)
+        )
+    return lambda gij, i, j, rows, cols, code, prm, nterms, p, task: entry_seeds(
+        gij, i, j, rows, cols, code, prm, nterms, p, task
+    )
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -330,14 +361,8 @@ def entry_residual_seeds(gij, i, j, rows, cols, code, prm, nterms, p, task):
         hb = cols.h[3, layer, j]
         c, c_g, c_a, c_b = normalised(s, s_g, s_a, s_b, rr, zero, ha, hb)
         tn, tn_g, tn_a, tn_b = normalised(t, t_g, t_a, t_b, rr, zero, ha, hb)
-        a = rows.va[layer, i]
-        b = cols.va[layer, j]
-        n, full = 0, 0
-        if code == SERIES:
-            full = nterms[layer]
-            n = _terms_needed(rows, cols, layer, i, j, a, b, c, full)
-        f, g, fa, fb, fc, ga, gb, gc = _duals(
-            layer, i, j, rows, cols, code, prm, n, n >= full, a, b, c, True
+        f, g, fa, fb, fc, ga, gb, gc = _residual_duals(
+            layer, i, j, rows, cols, code, prm, nterms, c, True
         )
         qa = rows.dva[3, layer, i]
         qb = cols.dva[3, layer, j]
