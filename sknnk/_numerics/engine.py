@@ -292,11 +292,12 @@ class Points:
         Layer variances ``Sigma^l(x, x)``.
     dq : ndarray of shape (2, depth + 1, n)
         Their derivatives in ``(log sigma_b, log sigma_w)`` (and
-        ``log branch_scale``: 3 rows, for a residual/normalised network).
+        ``log branch_scale``: 3 rows, for a residual/normalised network, and
+        with ``seeds`` a fourth, ``d / d g_xx``).
     t : ndarray of shape (n,)
         ``Theta^depth(x, x)``.
     dt : ndarray of shape (2, n)
-        Its derivatives (3 rows for a residual/normalised network).
+        Its derivatives (the rows of ``dq``).
     qa : ndarray of shape (depth, n)
         The variances at which the nonlinearity of each layer is evaluated:
         ``q[:depth]``, or the normalised ones under layer normalisation.
@@ -436,7 +437,9 @@ class Points:
             )
 
     def diagonal(self, ntk):
-        """``(k(x, x), dk(x, x))`` of the returned kernel, shapes (n,), (2, n)."""
+        """``(k(x, x), dk(x, x))`` of the returned kernel, shapes (n,) and
+        (2, n) (3 rows, with ``log branch_scale``, for a residual/normalised
+        network; never the seed direction)."""
         if ntk:
             return self.t, self.dt[:3]
         return self.q[-1], self.dq[:3, -1]
