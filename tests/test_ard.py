@@ -23,6 +23,11 @@ from sklearn.model_selection import train_test_split
 from sknnk import NNGPKernel, NTKKernel
 
 KERNELS = (NNGPKernel, NTKKernel)
+ARCHS = [  # residual blocks, layer normalisation, both
+    dict(residual=True),
+    dict(normalization="layer"),
+    dict(residual=True, normalization="layer"),
+]
 
 
 def _design(seed, n=9, d=3):
@@ -56,6 +61,19 @@ def _check_gradient(kernel, X, rtol):
 
 
 # ------------------------------------------------------------ gradients
+def _ard_kernel(cls, depth, activation, **arch):
+    """The kernel of the gradient checks: three free length scales, sigma_b
+    and sigma_w off their defaults, and the architecture options ``arch``."""
+    return cls(
+        depth=depth,
+        activation=activation,
+        sigma_w=1.3,
+        sigma_b=0.2,
+        length_scale=np.array([0.7, 1.6, 2.5]),
+        **arch,
+    )
+
+
 SMOOTH = ["relu", "erf", "tanh", "gelu", "elu", "leaky_relu", "sin"]
 
 
@@ -66,13 +84,7 @@ def test_gradient_every_column_matches_finite_differences(cls, depth, activation
     """Every ARD column together with sigma_b and sigma_w, against central
     differences of the kernel (a tolerance of the differences' own error)."""
     X = _design(depth, 8, 3)
-    k = cls(
-        depth=depth,
-        activation=activation,
-        sigma_w=1.3,
-        sigma_b=0.2,
-        length_scale=np.array([0.7, 1.6, 2.5]),
-    )
+    k = _ard_kernel(cls, depth, activation)
     assert [h.name for h in k.hyperparameters if not h.fixed] == [
         "length_scale",
         "sigma_b",
@@ -273,6 +285,22 @@ def test_results_do_not_depend_on_n_jobs(monkeypatch):
         assert_array_equal(dK1, dK2)
 
 
+def test_residual_results_do_not_depend_on_n_jobs(monkeypatch):
+    """The length-scale gradient of residual/LN networks: the same bits for
+    one and two workers (tiles of 8 rows)."""
+    import sknnk._parallel as par
+
+    monkeypatch.setattr(par, "TILE", 8)
+    X = _design(27, 29, 3)
+    for act, arch in (("relu", ARCHS[0]), ("tanh", ARCHS[2])):
+        k = NTKKernel(depth=3, activation=act, length_scale=[0.5, 1.0, 2.0], **arch)
+        K1, dK1 = k(X, eval_gradient=True)
+        k.n_jobs = 2
+        K2, dK2 = k(X, eval_gradient=True)
+        assert_array_equal(K1, K2)
+        assert_array_equal(dK1, dK2)
+
+
 @pytest.mark.slow
 def test_results_do_not_depend_on_the_joblib_backend(monkeypatch):
     import joblib
@@ -281,8 +309,11 @@ def test_results_do_not_depend_on_the_joblib_backend(monkeypatch):
 
     monkeypatch.setattr(par, "TILE", 8)
     X = _design(26, 30, 3)
-    for act in ("relu", "tanh"):
-        k = NNGPKernel(depth=2, activation=act, length_scale=[0.5, 1.0, 2.0])
+    kernels = [
+        NNGPKernel(depth=2, activation=act, length_scale=[0.5, 1.0, 2.0])
+        for act in ("relu", "tanh")
+    ] + [NTKKernel(depth=3, residual=True, length_scale=[0.5, 1.0, 2.0])]
+    for k in kernels:
         K1, dK1 = k(X, eval_gradient=True)
         with joblib.parallel_config(backend="loky", n_jobs=2):
             assert par.active_backend()[1] is False  # tiles returned, not shared
@@ -475,8 +506,9 @@ def test_relevance_recovery_on_friedman1():
 )
 def test_residual_and_layer_norm_take_fixed_scales(cls, arch):
     """Length scales with residual blocks or layer normalisation: the values
-    are those of the network on ``X / l``; the length-scale gradient of these
-    networks is refused with a clear error, the other columns are given."""
+    are those of the network on ``X / l``; with free scales the kernel and the
+    other columns are unchanged and the length-scale columns are the
+    derivatives (central differences)."""
     X = _design(41, 7, 3)
     ls = np.array([0.5, 2.0, 1.0])
     plain = cls(depth=3, **arch)
@@ -488,5 +520,74 @@ def test_residual_and_layer_norm_take_fixed_scales(cls, arch):
     assert_array_equal(dK, dref)
     free = cls(depth=3, length_scale=ls, **arch)
     assert_array_equal(free(X), fixed(X))
-    with pytest.raises(ValueError, match="length-scale gradient.*length_scale_bounds"):
-        free(X, eval_gradient=True)
+    # the length-scale columns, against central differences of the kernel;
+    # the other columns and the kernel are those of the fixed scales
+    K, dK_free = free(X, eval_gradient=True)
+    assert_array_equal(K, fixed(X))
+    assert_array_equal(dK_free[..., 3:], dK)
+    _check_gradient(free, X, 1e-8)
+
+
+@pytest.mark.parametrize("arch", ARCHS, ids=repr)
+@pytest.mark.parametrize("activation", ["relu", "erf", "tanh", "gelu"])
+@pytest.mark.parametrize("depth", [1, 3, 6])
+@pytest.mark.parametrize("cls", KERNELS)
+def test_residual_and_layer_norm_gradient_matches_finite_differences(
+    cls, depth, activation, arch
+):
+    """Every ARD column (with sigma_b, sigma_w and, for residual blocks, a
+    free branch_scale) of residual and layer-normalised networks against
+    central differences of the kernel."""
+    X = _design(50 + depth, 7, 3)
+    free_branch = dict(branch_scale=0.8, branch_scale_bounds=(1e-2, 1e2))
+    extra = free_branch if arch.get("residual") else {}
+    k = _ard_kernel(cls, depth, activation, **extra, **arch)
+    names = [h.name for h in k.hyperparameters if not h.fixed]
+    lead = ["branch_scale"] if arch.get("residual") else []
+    assert names == [*lead, "length_scale", "sigma_b", "sigma_w"]
+    _check_gradient(k, X, 1e-8)
+
+
+@pytest.mark.parametrize("cls", KERNELS)
+@pytest.mark.parametrize("depth", [1, 3, 6])
+def test_residual_relu_without_bias_is_homogeneous(cls, depth):
+    """Residual ReLU blocks without bias: the branch B(lambda Sigma) = lambda
+    B(Sigma) (F homogeneous of degree 1 in the covariance, G of degree 0) and
+    the stream adds it, so K(s x) = s^2 K(x) (NTK parameterization: beta = 0)
+    and sum_k dK / d log l_k = -2 K."""
+    X = _design(60 + depth, 8, 3)
+    k = cls(depth=depth, residual=True, sigma_b=0.0, length_scale=[0.6, 1.2, 2.4])
+    K, dK = k(X, eval_gradient=True)
+    ls_cols = dK[..., : X.shape[1]]
+    assert_allclose(ls_cols.sum(-1), -2 * K, rtol=1e-12, atol=1e-13 * np.abs(K).max())
+
+
+@pytest.mark.parametrize("cls", KERNELS)
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_layer_norm_without_bias_is_scale_invariant(cls, activation):
+    """Layer normalisation of every hidden layer's input without bias: the
+    first layer's z = W x scales with x and LN(s z) = LN(z); the NTK's
+    Theta~ = Theta r r' is invariant too (Theta ~ s^2, r ~ 1 / s), so
+    K(s x) = K(x) for any activation and sum_k dK / d log l_k = 0."""
+    X = _design(70, 8, 3)
+    ls = np.array([0.6, 1.2, 2.4])
+    k = cls(depth=3, activation=activation, normalization="layer", sigma_b=0.0,
+            length_scale=ls)  # fmt: skip
+    K, dK = k(X, eval_gradient=True)
+    assert_allclose(k(3.0 * X), K, rtol=1e-12)  # the invariance itself
+    ls_sum = dK[..., : X.shape[1]].sum(-1)
+    assert np.abs(ls_sum).max() < 1e-12 * np.abs(K).max()
+    assert np.abs(dK[..., : X.shape[1]]).max() > 1e-3 * np.abs(K).max()
+
+
+def test_gpr_fit_with_residual_ard():
+    """A GPR fit of a residual kernel with one free scale per feature runs
+    with its analytic gradient (no error) and returns d scales."""
+    X, y = make_friedman1(n_samples=40, n_features=5, noise=0.1, random_state=0)
+    kernel = (
+        ConstantKernel() * NNGPKernel(depth=3, residual=True, length_scale=np.ones(5))
+        + WhiteKernel()
+    )
+    gpr = GaussianProcessRegressor(kernel, normalize_y=True, random_state=0).fit(X, y)
+    assert gpr.kernel_.k1.k2.length_scale.shape == (5,)
+    assert np.isfinite(gpr.log_marginal_likelihood_value_)

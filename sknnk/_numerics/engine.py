@@ -292,22 +292,26 @@ class Points:
         Layer variances ``Sigma^l(x, x)``.
     dq : ndarray of shape (2, depth + 1, n)
         Their derivatives in ``(log sigma_b, log sigma_w)`` (and
-        ``log branch_scale``: 3 rows, for a residual/normalised network).
+        ``log branch_scale``: 3 rows, for a residual/normalised network, and
+        with ``seeds`` a fourth, ``d / d g_xx``).
     t : ndarray of shape (n,)
         ``Theta^depth(x, x)``.
     dt : ndarray of shape (2, n)
-        Its derivatives (3 rows for a residual/normalised network).
+        Its derivatives (the rows of ``dq``).
     qa : ndarray of shape (depth, n)
         The variances at which the nonlinearity of each layer is evaluated:
         ``q[:depth]``, or the normalised ones under layer normalisation.
     residual : tuple or None
         ``(va, dva, r, h)`` of every layer
         (:func:`sknnk._numerics.layer.layer_norm_scales`) for a network with
-        residual blocks or layer normalisation, else None.
+        residual blocks or layer normalisation, else None (with ``seeds``,
+        ``dva`` and ``h`` have a fourth row: the seed direction).
     dg, dtg : ndarray of shape (depth + 1, n) and (n,), or None
         With ``seeds``: the seed direction ``d / d g_xx`` (``g_xx = |x|^2 / d``)
         of ``q`` and of ``Theta^depth(x, x)``
-        (:func:`sknnk._numerics.layer.diag_seed_step`).
+        (:func:`sknnk._numerics.layer.diag_seed_step`; for a
+        residual/normalised network the fourth rows of ``dq`` and ``dt``, by
+        :func:`sknnk._numerics.layer.diag_step_residual`).
     coef, rem, nterms :
         Hermite tables of series activations
         (:func:`sknnk._numerics.series.coefficient_tables`; placeholders for
@@ -355,7 +359,9 @@ class Points:
         n, depth = X.shape[0], network.depth
         self.residual = None  # ResidualPoints fields of a residual/LN network
         arch = is_residual_or_normalised(network)
-        n_rows = 3 if arch else 2  # derivative rows (+ log branch_scale)
+        # derivative rows (+ log branch_scale, + the seed direction d / d g_xx
+        # of a residual/LN network's length-scale gradient)
+        n_rows = (4 if seeds else 3) if arch else 2
         self.q = np.empty((depth + 1, n))
         self.dq = np.zeros((n_rows, depth + 1, n))
         self.t = np.empty(n)
@@ -363,7 +369,11 @@ class Points:
         out = (p, self.q, self.dq[:2], self.t, self.dt[:2])
         diag_step(-1, sq_norms, sq_norms, sq_norms, sq_norms, sq_norms, *out)
         self.dg = self.dtg = None
-        if seeds:
+        if seeds and arch:  # the fourth row of dq, dt (diag_step_residual)
+            self.dg, self.dtg = self.dq[3], self.dt[3]
+            seed_out = (p, self.dg, self.t, self.dtg)
+            diag_seed_step(-1, sq_norms, sq_norms, sq_norms, sq_norms, *seed_out)
+        elif seeds:
             self.dg = np.empty((depth + 1, n))
             self.dtg = np.empty(n)
             seed_out = (p, self.dg, self.t, self.dtg)
@@ -396,9 +406,10 @@ class Points:
         depth, n = network.depth, self.q.shape[1]
         norm = network.normalization == "layer"
         va = np.empty((depth, n))
-        dva = np.empty((3, depth, n))
+        rows = self.dq.shape[0]  # 3, or 4 with the seed direction
+        dva = np.empty((rows, depth, n))
         r = np.empty((depth, n))
-        h = np.empty((3, depth, n))
+        h = np.empty((rows, depth, n))
         a2 = float(network.branch_scale) ** 2
         for layer in range(depth):
             if norm and network.ntk:
@@ -426,10 +437,12 @@ class Points:
             )
 
     def diagonal(self, ntk):
-        """``(k(x, x), dk(x, x))`` of the returned kernel, shapes (n,), (2, n)."""
+        """``(k(x, x), dk(x, x))`` of the returned kernel, shapes (n,) and
+        (2, n) (3 rows, with ``log branch_scale``, for a residual/normalised
+        network; never the seed direction)."""
         if ntk:
-            return self.t, self.dt
-        return self.q[-1], self.dq[:, -1]
+            return self.t, self.dt[:3]
+        return self.q[-1], self.dq[:3, -1]
 
 
 def prepare(network, X, want_grad=False, n_jobs=None, seeds=False):
@@ -499,7 +512,8 @@ def gram(network, X, Y=None, eval_gradient=False, n_jobs=None, verbose=0, label=
     partials in ``(g_ab, g_aa, g_bb)``; on the diagonal
     ``K_g + K_a + K_b = dk(x, x) / d g_aa`` of the 1-D recursion. A second
     pass of the per-entry driver (:func:`sknnk._numerics.gram.tile_seeds`,
-    every activation) computes the three partials; :func:`_ard_columns`
+    every activation, residual/normalised networks too) computes the three
+    partials; :func:`_ard_columns`
     assembles the ``d`` columns (O(n^2 d), like scikit-learn's anisotropic
     ``RBF``). ``K`` and the ``sigma`` columns come from the first pass, as
     without length scales.
@@ -510,13 +524,6 @@ def gram(network, X, Y=None, eval_gradient=False, n_jobs=None, verbose=0, label=
     sigma_grad = want_grad and (
         network.grad_b >= 0 or network.grad_w >= 0 or network.grad_branch >= 0
     )
-    if ard and is_residual_or_normalised(network):
-        raise ValueError(
-            "The length-scale gradient of a network with residual blocks or "
-            "layer normalisation is not available: fix the length scales "
-            "(length_scale_bounds='fixed'; their values are used) or use "
-            "residual=False and normalization=None."
-        )
     X = scaled_inputs(network, X)
     Y = None if symmetric else scaled_inputs(network, Y)
     px = prepare(network, X, want_grad, n_jobs, seeds=ard)
@@ -547,7 +554,9 @@ def gram(network, X, Y=None, eval_gradient=False, n_jobs=None, verbose=0, label=
 def _ard_gradient(network, params, X, px, grad, n_jobs, verbose, label):
     """Fill the length-scale columns of ``grad`` (see :func:`gram`)."""
     n, d = X.shape
-    net = network._replace(dtype=np.dtype(np.float64), grad_b=-1, grad_w=-1, n_grad=3)
+    net = network._replace(
+        dtype=np.dtype(np.float64), grad_b=-1, grad_w=-1, grad_branch=-1, n_grad=3
+    )
     plan = make_plan(net, params, X, None, px, px, None, True, _parallel.TILE, True)
     px.coef = None
     scratch = np.empty((n, n))

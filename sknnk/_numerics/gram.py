@@ -35,7 +35,8 @@ drivers share the layer map of :mod:`sknnk._numerics.layer`:
   (:func:`sknnk._numerics.recursion.entry_residual`, a third gradient column
   ``log branch_scale``); :func:`make_plan` routes every such network to it,
   whatever the activation and depth (the vectorised drivers implement the
-  plain layer map only).
+  plain layer map only); :func:`tile_seeds` gives their length-scale
+  partials too.
 * :func:`tile_series` evaluates the Hermite series of a whole row segment at
   once (Horner in ``rho`` with the columns in the inner, vectorised loop), in
   ``rho^2`` over one parity for odd or even tables (:func:`parity_table`) and
@@ -85,7 +86,7 @@ from .layer import (
     scaled_dots,
     seed,
 )
-from .recursion import entry, entry_residual, entry_seeds
+from .recursion import entry, entry_residual, seed_partials
 
 
 class Tile(NamedTuple):
@@ -284,6 +285,12 @@ def tile_seeds(out, grad, tile, rows, cols, diag, code, prm, nterms, p, task):
     computed on a diagonal tile and nothing is mirrored: the assembly reads
     the upper triangle (the partials in ``g_ii`` and ``g_jj`` are not
     symmetric). The arguments as in :func:`tile_generic`.
+
+    With :class:`ResidualPoints` (whose ``dva`` and ``h`` have the fourth
+    row of the seed direction) and a :class:`ResidualTask` the entries are
+    those of a residual/normalised network
+    (:func:`sknnk._numerics.recursion.entry_residual_seeds`, chosen at
+    compile time by :func:`sknnk._numerics.recursion.seed_partials`).
     """
     _, oj, i0, i1, _, j1, _, _, _, yo = tile
     for i in range(i0, i1):
@@ -291,7 +298,7 @@ def tile_seeds(out, grad, tile, rows, cols, diag, code, prm, nterms, p, task):
         for j in range(js, j1):
             cj = j - oj
             gij = out[ri, cj] / p.dval
-            k, k_g, k_a, k_b = entry_seeds(
+            k, k_g, k_a, k_b = seed_partials(
                 gij, xi, j - yo, rows, cols, code, prm, nterms, p, task
             )
             out[ri, cj] = k
@@ -910,8 +917,10 @@ def make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile, seeds=Fa
         Side of the tiles.
     seeds : bool
         The plan of :func:`tile_seeds` (the length-scale partials, every
-        activation through the per-entry driver): ``px.dg``/``py.dg`` are the
-        diagonal seed derivatives.
+        activation through the per-entry driver, residual/LN networks too;
+        :func:`tile_seeds_fast` for the ReLU family and erf): ``px.dg``,
+        ``py.dg`` are the diagonal seed derivatives (the fourth rows of
+        ``px.residual``'s ``dva``, ``h`` for residual/LN).
 
     Notes
     -----
@@ -1001,7 +1010,7 @@ def make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile, seeds=Fa
         if py is not px:
             cols = ResidualPoints(*py.residual, *_entry_tables(py, code, True))
         consts = (code, prm, px.nterms, p, task)
-        driver = tile_residual
+        driver = tile_seeds if seeds else tile_residual
     else:
         # (a series here: the per-entry driver on a series, for tests and
         # for the length-scale partials)

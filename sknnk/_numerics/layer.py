@@ -40,9 +40,11 @@ directions* ``d / d g``, ``d / d g_aa``, ``d / d g_bb`` through the layers
 normalisation (the section at the end of this module) keep :func:`dense` as
 the branch of a block: layer normalisation rescales the state before it
 (:func:`layer_norm_scales`, :func:`normalised`), a residual block adds the
-branch to the stream after it (:func:`residual_add`), and
+branch to the stream after it (:func:`residual_add`, :func:`add_branch`), and
 :func:`branch_scale_column` gives the third derivative, in
-``log branch_scale``.
+``log branch_scale``; the seed directions run through the same functions
+(:func:`diag_step_residual` with a fourth derivative row,
+:func:`sknnk._numerics.recursion.entry_residual_seeds`).
 
 Every compiled function here is inlined into its caller
 (``inline="always"``), so that it is compiled with the caller's floating type
@@ -425,11 +427,24 @@ def branch_scale_column(f, g, df_a, dg_a, t, dt_a, p):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def add_branch(s, br, a2):
+    """``s + a2 B``: the residual stream after a block, or its derivative
+    along a direction that leaves ``a2`` fixed (``s``, ``B`` their
+    derivatives: every direction but ``log alpha``)."""
+    return s + a2 * br
+
+
+@njit(cache=True, nogil=True, inline="always")
 def residual_add(s, ds_b, ds_w, ds_a, br, dbr_b, dbr_w, dbr_a, a2):
     """``s + a2 B`` of the residual stream and its derivatives (the
-    ``log alpha`` one gains ``2 a2 B``)."""
+    ``log alpha`` one gains ``2 a2 B``; the others are :func:`add_branch`)."""
     ab = a2 * br
-    return s + ab, ds_b + a2 * dbr_b, ds_w + a2 * dbr_w, ds_a + a2 * dbr_a + (ab + ab)
+    return (
+        s + ab,
+        add_branch(ds_b, dbr_b, a2),
+        add_branch(ds_w, dbr_w, a2),
+        add_branch(ds_a, dbr_a, a2) + (ab + ab),
+    )
 
 
 @njit(cache=True, nogil=True)
@@ -443,7 +458,15 @@ def diag_step_residual(layer, v, w, dv, dw, va, dva, r, h, p, q, dq, t, dt, add,
     ``dq`` (3, depth + 1, n), ``t`` (n,) and ``dt`` (3, n) as in
     :func:`diag_step` with the third derivative row. ``add``: this layer is a
     residual block (False for plain layers and for the readout).
+
+    A fourth row of ``dq``, ``dt`` (and of ``dva``, ``h``) is the seed
+    direction ``d / d g_xx`` of the length-scale gradient (seeded
+    ``sigma_w^2``, ``alpha0`` by :func:`diag_seed_step` at ``layer = -1``):
+    on the diagonal ``F(va, va, va)`` moves by ``dV dva`` and the branch
+    by :func:`propagate`; the block adds it by :func:`add_branch`.
     """
+    seeded = dq.shape[0] > 3
+    zero = p.sw2 - p.sw2
     for i in range(q.shape[1]):
         rr = r[i] * r[i]
         hb = h[0, i] + h[0, i]
@@ -452,6 +475,17 @@ def diag_step_residual(layer, v, w, dv, dw, va, dva, r, h, p, q, dq, t, dt, add,
         tn, tn_b, tn_w, tn_a = normalised(
             t[i], dt[0, i], dt[1, i], dt[2, i], rr, hb, hw, ha
         )
+        if seeded:  # before t and dt move to the next layer
+            hg = h[3, i] + h[3, i]
+            _, tn_g, _, _ = normalised(t[i], dt[3, i], zero, zero, rr, hg, zero, zero)
+            bs_g, bt_g = propagate(
+                w[i], dv[i] * dva[3, i], dw[i] * dva[3, i], tn, tn_g, p
+            )
+            if add:
+                bs_g = add_branch(dq[3, layer, i], bs_g, a2)
+                bt_g = add_branch(dt[3, i], bt_g, a2)
+            dq[3, layer + 1, i] = bs_g
+            dt[3, i] = bt_g
         df_b, df_w, df_a = dv[i] * dva[0, i], dv[i] * dva[1, i], dv[i] * dva[2, i]
         dg_b, dg_w, dg_a = dw[i] * dva[0, i], dw[i] * dva[1, i], dw[i] * dva[2, i]
         bs, bt, bs_b, bs_w, bt_b, bt_w = dense(

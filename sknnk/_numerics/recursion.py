@@ -7,14 +7,18 @@ evaluated by their Hermite series, from the coefficient tables
 (:func:`_series_partials`). :func:`sknnk._numerics.gram.tile_generic` runs it
 over a tile; :func:`entry_residual` is the same for networks with residual
 blocks and/or layer normalisation, run by
-:func:`sknnk._numerics.gram.tile_residual`.
+:func:`sknnk._numerics.gram.tile_residual`. :func:`entry_seeds` and
+:func:`entry_residual_seeds` give the partials of the length-scale gradient.
 """
 
 import math
 
+from numba.extending import overload
+
 from ._jit import njit
 from .activations import SERIES, closed_form_partials
 from .layer import (
+    add_branch,
     branch_scale_column,
     chain,
     correlation,
@@ -162,6 +166,21 @@ def _terms_needed(rows, cols, layer, i, j, a, b, c, full):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _residual_duals(layer, i, j, rows, cols, code, prm, nterms, c, want_grad):
+    """:func:`_duals` of one layer of a residual/normalised network: at the
+    variances ``va`` of the pair's inputs to the nonlinearity and the
+    (normalised) covariance ``c``, a series with the terms its correlation
+    needs (:func:`_terms_needed`; the tail only with every term)."""
+    a = rows.va[layer, i]
+    b = cols.va[layer, j]
+    n, full = 0, 0
+    if code == SERIES:
+        full = nterms[layer]
+        n = _terms_needed(rows, cols, layer, i, j, a, b, c, full)
+    return _duals(layer, i, j, rows, cols, code, prm, n, n >= full, a, b, c, want_grad)
+
+
+@njit(cache=True, nogil=True, inline="always")
 def entry_residual(gij, i, j, rows, cols, code, prm, nterms, p, task):
     """:func:`entry` of a network with residual blocks and/or layer
     normalisation (the layer map of :mod:`sknnk._numerics.layer`).
@@ -193,14 +212,8 @@ def entry_residual(gij, i, j, rows, cols, code, prm, nterms, p, task):
         ha = rows.h[2, layer, i] + cols.h[2, layer, j]
         c, dc_b, dc_w, dc_a = normalised(s, ds_b, ds_w, ds_a, rr, hb, hw, ha)
         tn, tn_b, tn_w, tn_a = normalised(t, dt_b, dt_w, dt_a, rr, hb, hw, ha)
-        a = rows.va[layer, i]
-        b = cols.va[layer, j]
-        n, full = 0, 0
-        if code == SERIES:
-            full = nterms[layer]
-            n = _terms_needed(rows, cols, layer, i, j, a, b, c, full)
-        f, g, fa, fb, fc, ga, gb, gc = _duals(
-            layer, i, j, rows, cols, code, prm, n, n >= full, a, b, c, want_grad
+        f, g, fa, fb, fc, ga, gb, gc = _residual_duals(
+            layer, i, j, rows, cols, code, prm, nterms, c, want_grad
         )
         if want_grad:
             qx, qy = rows.dva[:, layer, i], cols.dva[:, layer, j]
@@ -233,6 +246,26 @@ def entry_residual(gij, i, j, rows, cols, code, prm, nterms, p, task):
             s, ds_b, ds_w, ds_a = bs, bs_b, bs_w, bs_a
             t, dt_b, dt_w, dt_a = bt, bt_b, bt_w, bt_a
     return s, t, ds_b, ds_w, ds_a, dt_b, dt_w, dt_a
+
+
+def seed_partials(gij, i, j, rows, cols, code, prm, nterms, p, task):
+    """``(k, k_g, k_a, k_b)`` of one pair, compiled code only:
+    :func:`entry_residual_seeds` for the records of a residual/normalised
+    network (:class:`sknnk._numerics.gram.ResidualPoints`, which have ``va``),
+    else :func:`entry_seeds`; chosen when the caller is compiled (one tile
+    driver, :func:`sknnk._numerics.gram.tile_seeds`, for both)."""
+    raise NotImplementedError("seed_partials runs in compiled code only")
+
+
+@overload(seed_partials, inline="always")
+def _seed_partials(gij, i, j, rows, cols, code, prm, nterms, p, task):
+    if "va" in getattr(rows, "fields", ()):
+        return lambda gij, i, j, rows, cols, code, prm, nterms, p, task: (
+            entry_residual_seeds(gij, i, j, rows, cols, code, prm, nterms, p, task)
+        )
+    return lambda gij, i, j, rows, cols, code, prm, nterms, p, task: entry_seeds(
+        gij, i, j, rows, cols, code, prm, nterms, p, task
+    )
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -287,6 +320,86 @@ def entry_seeds(gij, i, j, rows, cols, code, prm, nterms, p, task):
             p,
         )
         s, t = dense_value(f, g, t, p)
+    if task.ntk:
+        return t, t_g, t_a, t_b
+    return s, s_g, s_a, s_b
+
+
+@njit(cache=True, nogil=True, inline="always")
+def entry_residual_seeds(gij, i, j, rows, cols, code, prm, nterms, p, task):
+    """:func:`entry_seeds` of a network with residual blocks and/or layer
+    normalisation: the kernel of one pair and its partials in
+    ``(g, g_aa, g_bb)`` through the layer map of :func:`entry_residual`.
+
+    The three seed directions run through every step of the layer map:
+    :func:`sknnk._numerics.layer.normalised` (``c r r'`` moves by
+    ``(dc - c (h + h')) r r'``), the duals (:func:`chain`),
+    :func:`sknnk._numerics.layer.propagate` through the branch and
+    :func:`sknnk._numerics.layer.add_branch` into the stream. ``d / d g`` is
+    seeded ``dSigma^0 = sigma_w^2``, ``dTheta^0 = alpha0`` and moves no
+    per-point quantity; ``d / d g_aa`` (``d / d g_bb``) is seeded 0 and
+    carries the diagonal derivatives of the row (column) point only: the
+    fourth rows of ``rows.dva``, ``rows.h`` (``cols.dva``, ``cols.h``), from
+    :func:`sknnk._numerics.layer.diag_step_residual`. Arguments as in
+    :func:`entry_residual` (``task`` a
+    :class:`sknnk._numerics.gram.ResidualTask`).
+
+    Returns
+    -------
+    (k, k_g, k_a, k_b) : tuple of float
+        The kernel (Theta if ``task.ntk``, else Sigma) and its partials in
+        ``(g, g_aa, g_bb)``.
+    """
+    depth, a2 = task.depth, task.a2
+    s, t, _, _, _, _ = seed(gij, p)
+    zero = p.sw2 - p.sw2
+    s_g, t_g = p.sw2, p.alpha0
+    s_a = t_a = s_b = t_b = zero
+    for layer in range(depth):
+        rr = rows.r[layer, i] * cols.r[layer, j]
+        ha = rows.h[3, layer, i]
+        hb = cols.h[3, layer, j]
+        c, c_g, c_a, c_b = normalised(s, s_g, s_a, s_b, rr, zero, ha, hb)
+        tn, tn_g, tn_a, tn_b = normalised(t, t_g, t_a, t_b, rr, zero, ha, hb)
+        f, g, fa, fb, fc, ga, gb, gc = _residual_duals(
+            layer, i, j, rows, cols, code, prm, nterms, c, True
+        )
+        qa = rows.dva[3, layer, i]
+        qb = cols.dva[3, layer, j]
+        bs_g, bt_g = propagate(g, fc * c_g, gc * c_g, tn, tn_g, p)
+        bs_a, bt_a = propagate(
+            g,
+            chain(fa, fb, fc, qa, zero, c_a),
+            chain(ga, gb, gc, qa, zero, c_a),
+            tn,
+            tn_a,
+            p,
+        )
+        bs_b, bt_b = propagate(
+            g,
+            chain(fa, fb, fc, zero, qb, c_b),
+            chain(ga, gb, gc, zero, qb, c_b),
+            tn,
+            tn_b,
+            p,
+        )
+        bs, bt = dense_value(f, g, tn, p)
+        if task.residual and layer < depth - 1:
+            s, s_g, s_a, s_b = (
+                add_branch(s, bs, a2),
+                add_branch(s_g, bs_g, a2),
+                add_branch(s_a, bs_a, a2),
+                add_branch(s_b, bs_b, a2),
+            )
+            t, t_g, t_a, t_b = (
+                add_branch(t, bt, a2),
+                add_branch(t_g, bt_g, a2),
+                add_branch(t_a, bt_a, a2),
+                add_branch(t_b, bt_b, a2),
+            )
+        else:
+            s, s_g, s_a, s_b = bs, bs_g, bs_a, bs_b
+            t, t_g, t_a, t_b = bt, bt_g, bt_a, bt_b
     if task.ntk:
         return t, t_g, t_a, t_b
     return s, s_g, s_a, s_b
