@@ -141,6 +141,8 @@ def _dual40(key, a, b, c):
     alpha, lam = (mp.mpf(v) for v in PRM[key])  # the binary values sknnk uses
     sa, sb = mp.sqrt(a), mp.sqrt(b)
     rho = max(min(c / (sa * sb), mp.mpf(1)), mp.mpf(-1))
+    if 1 - abs(rho) < mp.mpf("1e-30"):  # the 40-digit rounding of a given +-1
+        rho = mp.sign(rho)
     r = mp.sqrt((1 - rho) * (1 + rho))
     extra = 10 + max(0, int(-mp.log10(sb)))
     pts = {mp.mpf(0), mp.mpf(_ZMAX), mp.mpf(-_ZMAX)}
@@ -446,7 +448,8 @@ def _formed_c(a, b, c):
     rho = min(max(rho, -1.0), 1.0)
     if abs(rho) >= 1.0 - 4e-15:
         rho = float(np.sign(rho))
-    return mp.mpf(rho) * mp.sqrt(a) * mp.sqrt(b)
+    with mp.workdps(DPS40):  # at 53 bits the rounding of c would move rho
+        return +(mp.mpf(rho) * mp.sqrt(a) * mp.sqrt(b))
 
 
 def _grid_errors(key, pairs, rhos):
@@ -464,11 +467,6 @@ def _grid_errors(key, pairs, rhos):
                 abs(got[0] - F) / mp.sqrt(Va[0] * Vb[0]),
                 abs(got[1] - G) / mp.sqrt(Va[1] * Vb[1]),
             )
-            if key == "selu" and 0 < 1 - abs(rho) < 1e-9:
-                # SELU's G next to rho = +-1 (a step of psi' over sin(theta)):
-                # 0.8e-12 .. 1.8e-12 off, in the quadrature branch (variance
-                # >= 0.09) as in the series: not from the series, unexplained
-                errs = (errs[0], errs[1] / 200)
             worst = max(worst, *(float(e) for e in errs))
     return worst
 
@@ -507,16 +505,19 @@ def _mp_richardson(fn, x, h):
 @pytest.mark.parametrize("key", ["elu", "selu"])
 @pytest.mark.parametrize("q", [1e-300, 1e-30, 1e-8, 1e-4, 0.3])
 def test_partials_at_small_variance_against_differences(key, q):
-    # fourth-order differences of the 40-digit reference (step 1e-10
-    # relative: truncation ~1e-40, rounding ~1e-30); errors of (F_j, G_j)
-    # times the variable, relative to the diagonal values
+    # fourth-order differences of the 40-digit reference (steps 1e-10
+    # relative, 1e-17 within 1e-12 of rho = +-1: truncation and rounding
+    # below 1e-20); errors of (F_j, G_j) times the variable, relative to
+    # the diagonal values or to the term itself if larger (SELU's G_c grows
+    # like 1 / sin(theta) next to rho = +-1)
     a, b = q, 0.5 * q
     Va, Vb = dual40(key, a, a, a), dual40(key, b, b, b)
     scale = (mp.sqrt(Va[0] * Vb[0]), mp.sqrt(Va[1] * Vb[1]))
-    for rho in (-0.5, 0.0, 0.7):
+    for rho in (-1 + 1e-12, -0.5, 0.0, 0.7, 1 - 1e-12):
         c = rho * np.sqrt(a) * np.sqrt(b)
         got = _elu_partials(key, a, b, c)
         p0 = [mp.mpf(a), mp.mpf(b), _formed_c(a, b, c)]
+        step = mp.mpf("1e-17") if abs(rho) > 0.9 else mp.mpf("1e-10")
         for j in range(3):
 
             def fn(x, j=j, p0=p0):
@@ -524,9 +525,66 @@ def test_partials_at_small_variance_against_differences(key, q):
                 p[j] = x
                 return mp.matrix(dual40(key, *p))
 
-            var = abs(p0[j]) if p0[j] != 0 else mp.sqrt(a * b)
+            var = abs(p0[j]) if p0[j] != 0 else mp.sqrt(p0[0] * p0[1])
             with mp.workdps(DPS40):
-                fd = _mp_richardson(fn, p0[j], var * mp.mpf("1e-10"))
+                fd = _mp_richardson(fn, p0[j], var * step)
             for k in range(2):
-                err = abs(got[2 + j + 3 * k] - fd[k]) * var / scale[k]
+                err = abs(got[2 + j + 3 * k] - fd[k]) * var
+                err /= max(scale[k], abs(fd[k]) * var)
                 assert err < 1e-13, (key, q, rho, j, k, float(err))
+    # at rho = +-1 exactly only the direction of fixed rho exists: scaling
+    for rho in (-1.0, 1.0):
+        c = rho * np.sqrt(a) * np.sqrt(b)
+        g = _elu_partials(key, a, b, c)
+        p0 = [mp.mpf(a), mp.mpf(b), _formed_c(a, b, c)]
+
+        def fn(t, p0=p0):
+            return mp.matrix(dual40(key, *(p * mp.exp(t) for p in p0)))
+
+        with mp.workdps(DPS40):
+            fd = _mp_richardson(fn, mp.mpf(0), mp.mpf("1e-10"))
+        for k in range(2):
+            got = a * g[2 + 3 * k] + b * g[3 + 3 * k] + c * g[4 + 3 * k]
+            err = abs(got - fd[k]) / max(scale[k], abs(fd[k]))
+            assert err < 1e-13, (key, q, rho, k, float(err))
+
+
+def _dual40_float(key, a, b, c):
+    return tuple(float(v) for v in dual40(key, float(a), float(b), float(c)))
+
+
+@pytest.mark.parametrize("key", ["elu", "selu"])
+def test_kernels_at_tiny_variance_against_reference(key):
+    # layer variances ~1e-200 (refused before): the reference recursion of
+    # the 40-digit duals; exact zeros elsewhere stay exact
+    X = np.random.default_rng(3).normal(size=(3, 3)) * 1e-100
+    k = NNGPKernel(depth=2, activation=key, sigma_b=0.0)
+    ref = reference_kernels(key, X, 2, k.sigma_w, 0.0, dual_fn=_dual40_float)[0]
+    got = k(X)
+    assert np.all(np.isfinite(got))
+    assert _relative_to_diagonal(got, ref) < 1e-13
+    np.testing.assert_allclose(k.diag(X), np.diag(ref), rtol=1e-13)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", ["elu", "selu"])
+def test_ntk_gradient_at_tiny_variance(key):
+    X = np.random.default_rng(4).normal(size=(3, 4)) * 1e-60
+    k = NTKKernel(depth=2, activation=key, sigma_b=1e-60)
+    K, dK = k(X, eval_gradient=True)
+    out = []
+    for which in (0, 1):
+
+        def fn(t, which=which):
+            sw = k.sigma_w * np.exp(t) if which == 1 else k.sigma_w
+            sb = k.sigma_b * np.exp(t) if which == 0 else k.sigma_b
+            return reference_kernels(key, X, 2, sw, sb, dual_fn=_dual40_float)[1]
+
+        out.append(_richardson(fn, 0.0, 1e-4))
+    gref = np.stack(out, axis=-1)
+    ref = reference_kernels(key, X, 2, k.sigma_w, k.sigma_b, dual_fn=_dual40_float)
+    np.testing.assert_allclose(K, ref[1], rtol=1e-13)
+    sd = np.sqrt(np.diag(ref[1]))
+    assert np.all(np.isfinite(dK))
+    err = np.abs(dK - gref) / (sd[:, None] * sd[None, :])[..., None]
+    assert np.max(err) < 1e-8
