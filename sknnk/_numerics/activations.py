@@ -162,8 +162,12 @@ def elu_partials(alpha, lam, a, b, c, want_grad):
         E_T = E[e^{u+v} 1\{u<0, v<0\}]
             = e^{(a+b+2c)/2}\Phi_2(-(s_a + \rho s_b), -(s_b + \rho s_a); \rho)
 
-    (exponential tilting ``E[e^{t.w} g(w)] = e^{t'St/2} E[g(w + St)]``; the
-    weights are applied inside :func:`phi2w`), Stein's identity for terms such
+    (exponential tilting ``E[e^{t.w} g(w)] = e^{t'St/2} E[g(w + St)]``),
+    taken from :func:`sknnk._numerics.bvn.elu_orthant` as the differences
+    ``h_a = E_a - kappa_0`` and ``d = E_T - E_a - E_b + kappa_0`` (the
+    ``alpha^2`` term of ``F`` is ``d``): series in the smaller scale where
+    these are small, so the duals keep their relative accuracy down to
+    variance 1e-300), Stein's identity for terms such
     as ``E[u e^v 1{u>0, v<0}]``, and ``kappa_0``, ``kappa_1`` of ReLU:
 
     .. math::
