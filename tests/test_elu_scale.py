@@ -96,6 +96,98 @@ def dual(key, a, b, c):
         return lam * lam * F, lam * lam * G
 
 
+# ---------------------------------------------------------------------------
+# a 40-digit reference for every scale (issue 13: below the old refusal)
+
+DPS40 = 40
+_ZMAX = 14  # phi(14) < 1e-43
+
+
+def _psi(alpha, x):
+    return x if x > 0 else alpha * mp.expm1(x)
+
+
+def _dpsi(alpha, x):
+    return mp.mpf(1) if x > 0 else alpha * mp.exp(x)
+
+
+def _inner40(alpha, mu, sg):
+    """``(E[psi(Y)], E[psi'(Y)])``, ``Y ~ N(mu, sg^2)``, by the closed forms
+    ``E[max(Y, 0)] = mu Phi(t) + sg phi(t)`` and ``E[e^Y 1{Y<0}] = e^{mu +
+    sg^2/2} Phi(-t - sg)`` (``t = mu / sg``): the caller's working precision
+    covers the digits ``E[(e^Y - 1) 1{Y<0}]`` loses to cancellation."""
+    t = mu / sg
+    tilt = mp.exp(mu + sg * sg / 2) * mp.ncdf(-t - sg)
+    pos = mu * mp.ncdf(t) + sg * mp.npdf(t)
+    return pos + alpha * (tilt - mp.ncdf(-t)), mp.ncdf(t) + alpha * tilt
+
+
+def dual40(key, a, b, c):
+    """``(F, G)`` of ELU/SELU at ``[[a, c], [c, b]]`` to ~40 digits (mpmath),
+    at every scale including the smallest (no digits lost to cancellation).
+
+    ``F = E[phi(u) phi(v)] = int phi(z) psi(s_a z) E[psi(v) | z] dz`` (and
+    ``G`` with ``psi'``), the outer integral by Gauss-Legendre on pieces of
+    ``[-14, 14]`` split at the kink and geometrically from the scale
+    ``r / |rho|`` of the inner expectation, the inner one in closed form at ``40 + 10 +
+    log10(1 / s_b)`` digits; at ``rho = +-1``, ``v = rho (s_b / s_a) u``
+    exactly. Written for this test; shares nothing with sknnk's series.
+    """
+    with mp.workdps(DPS40):
+        return _dual40(key, mp.mpf(a), mp.mpf(b), mp.mpf(c))
+
+
+def _dual40(key, a, b, c):
+    alpha, lam = (mp.mpf(v) for v in PRM[key])  # the binary values sknnk uses
+    sa, sb = mp.sqrt(a), mp.sqrt(b)
+    rho = max(min(c / (sa * sb), mp.mpf(1)), mp.mpf(-1))
+    if 1 - abs(rho) < mp.mpf("1e-30"):  # the 40-digit rounding of a given +-1
+        rho = mp.sign(rho)
+    r = mp.sqrt((1 - rho) * (1 + rho))
+    extra = 10 + max(0, int(-mp.log10(sb)))
+    pts = {mp.mpf(0), mp.mpf(_ZMAX), mp.mpf(-_ZMAX)}
+    if rho != 0 and r != 0:
+        # the inner expectation steps over z ~ w (by the jump of psi' at 0):
+        # pieces growing geometrically from w / 4 resolve its tail too
+        m = r / abs(rho) / 4
+        while m < _ZMAX:
+            pts.update({m, -m})
+            m *= 4
+    pts = sorted(pts)
+
+    def both(z):
+        u = sa * z
+        if r == 0:
+            fi, gi = _psi(alpha, rho * sb * z), _dpsi(alpha, rho * sb * z)
+        else:
+            with mp.workdps(DPS40 + extra):
+                fi, gi = _inner40(alpha, sb * rho * z, sb * r)
+        w = mp.npdf(z)
+        return w * _psi(alpha, u) * fi, w * _dpsi(alpha, u) * gi
+
+    F = G = mp.mpf(0)
+    xs, ws = _gl_nodes()
+    for lo, hi in zip(pts[:-1], pts[1:]):
+        half, mid = (hi - lo) / 2, (hi + lo) / 2
+        for x, wt in zip(xs, ws):
+            f, g = both(mid + half * x)
+            F += wt * half * f
+            G += wt * half * g
+    return lam * lam * F, lam * lam * G
+
+
+_GL = []
+
+
+def _gl_nodes():
+    """60 Gauss-Legendre nodes and weights on [-1, 1] at 50 digits (90 nodes
+    change no value by more than 2e-40 on the grid of the tests below)."""
+    if not _GL:
+        with mp.workdps(DPS40 + 10):
+            _GL.append(mp.gauss_quadrature(60, "legendre"))
+    return _GL[0]
+
+
 def _inner_np(alpha, mu, sg):
     """Double-precision :func:`_inner` with the tilt in log space (no overflow)."""
     from scipy.special import log_ndtr, ndtr
@@ -333,15 +425,166 @@ def test_regressor_elu_on_raw_pixels_against_reference_kernel():
     np.testing.assert_allclose(got, ref, rtol=1e-8, atol=1e-8 * np.abs(y).max())
 
 
-def test_tiny_variance_is_a_clear_error():
-    # below 1e-6 the closed form's cancellation exceeds 1e-9: refused
-    X = np.random.default_rng(0).normal(size=(4, 3)) * 1e-5
-    with pytest.raises(ValueError, match="'elu'.*layer variances >= 1e-06.*sigma_b"):
-        NNGPKernel(activation="elu", sigma_b=0.0)(X)
-
-
 def test_zero_rows_without_bias_are_exact():
     X = np.vstack([np.zeros(3), np.random.default_rng(0).normal(size=(2, 3))])
     K = NNGPKernel(depth=2, activation="selu", sigma_b=0.0)(X)
     assert np.all(K[0] == 0.0) and np.all(K[:, 0] == 0.0)
     assert np.all(np.isfinite(K))
+
+
+# ---------------------------------------------------------------------------
+# below the old refusal (variance 1e-6): the small-scale series of bvn.py
+
+GRID_Q = [1e-300, 1e-200, 1e-30, 1e-12, 1e-8, 1e-6, 1e-4, 1e-2, 0.3, 1.0]
+GRID_RHO = [-1.0, -1 + 1e-12, -0.5, 0.0, 0.7, 1 - 1e-12, 1.0]
+
+
+def _formed_c(a, b, c):
+    """``c`` at the correlation sknnk forms from the float ``c`` (rounded
+    ``c / sqrt(a b)``, snapped within 4e-15 of +-1): near ``rho = +-1`` SELU's
+    ``G`` changes by ``1 / sin(theta)`` times that rounding (2e-12 at ``rho =
+    1 - 1e-12``), a conditioning of the input, not an error of the method."""
+    rho = c * ((1.0 / np.sqrt(a)) * (1.0 / np.sqrt(b)))  # as layer.correlation
+    rho = min(max(rho, -1.0), 1.0)
+    if abs(rho) >= 1.0 - 4e-15:
+        rho = float(np.sign(rho))
+    with mp.workdps(DPS40):  # at 53 bits the rounding of c would move rho
+        return +(mp.mpf(rho) * mp.sqrt(a) * mp.sqrt(b))
+
+
+def _grid_errors(key, pairs, rhos):
+    """Largest errors of ``(F, G)`` relative to ``sqrt(V_a V_b)``, ``sqrt(W_a
+    W_b)`` (the diagonal values) against :func:`dual40`."""
+    worst = 0.0
+    for a, b in pairs:
+        Va, Vb = dual40(key, a, a, a), dual40(key, b, b, b)
+        for rho in rhos:
+            c = rho * np.sqrt(a) * np.sqrt(b)
+            F, G = dual40(key, a, b, _formed_c(a, b, c))
+            got = _elu_partials(key, a, b, c)
+            assert np.all(np.isfinite(got))
+            errs = (
+                abs(got[0] - F) / mp.sqrt(Va[0] * Vb[0]),
+                abs(got[1] - G) / mp.sqrt(Va[1] * Vb[1]),
+            )
+            worst = max(worst, *(float(e) for e in errs))
+    return worst
+
+
+@pytest.mark.parametrize("key", ["elu", "selu"])
+def test_duals_at_small_variance_fast(key):
+    # before: refused below 1e-6, and 1e-1 .. 1e283 wrong below 1e-12
+    assert _grid_errors(key, [(1e-300, 1e-300), (1e-8, 1e-8)], GRID_RHO) < 1e-14
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", ["elu", "selu"])
+def test_duals_on_the_small_variance_grid(key):
+    # measured: <= 1.5e-15 everywhere on the grid (both branches, the switch
+    # at variance 0.09 inside it)
+    pairs = [(q, q) for q in GRID_Q]
+    assert _grid_errors(key, pairs, GRID_RHO) < 1e-14
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", ["elu", "selu"])
+def test_duals_at_mixed_small_and_large_variance(key):
+    # one point tiny, the other not: the series in the smaller scale only
+    pairs = [(1e-200, 1.0), (1e-20, 0.5), (1e-8, 4.0), (1e-6, 1e4), (1e-30, 1e-2)]
+    pairs += [(0.05, 0.2), (0.08, 20.0)]
+    assert _grid_errors(key, pairs, (-0.99, -0.5, 0.0, 0.7, 0.99)) < 1e-14
+
+
+def _mp_richardson(fn, x, h):
+    d1 = (fn(x + h) - fn(x - h)) / (2 * h)
+    d2 = (fn(x + 2 * h) - fn(x - 2 * h)) / (4 * h)
+    return (4 * d1 - d2) / 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", ["elu", "selu"])
+@pytest.mark.parametrize("q", [1e-300, 1e-30, 1e-8, 1e-4, 0.3])
+def test_partials_at_small_variance_against_differences(key, q):
+    # fourth-order differences of the 40-digit reference (steps 1e-10
+    # relative, 1e-17 within 1e-12 of rho = +-1: truncation and rounding
+    # below 1e-20); errors of (F_j, G_j) times the variable, relative to
+    # the diagonal values or to the term itself if larger (SELU's G_c grows
+    # like 1 / sin(theta) next to rho = +-1)
+    a, b = q, 0.5 * q
+    Va, Vb = dual40(key, a, a, a), dual40(key, b, b, b)
+    scale = (mp.sqrt(Va[0] * Vb[0]), mp.sqrt(Va[1] * Vb[1]))
+    for rho in (-1 + 1e-12, -0.5, 0.0, 0.7, 1 - 1e-12):
+        c = rho * np.sqrt(a) * np.sqrt(b)
+        got = _elu_partials(key, a, b, c)
+        p0 = [mp.mpf(a), mp.mpf(b), _formed_c(a, b, c)]
+        step = mp.mpf("1e-17") if abs(rho) > 0.9 else mp.mpf("1e-10")
+        for j in range(3):
+
+            def fn(x, j=j, p0=p0):
+                p = list(p0)
+                p[j] = x
+                return mp.matrix(dual40(key, *p))
+
+            var = abs(p0[j]) if p0[j] != 0 else mp.sqrt(p0[0] * p0[1])
+            with mp.workdps(DPS40):
+                fd = _mp_richardson(fn, p0[j], var * step)
+            for k in range(2):
+                err = abs(got[2 + j + 3 * k] - fd[k]) * var
+                err /= max(scale[k], abs(fd[k]) * var)
+                assert err < 1e-13, (key, q, rho, j, k, float(err))
+    # at rho = +-1 exactly only the direction of fixed rho exists: scaling
+    for rho in (-1.0, 1.0):
+        c = rho * np.sqrt(a) * np.sqrt(b)
+        g = _elu_partials(key, a, b, c)
+        p0 = [mp.mpf(a), mp.mpf(b), _formed_c(a, b, c)]
+
+        def fn(t, p0=p0):
+            return mp.matrix(dual40(key, *(p * mp.exp(t) for p in p0)))
+
+        with mp.workdps(DPS40):
+            fd = _mp_richardson(fn, mp.mpf(0), mp.mpf("1e-10"))
+        for k in range(2):
+            got = a * g[2 + 3 * k] + b * g[3 + 3 * k] + c * g[4 + 3 * k]
+            err = abs(got - fd[k]) / max(scale[k], abs(fd[k]))
+            assert err < 1e-13, (key, q, rho, k, float(err))
+
+
+def _dual40_float(key, a, b, c):
+    return tuple(float(v) for v in dual40(key, float(a), float(b), float(c)))
+
+
+@pytest.mark.parametrize("key", ["elu", "selu"])
+def test_kernels_at_tiny_variance_against_reference(key):
+    # layer variances ~1e-200 (refused before): the reference recursion of
+    # the 40-digit duals; exact zeros elsewhere stay exact
+    X = np.random.default_rng(3).normal(size=(3, 3)) * 1e-100
+    k = NNGPKernel(depth=2, activation=key, sigma_b=0.0)
+    ref = reference_kernels(key, X, 2, k.sigma_w, 0.0, dual_fn=_dual40_float)[0]
+    got = k(X)
+    assert np.all(np.isfinite(got))
+    assert _relative_to_diagonal(got, ref) < 1e-13
+    np.testing.assert_allclose(k.diag(X), np.diag(ref), rtol=1e-13)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", ["elu", "selu"])
+def test_ntk_gradient_at_tiny_variance(key):
+    X = np.random.default_rng(4).normal(size=(3, 4)) * 1e-60
+    k = NTKKernel(depth=2, activation=key, sigma_b=1e-60)
+    K, dK = k(X, eval_gradient=True)
+    out = []
+    for which in (0, 1):
+
+        def fn(t, which=which):
+            sw = k.sigma_w * np.exp(t) if which == 1 else k.sigma_w
+            sb = k.sigma_b * np.exp(t) if which == 0 else k.sigma_b
+            return reference_kernels(key, X, 2, sw, sb, dual_fn=_dual40_float)[1]
+
+        out.append(_richardson(fn, 0.0, 1e-4))
+    gref = np.stack(out, axis=-1)
+    ref = reference_kernels(key, X, 2, k.sigma_w, k.sigma_b, dual_fn=_dual40_float)
+    np.testing.assert_allclose(K, ref[1], rtol=1e-13)
+    sd = np.sqrt(np.diag(ref[1]))
+    assert np.all(np.isfinite(dK))
+    err = np.abs(dK - gref) / (sd[:, None] * sd[None, :])[..., None]
+    assert np.max(err) < 1e-8

@@ -29,7 +29,7 @@ import numpy as np
 from .. import _parallel
 from . import series
 from ._jit import njit
-from .activations import ELU, SERIES, ActivationSpec, diag_values
+from .activations import SERIES, ActivationSpec, diag_values
 from .gram import make_plan
 from .layer import (
     diag_seed_step,
@@ -203,32 +203,6 @@ def check_range(quantity, values, layer, network):
     )
 
 
-# ELU/SELU duals (Mills-ratio quadrature of sknnk._numerics.bvn) against an
-# independent 30-digit reference (tests/test_elu_scale.py): <= 1e-14 relative
-# to sqrt(F(a,a,a) F(b,b,b)) for layer variances 1e-2 .. 1e300 at every
-# correlation; below, the closed form's E[(e^u - 1)(e^v - 1) 1{u<0, v<0}]
-# cancels: error ~3e-16 / q (2.6e-10 at q = 1e-6); refused under that
-ELU_MIN_VARIANCE = 1e-6
-
-
-def check_elu_variance(spec, q, network):
-    """Refuse ELU/SELU layer variances in ``(0, ELU_MIN_VARIANCE)`` with a
-    ``ValueError`` naming the activation, the variance, the layer and the
-    fixes (rather than returning inaccurate values); exact zeros (zero rows
-    without bias) are computed exactly."""
-    small = (q > 0.0) & (q < ELU_MIN_VARIANCE)
-    if not small.any():
-        return
-    i = int(np.flatnonzero(small)[0])
-    raise ValueError(
-        f"The {spec.name!r} dual kernel is accurate only for layer variances "
-        f">= {ELU_MIN_VARIANCE:g} (or exactly 0), but row {i} reaches "
-        f"{q[i]:.3g} at a layer (sigma_w={network.sigma_w:g}, "
-        f"sigma_b={network.sigma_b:g}, depth={network.depth}): use "
-        "sigma_b >= 1e-3 or rescale X (e.g. sklearn.preprocessing.StandardScaler)."
-    )
-
-
 def _check_normalised_tangent(q, t, layer, network):
     """Refuse a layer-normalised NTK at a point of zero variance whose tangent
     kernel is not 0 (trained biases of the standard parameterization with
@@ -352,8 +326,6 @@ class Points:
         else:  # compiles only the family's own code
 
             def values(q):
-                if spec.code == ELU:
-                    check_elu_variance(spec, q, network)
                 return diag_values(spec.code, spec.prm, q)
 
         n, depth = X.shape[0], network.depth
