@@ -6,12 +6,29 @@ trained network's loss, a Monte Carlo mean) raise the one ``ValueError`` of
 returning NaN or infinities with a numpy ``RuntimeWarning``.
 """
 
+import functools
 import math
 
 import numpy as np
 
 #: The fixes of an overflow that comes from the scale of the inputs.
 STANDARDIZE = "standardize X (e.g. sklearn.preprocessing.StandardScaler)"
+#: The fix of a non-finite output of a user's activation.
+FINITE_ACTIVATION = "make the activation finite for every real input"
+
+
+def quiet_overflow(func):
+    """Decorate ``func`` to run without numpy's overflow/invalid warnings:
+    for functions whose results are checked by :func:`check_finite_result`
+    (the refusal replaces the warning). A fresh ``np.errstate`` per call, so
+    it is thread-safe with every numpy version and leaves no state behind."""
+
+    @functools.wraps(func)
+    def quiet(*args, **kwargs):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return func(*args, **kwargs)
+
+    return quiet
 
 
 def check_finite_result(owner, quantity, values, fixes=STANDARDIZE):
@@ -38,8 +55,9 @@ def check_finite_result(owner, quantity, values, fixes=STANDARDIZE):
     if np.isfinite(values).all():
         return
     raise ValueError(
-        f"{owner}: {quantity} is not finite in float64 (it overflows, or an "
-        f"overflowed intermediate made it NaN): {fixes}."
+        f"{owner}: NaN or infinite entries in {quantity} ({values.dtype.name}: "
+        "a value overflows its range, or an activation returned NaN or inf); "
+        f"{fixes}."
     )
 
 

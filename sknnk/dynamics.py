@@ -20,7 +20,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._memory import check_fit
-from ._overflow import STANDARDIZE, check_finite_result
+from ._overflow import STANDARDIZE, check_finite_result, quiet_overflow
 from ._validation import (
     check_length_scale,
     check_n_jobs,
@@ -256,14 +256,13 @@ class _InfiniteWidthBase(BaseEstimator):
         check_real_dtype(X, "X", owner)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         times, scalar = _as_times(owner, self.t if t is None else t)
-        # overflow is refused below, with a message, instead of a warning
-        with np.errstate(over="ignore", invalid="ignore"):
-            mean, std, cov = self._moments(X, times, return_std, return_cov)
+        mean, std, cov = self._moments(X, times, return_std, return_cov)
         for name, value in (("mean", mean), ("std", std), ("cov", cov)):
             if value is not None:
                 _check_finite(owner, f"the predicted {name} at X", value)
         return mean, std, cov, scalar
 
+    @quiet_overflow  # an overflow is refused by _predict_2d, with a message
     def _moments(self, X, times, return_std, return_cov):
         """Mean, std and cov of :meth:`_predict_2d` (validated inputs)."""
         V = self.eigenvectors_

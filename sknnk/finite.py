@@ -51,7 +51,13 @@ import numbers
 
 import numpy as np
 
-from ._overflow import STANDARDIZE, check_finite_result, sample_moments
+from ._overflow import (
+    FINITE_ACTIVATION,
+    STANDARDIZE,
+    check_finite_result,
+    quiet_overflow,
+    sample_moments,
+)
 from ._validation import (
     check_generator,
     check_input,
@@ -134,7 +140,9 @@ def _is_residual(layer, depth, residual):
     return residual and 0 < layer < depth
 
 
-_FIXES = STANDARDIZE + ", or use a smaller sigma_w, sigma_b or depth"
+_FIXES = (
+    STANDARDIZE + ", use a smaller sigma_w, sigma_b or depth, or " + FINITE_ACTIVATION
+)
 
 
 def _check_layer(owner, layer, C):
@@ -162,12 +170,7 @@ def _psd_sqrt(C):
     return (V * np.sqrt(np.maximum(lam, 0.0))[..., None, :]) @ np.swapaxes(V, -1, -2)
 
 
-#: The overflows of a finite network are refused with a message (its outputs
-#: and covariances are checked), not warned about.
-_refuse_overflow = np.errstate(over="ignore", invalid="ignore")
-
-
-@_refuse_overflow
+@quiet_overflow
 def sample_outputs(
     X,
     n_networks=1000,
@@ -539,7 +542,7 @@ class FiniteMLP:
                 steps.append((dphi(u), u if ln else None, inv))
         return z, acts, steps
 
-    @_refuse_overflow
+    @quiet_overflow
     def predict(self, X):
         """Outputs of every network.
 
@@ -608,7 +611,7 @@ class FiniteMLP:
                 f"output must be an int in [0, {self.n_outputs}); got {output!r}."
             )
 
-    @_refuse_overflow
+    @quiet_overflow
     def jacobian(self, X, output=0):
         r"""Jacobian :math:`J = \partial f_o(X) / \partial w` of each network.
 
@@ -638,7 +641,7 @@ class FiniteMLP:
         check_finite_result(type(self).__name__, "the Jacobian", J, _FIXES)
         return J
 
-    @_refuse_overflow
+    @quiet_overflow
     def ntk(self, X, Y=None, output=0):
         r"""Empirical NTK :math:`J(X) J(Y)^\top` of each network.
 
@@ -676,7 +679,7 @@ class FiniteMLP:
         return theta
 
     # ------------------------------------------------------------ training
-    @_refuse_overflow
+    @quiet_overflow
     def train(
         self,
         X,

@@ -33,6 +33,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._memory import check_transform
 from ._numerics.layer import scales
+from ._overflow import (
+    FINITE_ACTIVATION,
+    STANDARDIZE,
+    check_finite_result,
+    quiet_overflow,
+)
 from ._parallel import Remote, interruptible, map_blocks, n_workers_of
 from ._validation import (
     check_generator,
@@ -205,6 +211,7 @@ def _forward(net, funcs, Xc, out):
         t = nxt
 
 
+@quiet_overflow  # transform refuses a non-finite feature
 def _run_batch(net, X, start, stop, out, dtype):
     """Fill ``out`` with the features of ``X[start:stop]``, block by block.
 
@@ -366,6 +373,12 @@ class _BaseSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         remote = Remote(lambda blocks, _: [[b] for b in blocks], job, store)
         map_blocks(
             fill, batches, self.n_jobs, weight=lambda b: b[1] - b[0], remote=remote
+        )
+        fixes = STANDARDIZE + ", use a smaller sigma_w or depth"
+        if dtype != np.float64:
+            fixes += ', use dtype="float64"'
+        check_finite_result(
+            type(self).__name__, "the features", out, f"{fixes}, or {FINITE_ACTIVATION}"
         )
         return out
 
