@@ -162,11 +162,17 @@ def _rows_as_dask(X, name, block, da):
 
 
 def _diagonal_block(kernel, X_block):
-    return kernel(X_block)
+    return _finite_block(kernel(X_block))
 
 
 def _cross_block(kernel, X_block, Y_block):
-    return kernel(X_block, Y_block)
+    return _finite_block(kernel(X_block, Y_block))
+
+
+def _finite_block(block):
+    """A computed block, refused (at compute time) if it is not finite."""
+    check_finite_result("dask_gram", "a block of the Gram", block)
+    return block
 
 
 def _transposed_block(block):

@@ -847,7 +847,10 @@ def critical_point(activation, sigma_b=0.0):
     Raises
     ------
     ValueError
-        For an activation with a jump (``chi_1`` is infinite).
+        For an activation with a jump (``chi_1`` is infinite), and where no
+        :math:`\sigma_w` has :math:`\chi_1 = 1` at this ``sigma_b`` (e.g.
+        ``gelu``, whose :math:`\chi_1` jumps across 1 where :math:`q^*`
+        becomes infinite).
 
     Examples
     --------
@@ -885,21 +888,29 @@ def critical_point(activation, sigma_b=0.0):
         while g(hi) <= 0.0:
             lo, hi = hi, 2.0 * hi
             if hi > 1e8:
-                raise RuntimeError(f"no critical sigma_w found for sigma_b={sigma_b}.")
+                raise _no_critical_point(act, sigma_b, "chi_1 < 1 up to sigma_w=1e8")
     else:
         while g(lo) > 0.0:
             lo, hi = 0.5 * lo, lo
             if lo < 1e-8:
-                raise RuntimeError(f"no critical sigma_w found for sigma_b={sigma_b}.")
+                raise _no_critical_point(act, sigma_b, "chi_1 > 1 down to sigma_w=1e-8")
     sw = optimize.brentq(g, lo, hi, xtol=1e-14, rtol=4 * _EPS)
     if abs(g(sw)) > 1e-6:
         # chi_1 jumps across 1 (where q* reached from q0 = 1 becomes infinite)
-        raise RuntimeError(
-            f"no critical sigma_w found for sigma_b={sigma_b}: chi_1 of "
-            f"{act.name!r} jumps across 1 at sigma_w={sw:.6g}, where q* "
-            "becomes infinite."
-        )
+        raise _no_critical_point(
+            act, sigma_b, f"chi_1 jumps across 1 at sigma_w={sw:.6g}, where q* "
+            "becomes infinite",
+        )  # fmt: skip
     return sw
+
+
+def _no_critical_point(act, sigma_b, why):
+    """The error of a ``sigma_b`` without a critical ``sigma_w``."""
+    return ValueError(
+        f"critical_point: no critical sigma_w for activation {act.name!r} at "
+        f"sigma_b={sigma_b}: {why}. Pick another sigma_b or activation, or inspect "
+        "chi1 / mean_field directly."
+    )
 
 
 def critical_line(activation, sigma_b):

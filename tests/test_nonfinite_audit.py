@@ -311,6 +311,13 @@ def test_elu_maps_refuse_inaccurate_variances(activation):
         sp.length_map(1e-150, activation, 1.0)
 
 
+@pytest.mark.parametrize("activation", ["gelu", "swish"])
+def test_critical_point_without_a_critical_line(activation):
+    # chi_1 < 1 up to where q* diverges: was a RuntimeError
+    with pytest.raises(ValueError, match="no critical sigma_w .* jumps across 1"):
+        sp.critical_point(activation, 0.3)
+
+
 # ---------------------------------------------------------------- large scale
 def test_nystroem_error_of_a_zero_gram():
     # 0 / 0 gave NaN; the zero Gram is reproduced exactly
@@ -342,6 +349,19 @@ def test_nystroem_error_at_large_scale():
             (rd + w * (np.sum(R * R) - rd)) / (kd + w * (np.sum(Kee**2) - kd))
         )
         assert big[j] == pytest.approx(ref, rel=1e-8)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # sklearn's
+def test_dask_gram_refuses_a_non_finite_block():
+    # scikit-learn's DotProduct overflows at |x| ~ 1e160: the blocks were inf
+    pytest.importorskip("dask")
+    from sklearn.gaussian_process.kernels import DotProduct
+
+    from sknnk import dask_gram
+
+    G = dask_gram(DotProduct(sigma_0=0.0), X0 * 1e160, chunks=256)
+    with pytest.raises(ValueError, match="dask_gram: NaN or infinite entries"):
+        G.compute()
 
 
 # ---------------------------------------------------------------- diagnostics
