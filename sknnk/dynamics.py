@@ -378,8 +378,12 @@ class InfiniteWidthRegressor(RegressorMixin, _InfiniteWidthBase):
         Eigenvalues of the training kernel below ``pinv_rtol`` times the
         largest one are treated as zero wherever an inverse is needed
         (``ridge=0`` with ``t=np.inf``, ``"ngd"`` or ``"nngp_posterior"``;
-        for clean limits also at finite ``t``). ``None`` means
-        ``n_samples * machine epsilon``.
+        for clean limits also at finite ``t``). With ``ridge > 0`` (except
+        ``"ngd"``) the directions dropped are those whose regularised
+        eigenvalue :math:`\lambda_i + N\lambda` is below that: only a
+        ridge under the round-off of the Gram, which would otherwise amplify
+        it past the float64 range. ``None`` means ``n_samples * machine
+        epsilon``.
     n_jobs : int, default=None
         Threads used by the kernels (see :class:`~sknnk.NTKKernel`).
 
@@ -427,9 +431,13 @@ class InfiniteWidthRegressor(RegressorMixin, _InfiniteWidthBase):
         c_i(t) = \frac{N\lambda}{\lambda_i + N\lambda}
             \frac{1 - e^{-\eta\lambda t}}{N\lambda}
           + \frac{\lambda_i}{\lambda_i + N\lambda}\, e^{-\eta\lambda t}\,
-            \frac{1 - e^{-\eta\lambda_i t/N}}{\lambda_i},
+            \frac{1 - e^{-\eta\lambda_i t/N}}{\lambda_i}
+          = \frac{-\operatorname{expm1}(-\eta t(\lambda + \lambda_i/N))}
+            {\lambda_i + N\lambda}
 
-    which tends to :math:`1/(\lambda_i + N\lambda)` (kernel ridge regression).
+    (the right-hand form is the one computed: finite for every
+    :math:`\eta`, :math:`t` and :math:`\lambda`), which tends to
+    :math:`1/(\lambda_i + N\lambda)` (kernel ridge regression).
     Natural-gradient flow has :math:`c_i(t) = (1 - e^{-\eta t})/\lambda_i`,
     and with weight decay :math:`c_i(t) = (1 - e^{-\eta t(\lambda_i +
     N\lambda)/\lambda_i})/(\lambda_i + N\lambda)`. All times share one
