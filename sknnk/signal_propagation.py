@@ -586,9 +586,9 @@ def _biased_ratio(f, v, log_r):
 
 
 def _check_variance(owner, act, q):
-    """Refuse a variance at which the activation's dual is not accurate (the
-    ELU/SELU closed form below ``ELU_MIN_VARIANCE``, as the kernels do) or
-    not finite."""
+    """Refuse a variance at which the activation's dual is not accurate: the
+    ELU/SELU closed form below ``ELU_MIN_VARIANCE`` (the kernels refuse the
+    same layer variances)."""
     q = np.atleast_1d(np.asarray(q, dtype=float))
     if act.code == ELU:
         small = (q > 0.0) & (q < ELU_MIN_VARIANCE)
