@@ -736,6 +736,8 @@ class FiniteMLP:
             self.initialize(X.shape[1])
         X = self._check_fitted_X(X)
         y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1)
+        if not np.isfinite(y).all():
+            raise ValueError(f"y passed to {owner}.train contains NaN or infinity.")
         if y.shape[1] != self.n_outputs:
             raise ValueError(
                 f"y has {y.shape[1]} output(s) but the network has "

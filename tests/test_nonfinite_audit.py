@@ -194,6 +194,8 @@ def test_finite_mlp_train_refuses_overflow_and_divergence():
     net = finite.FiniteMLP(width=16, depth=2, random_state=0)
     with pytest.raises(ValueError, match="training diverged: lower 'learning_rate'"):
         net.train(X0, Y0, n_steps=60, learning_rate=1e3)
+    with pytest.raises(ValueError, match="y passed to FiniteMLP.train contains NaN"):
+        net.train(X0, np.where(Y0 > 0, np.nan, Y0), n_steps=1)
 
 
 def test_non_finite_activation_in_finite_networks_and_samplers():
