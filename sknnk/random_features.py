@@ -211,7 +211,7 @@ def _forward(net, funcs, Xc, out):
         t = nxt
 
 
-@quiet_overflow  # transform refuses a non-finite feature
+@quiet_overflow  # a non-finite feature is refused, block by block
 def _run_batch(net, X, start, stop, out, dtype):
     """Fill ``out`` with the features of ``X[start:stop]``, block by block.
 
@@ -225,6 +225,19 @@ def _run_batch(net, X, start, stop, out, dtype):
         # one memory layout whatever the input's: the same BLAS path, bitwise
         Xc = np.ascontiguousarray(Xc, dtype=dtype)
         _forward(net, funcs, Xc, out[s - start : e - start])
+        _check_features(net[0], out[s - start : e - start])
+
+
+def _check_features(kind, block):
+    """Refuse a block of features with NaN or inf (checked per grid block:
+    no temporary of the size of the whole output)."""
+    fixes = STANDARDIZE + ", use a smaller sigma_w or depth"
+    if block.dtype != np.float64:
+        fixes += ', use dtype="float64"'
+    owner = "NTKSampler" if kind == 1 else "NNGPSampler"
+    check_finite_result(
+        owner, "the features", block, f"{fixes}, or {FINITE_ACTIVATION}"
+    )
 
 
 def _batch_task(net, Xb, n_out, dtype):
@@ -373,12 +386,6 @@ class _BaseSampler(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         remote = Remote(lambda blocks, _: [[b] for b in blocks], job, store)
         map_blocks(
             fill, batches, self.n_jobs, weight=lambda b: b[1] - b[0], remote=remote
-        )
-        fixes = STANDARDIZE + ", use a smaller sigma_w or depth"
-        if dtype != np.float64:
-            fixes += ', use dtype="float64"'
-        check_finite_result(
-            type(self).__name__, "the features", out, f"{fixes}, or {FINITE_ACTIVATION}"
         )
         return out
 
