@@ -850,7 +850,7 @@ def critical_point(activation, sigma_b=0.0):
         For an activation with a jump (``chi_1`` is infinite), and where no
         :math:`\sigma_w` has :math:`\chi_1 = 1` at this ``sigma_b`` (e.g.
         ``gelu``, whose :math:`\chi_1` jumps across 1 where :math:`q^*`
-        becomes infinite).
+        becomes infinite); that error is also a ``RuntimeError``.
 
     Examples
     --------
@@ -904,9 +904,14 @@ def critical_point(activation, sigma_b=0.0):
     return sw
 
 
+class _NoCriticalPoint(ValueError, RuntimeError):
+    """No ``sigma_w`` has ``chi_1 = 1``: a ``ValueError`` (the input has no
+    critical point), and a ``RuntimeError`` as this was raised before."""
+
+
 def _no_critical_point(act, sigma_b, why):
     """The error of a ``sigma_b`` without a critical ``sigma_w``."""
-    return ValueError(
+    return _NoCriticalPoint(
         f"critical_point: no critical sigma_w for activation {act.name!r} at "
         f"sigma_b={sigma_b}: {why}. Pick another sigma_b or activation, or inspect "
         "chi1 / mean_field directly."
