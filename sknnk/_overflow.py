@@ -76,7 +76,8 @@ def sample_moments(owner, quantity, samples, exponents=None):
     owner, quantity : str
         For the error message.
     samples : ndarray of shape (S, ...)
-        ``S`` draws (finite).
+        ``S`` draws (finite), float; overwritten (scaled in place), so pass
+        a temporary.
     exponents : ndarray of int of shape (...), default=None
         Extra power-of-two exponents of every entry (samples scaled before).
 
@@ -93,8 +94,10 @@ def sample_moments(owner, quantity, samples, exponents=None):
     """
     check_finite_result(owner, f"a sample of {quantity}", samples)
     S = samples.shape[0]
-    e = np.frexp(np.max(np.abs(samples), axis=0))[1]
-    z = np.ldexp(samples, -e)
+    # max |sample| per entry from two reductions (no temporary |samples|)
+    big = np.maximum(samples.max(axis=0), -samples.min(axis=0))
+    e = np.frexp(big)[1]
+    z = np.ldexp(samples, -e, out=samples)  # in place: the caller's temporary
     if exponents is not None:
         e = e + exponents
     with np.errstate(over="ignore"):
