@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import Bunch, check_array
 
+from ._overflow import check_finite_result
 from ._validation import check_real
 from .kernels import NTKKernel
 
@@ -174,14 +175,22 @@ def complexity(K, y, ridge=0.0, pinv_rtol=None):
     check_real("complexity", "ridge", ridge, positive=False)
     n = K.shape[0]
     lam, V = kernel_spectrum(K)
-    p = _projections(V, y)
-    if ridge > 0:
-        quad = np.sum(p / (lam + n * ridge))
-    else:
-        rtol = n * np.finfo(float).eps if pinv_rtol is None else pinv_rtol
-        kept = lam > rtol * lam[0]
-        quad = np.sum(p[kept] / lam[kept])
-    return float(np.sqrt(2.0 * quad / n))
+    # y / 2^e, and the terms p_i / lam_i summed relative to the largest:
+    # 2^e sqrt(2 m sum(terms / m) / n) has no overflowing intermediate
+    e = int(np.frexp(np.max(np.abs(y)))[1]) if y.size else 0
+    p = _projections(V, np.ldexp(y, -e))
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        if ridge > 0:
+            terms = p / (lam + n * ridge)
+        else:
+            rtol = n * np.finfo(float).eps if pinv_rtol is None else pinv_rtol
+            kept = lam > rtol * lam[0]
+            terms = p[kept] / lam[kept]
+        m = np.max(terms) if terms.size else 0.0
+        quad = np.sum(terms / m) if m > 0 else 0.0
+        value = float(np.ldexp(np.sqrt(2.0 * quad / n) * np.sqrt(m), e))
+    check_finite_result("complexity", "the complexity", value)
+    return value
 
 
 def training_residuals(K, y, times, learning_rate=1.0):
@@ -225,12 +234,23 @@ def training_residuals(K, y, times, learning_rate=1.0):
     n = K.shape[0]
     lam, V = kernel_spectrum(K)
     p = _projections(V, y)
-    rate = 2.0 * learning_rate * lam / n
-    with np.errstate(invalid="ignore"):
+    # an overflow of the rate or of rate * t is an exponent of -inf (decayed)
+    with np.errstate(over="ignore", invalid="ignore"):
+        rate = 2.0 * learning_rate * lam / n
         expo = -np.multiply.outer(np.atleast_1d(t), rate)
-    expo[np.isnan(expo)] = 0.0  # inf * 0: a null direction never decays
+    expo[np.isnan(expo)] = 0.0  # inf * 0: t = 0, or a null direction at t = inf
     out = np.exp(expo) @ p
     return float(out[0]) if t.ndim == 0 else out
+
+
+def _effective_rank(lam):
+    """``(sum lam)^2 / sum lam^2`` of descending eigenvalues, from ``lam /
+    lam[0]`` (scale-free: the squares of ``lam ~ 1e200`` would overflow);
+    0 for a zero Gram."""
+    if lam[0] == 0.0:
+        return 0.0
+    r = lam / lam[0]
+    return float(r.sum() ** 2 / np.sum(r * r))
 
 
 def generalization_diagnostics(
@@ -301,7 +321,7 @@ def generalization_diagnostics(
         label_mass=np.minimum(np.cumsum(p) / total, 1.0) if total > 0 else None,
         complexity=complexity(K, Y, ridge=ridge, pinv_rtol=pinv_rtol),
         condition_number=float(lam[0] / lam[-1]) if lam[-1] > 0 else np.inf,
-        effective_rank=float(lam.sum() ** 2 / np.sum(lam**2)),
+        effective_rank=_effective_rank(lam),
         times=np.asarray(times, dtype=float),
         residuals=training_residuals(K, Y, times, learning_rate),
     )

@@ -20,6 +20,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._memory import check_fit
+from ._overflow import STANDARDIZE, check_finite_result, quiet_overflow
 from ._validation import (
     check_length_scale,
     check_n_jobs,
@@ -36,13 +37,15 @@ _MODES = {"gradient_flow", "nngp_posterior"}
 _OPTIMIZERS = {"gd", "ngd"}
 
 
-def _phi1(x):
-    """``(1 - exp(-x)) / x`` for ``x >= 0`` (1 at 0), without cancellation."""
-    x = np.asarray(x, dtype=float)
-    out = np.ones_like(x)
-    pos = x > 0
-    out[pos] = -np.expm1(-x[pos]) / x[pos]
-    return out
+_FIXES = (
+    STANDARDIZE + ", use a smaller sigma_w or depth, or a larger ridge (rows of "
+    "very different scales make the training Gram ill-conditioned)"
+)
+
+
+def _check_finite(owner, quantity, values):
+    """Refuse a non-finite Gram or prediction with a message naming it."""
+    check_finite_result(owner, quantity, values, _FIXES)
 
 
 def _check_time(owner, name, value):
@@ -160,22 +163,37 @@ class _InfiniteWidthBase(BaseEstimator):
             train = self.kernel_(X)
         else:
             train = self.nngp_kernel_(X)
+        _check_finite(type(self).__name__, "the training Gram k(X, X)", train)
         lam, V = np.linalg.eigh(train)
         lam = np.maximum(lam, 0.0)  # the Gram is PSD; drop round-off negatives
         self.eigenvalues_ = lam
         self.eigenvectors_ = V
         rtol = n * np.finfo(float).eps if self.pinv_rtol is None else self.pinv_rtol
         lam_max = lam[-1] if lam.size else 0.0
-        # eigen-directions kept wherever an inverse is needed (pseudo-inverse)
-        self._kept = lam > rtol * lam_max
+        # eigen-directions kept wherever an inverse is needed (pseudo-inverse):
+        # those whose regularised eigenvalue is resolved by the
+        # eigendecomposition (below, Theta(X*, X) v_i is round-off, which
+        # 1 / (lam_i + N ridge) would amplify past the float64 range)
+        # (natural gradient: the pseudo-inverse Fisher never moves the null
+        # directions, whatever the ridge)
+        ngd = self.mode == "gradient_flow" and self.optimizer == "ngd"
+        self._kept = lam + (0.0 if ngd else n * float(self.ridge)) > rtol * lam_max
         self._proj_y = V.T @ Y
         if self.mode == "gradient_flow":
             K = self.nngp_kernel_(X)
+            _check_finite(type(self).__name__, "the NNGP Gram K(X, X)", K)
             self._proj_nngp = V.T @ K @ V
         return self
 
     def _coefficients(self, times):
-        r"""Diagonal ``c`` (n_times, n_train) with ``A_t = k(X*, X) V diag(c) V^T``."""
+        r"""Diagonal ``c`` (n_times, n_train) with ``A_t = k(X*, X) V diag(c) V^T``.
+
+        Every time, learning rate and ridge gives a finite ``c``: gradient flow
+        uses :math:`c_i = -\operatorname{expm1}(-\eta t (\lambda +
+        \lambda_i / N)) / (\lambda_i + N\lambda)` (no product ``eta * t``
+        that could overflow on its own, and ``expm1(-inf) = -1`` gives the
+        ``t = inf`` limit), natural-gradient flow the same with its rates.
+        """
         lam = self.eigenvalues_
         n = lam.shape[0]
         eta = float(self.learning_rate)
@@ -183,38 +201,22 @@ class _InfiniteWidthBase(BaseEstimator):
         kept = self._kept
         out = np.zeros((times.shape[0], n))
         safe = np.where(kept, lam, 1.0)
+        if self.mode == "nngp_posterior":
+            out[:] = np.where(kept, 1.0 / (safe + n * ridge), 0.0)
+            return out
+        if self.optimizer == "gd":
+            # per unit of eta * t, the decay rate of direction i and its limit
+            rate = ridge + safe / n
+            denom = safe + n * ridge
+        else:  # natural gradient: every kept direction at the rate eta
+            rate = (safe + n * ridge) / safe
+            denom = safe + n * ridge
         for j, t in enumerate(times):
-            if self.mode == "nngp_posterior":
-                if ridge > 0:
-                    out[j] = 1.0 / (lam + n * ridge)
-                else:
-                    out[j] = np.where(kept, 1.0 / safe, 0.0)
-            elif self.optimizer == "gd":
-                if ridge > 0:
-                    if np.isinf(t):
-                        out[j] = 1.0 / (lam + n * ridge)
-                    else:
-                        s = eta * t / n
-                        decay = np.exp(-eta * ridge * t)
-                        w_ridge = n * ridge / (lam + n * ridge)
-                        out[j] = s * (
-                            w_ridge * _phi1(eta * ridge * t)
-                            + (1.0 - w_ridge) * decay * _phi1(eta * lam * t / n)
-                        )
-                elif np.isinf(t):
-                    out[j] = np.where(kept, 1.0 / safe, 0.0)
-                else:
-                    c = (eta * t / n) * _phi1(eta * lam * t / n)
-                    out[j] = np.where(kept, c, 0.0)
-            else:  # natural gradient: every kept direction at the rate eta
-                if np.isinf(t):
-                    c = 1.0 / (safe + n * ridge)
-                elif ridge > 0:
-                    rate = (safe + n * ridge) / safe
-                    c = -np.expm1(-eta * t * rate) / (safe + n * ridge)
-                else:
-                    c = -np.expm1(-eta * t) / safe
-                out[j] = np.where(kept, c, 0.0)
+            # eta * t * rate overflows to inf only where the decay is complete
+            with np.errstate(over="ignore", invalid="ignore"):
+                x = np.where(rate > 0, eta * (rate * t), 0.0)
+            c = -np.expm1(-x) / denom
+            out[j] = np.where(kept, c, 0.0)
         return out
 
     # ------------------------------------------------------------ prediction
@@ -229,6 +231,15 @@ class _InfiniteWidthBase(BaseEstimator):
         check_real_dtype(X, "X", owner)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         times, scalar = _as_times(owner, self.t if t is None else t)
+        mean, std, cov = self._moments(X, times, return_std, return_cov)
+        for name, value in (("mean", mean), ("std", std), ("cov", cov)):
+            if value is not None:
+                _check_finite(owner, f"the predicted {name} at X", value)
+        return mean, std, cov, scalar
+
+    @quiet_overflow  # an overflow is refused by _predict_2d, with a message
+    def _moments(self, X, times, return_std, return_cov):
+        """Mean, std and cov of :meth:`_predict_2d` (validated inputs)."""
         V = self.eigenvectors_
         coef = self._coefficients(times)
         if self.mode == "gradient_flow":
@@ -272,7 +283,7 @@ class _InfiniteWidthBase(BaseEstimator):
                 std = np.stack(out)
             else:
                 cov = np.stack(out)
-        return mean, std, cov, scalar
+        return mean, std, cov
 
 
 class InfiniteWidthRegressor(RegressorMixin, _InfiniteWidthBase):
@@ -342,8 +353,12 @@ class InfiniteWidthRegressor(RegressorMixin, _InfiniteWidthBase):
         Eigenvalues of the training kernel below ``pinv_rtol`` times the
         largest one are treated as zero wherever an inverse is needed
         (``ridge=0`` with ``t=np.inf``, ``"ngd"`` or ``"nngp_posterior"``;
-        for clean limits also at finite ``t``). ``None`` means
-        ``n_samples * machine epsilon``.
+        for clean limits also at finite ``t``). With ``ridge > 0`` (except
+        ``"ngd"``) the directions dropped are those whose regularised
+        eigenvalue :math:`\lambda_i + N\lambda` is below that: only a
+        ridge under the round-off of the Gram, which would otherwise amplify
+        it past the float64 range. ``None`` means ``n_samples * machine
+        epsilon``.
     n_jobs : int, default=None
         Threads used by the kernels (see :class:`~sknnk.NTKKernel`).
 
@@ -391,9 +406,13 @@ class InfiniteWidthRegressor(RegressorMixin, _InfiniteWidthBase):
         c_i(t) = \frac{N\lambda}{\lambda_i + N\lambda}
             \frac{1 - e^{-\eta\lambda t}}{N\lambda}
           + \frac{\lambda_i}{\lambda_i + N\lambda}\, e^{-\eta\lambda t}\,
-            \frac{1 - e^{-\eta\lambda_i t/N}}{\lambda_i},
+            \frac{1 - e^{-\eta\lambda_i t/N}}{\lambda_i}
+          = \frac{-\operatorname{expm1}(-\eta t(\lambda + \lambda_i/N))}
+            {\lambda_i + N\lambda}
 
-    which tends to :math:`1/(\lambda_i + N\lambda)` (kernel ridge regression).
+    (the right-hand form is the one computed: finite for every
+    :math:`\eta`, :math:`t` and :math:`\lambda`), which tends to
+    :math:`1/(\lambda_i + N\lambda)` (kernel ridge regression).
     Natural-gradient flow has :math:`c_i(t) = (1 - e^{-\eta t})/\lambda_i`,
     and with weight decay :math:`c_i(t) = (1 - e^{-\eta t(\lambda_i +
     N\lambda)/\lambda_i})/(\lambda_i + N\lambda)`. All times share one

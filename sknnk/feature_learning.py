@@ -12,6 +12,8 @@ NTK-parameterized networks for comparison.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
@@ -135,6 +137,19 @@ def _top_singular_value(A):
     """
     if A.size == 0:
         return 0.0
+    # a power of two out of the entries (exact): no overflow of the Gram
+    e = _exponent(A)
+    with np.errstate(over="ignore"):  # a caller's check refuses an inf
+        return float(np.ldexp(_unit_top_singular_value(np.ldexp(A, -e)), e))
+
+
+def _exponent(A):
+    """The exponent ``e`` with ``max |A| < 2**e`` (0 for an all-zero ``A``)."""
+    return int(np.frexp(np.max(np.abs(A)))[1]) if A.size else 0
+
+
+def _unit_top_singular_value(A):
+    """:func:`_top_singular_value` of an array with entries of magnitude < 1."""
     if min(A.shape) <= 1000:
         small = A.T if A.shape[0] > A.shape[1] else A
         gram = small @ small.T
@@ -164,16 +179,34 @@ def _auto_learning_rate(X, Y, sigma_u, sigma_v, optimizer):
     """
     scale = sigma_u**2 + sigma_v**2
     n_samples = X.shape[0]
+    # X and Y scaled by powers of two (exact), the exponents restored last
+    ex, ey = _exponent(X), _exponent(Y)
+    Xs, Ys = np.ldexp(X, -ex), np.ldexp(Y, -ey)
     if optimizer == "gd":
-        lam = _top_singular_value(X) ** 2 / n_samples
-        cross = _top_singular_value(X.T @ Y / n_samples)
+        lam = _top_singular_value(Xs) ** 2 / n_samples
+        cross = _top_singular_value(Xs.T @ Ys / n_samples)
     else:
-        rx = np.sqrt(np.einsum("ij,ij->i", X, X))
-        ry = np.sqrt(np.einsum("ij,ij->i", Y, Y))
+        rx = np.sqrt(np.einsum("ij,ij->i", Xs, Xs))
+        ry = np.sqrt(np.einsum("ij,ij->i", Ys, Ys))
         lam = float(np.max(rx**2))
         cross = float(np.max(rx * ry))
-    denom = lam * scale + 2.0 * cross
-    return 1.0 / denom if denom > 0 else 1.0
+    # the curvature lam 2^(2 ex) scale + 2 cross 2^(ex + ey), out of 2^E
+    terms = [(lam * scale, 2 * ex), (2.0 * cross, ex + ey)]
+    terms = [(v, k) for v, k in terms if v > 0]
+    if not terms:
+        return 1.0
+    E = max(k for _, k in terms)
+    denom = sum(math.ldexp(v, k - E) for v, k in terms)  # k - E <= 0
+    with np.errstate(over="ignore"):  # refused just below
+        rate = float(np.ldexp(1.0 / denom, -E))
+    if rate == 0.0 or not math.isfinite(rate):
+        raise ValueError(
+            "learning_rate='auto' is not representable in float64 for data of "
+            f"this scale (|X| ~ 2**{ex}, |y| ~ 2**{ey}; the step would be "
+            f"~2**{-E}): standardize X and y (e.g. sklearn.preprocessing."
+            "StandardScaler) before fitting."
+        )
+    return rate
 
 
 def _check_training_params(owner, n_steps, learning_rate, sigma_u, sigma_v, optimizer):

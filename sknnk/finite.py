@@ -51,6 +51,13 @@ import numbers
 
 import numpy as np
 
+from ._overflow import (
+    FINITE_ACTIVATION,
+    STANDARDIZE,
+    check_finite_result,
+    quiet_overflow,
+    sample_moments,
+)
 from ._validation import (
     check_generator,
     check_input,
@@ -134,12 +141,37 @@ def _is_residual(layer, depth, residual):
     return residual and 0 < layer < depth
 
 
+_FIXES = (
+    STANDARDIZE + ", use a smaller sigma_w, sigma_b or depth, or " + FINITE_ACTIVATION
+)
+
+
+def _check_layer(owner, layer, C):
+    """Refuse a layer covariance of the Gram sampler that overflows."""
+    check_finite_result(
+        owner, f"the covariance of the pre-activations of layer {layer}", C, _FIXES
+    )
+
+
+def _diverged(owner, step):
+    """The error of a training run whose outputs or loss overflow."""
+    cause = (
+        "the initial network's outputs or loss overflow float64: "
+        + STANDARDIZE
+        + " and the targets y, or use a smaller sigma_w or depth"
+        if step == 0
+        else "training diverged: lower 'learning_rate' (or standardize X and y)"
+    )
+    return ValueError(f"{owner}.train: at step {step} {cause}.")
+
+
 def _psd_sqrt(C):
     """Symmetric square roots of a stack of PSD matrices (singular allowed)."""
     lam, V = np.linalg.eigh(C)
     return (V * np.sqrt(np.maximum(lam, 0.0))[..., None, :]) @ np.swapaxes(V, -1, -2)
 
 
+@quiet_overflow
 def sample_outputs(
     X,
     n_networks=1000,
@@ -250,10 +282,12 @@ def sample_outputs(
             C = np.broadcast_to(sw2 * (X @ X.T) / d + sb2, (E, m, m))
             z = None  # the stream z^layer, per unit: (E, width, m)
             for layer in range(depth):
+                _check_layer(owner, layer, C)
                 h = rng.standard_normal((E, width, m)) @ _psd_sqrt(C)
                 z = z + alpha * h if _is_residual(layer, depth, residual) else h
                 a = phi(layer_norm(z, axis=1)[0] if ln else z)
                 C = sw2 * np.swapaxes(a, 1, 2) @ a / width + sb2
+            _check_layer(owner, depth, C)
             out[s0 : s0 + E] = (rng.standard_normal((E, 1, m)) @ _psd_sqrt(C))[:, 0]
         else:
             a = np.broadcast_to(X, (E, m, d))
@@ -268,6 +302,7 @@ def sample_outputs(
                 a = phi(layer_norm(z)[0] if ln else z) if layer < depth else z
                 fan_in = n_out
             out[s0 : s0 + E] = a[:, :, 0]
+    check_finite_result(owner, "the network outputs", out, _FIXES)
     return out
 
 
@@ -325,15 +360,13 @@ def monte_carlo_nngp(
         X, n_networks, width, depth, activation, sigma_w, sigma_b, length_scale,
         residual, branch_scale, normalization, method, random_state=random_state,
     )  # fmt: skip
-    prods = f[:, :, None] * f[:, None, :]
-    S = f.shape[0]
-    mean = prods.mean(axis=0)
-    se = (
-        prods.std(axis=0, ddof=1) / math.sqrt(S)
-        if S > 1
-        else np.full_like(mean, np.inf)
+    # products of outputs scaled by powers of two: no overflow of f f'
+    e = np.frexp(np.max(np.abs(f), axis=0))[1]
+    fs = np.ldexp(f, -e)
+    prods = fs[:, :, None] * fs[:, None, :]
+    return sample_moments(
+        "monte_carlo_nngp", "the NNGP estimate", prods, e[:, None] + e[None, :]
     )
-    return mean, se
 
 
 class FiniteMLP:
@@ -510,6 +543,7 @@ class FiniteMLP:
                 steps.append((dphi(u), u if ln else None, inv))
         return z, acts, steps
 
+    @quiet_overflow
     def predict(self, X):
         """Outputs of every network.
 
@@ -522,7 +556,9 @@ class FiniteMLP:
         f : ndarray of shape (n_networks, n_samples, n_outputs)
         """
         X = self._check_fitted_X(X)
-        return self._forward(X)[0]
+        f = self._forward(X)[0]
+        check_finite_result(type(self).__name__, "the network outputs", f, _FIXES)
+        return f
 
     def _deltas(self, steps, cot):
         """Back-propagate output cotangents ``cot`` of shape (E, n, n_outputs).
@@ -576,6 +612,7 @@ class FiniteMLP:
                 f"output must be an int in [0, {self.n_outputs}); got {output!r}."
             )
 
+    @quiet_overflow
     def jacobian(self, X, output=0):
         r"""Jacobian :math:`J = \partial f_o(X) / \partial w` of each network.
 
@@ -601,8 +638,11 @@ class FiniteMLP:
             gW = (sw / math.sqrt(a.shape[2])) * delta[:, :, :, None] * a[:, :, None, :]
             blocks.append(gW.reshape(E, n, -1))
             blocks.append(sb * delta)
-        return np.concatenate(blocks, axis=2)
+        J = np.concatenate(blocks, axis=2)
+        check_finite_result(type(self).__name__, "the Jacobian", J, _FIXES)
+        return J
 
+    @quiet_overflow
     def ntk(self, X, Y=None, output=0):
         r"""Empirical NTK :math:`J(X) J(Y)^\top` of each network.
 
@@ -636,9 +676,11 @@ class FiniteMLP:
             dd = d1 @ np.swapaxes(d2, 1, 2)
             aa = a1 @ np.swapaxes(a2, -1, -2)
             theta = theta + (sw2 / a1.shape[-1]) * dd * aa + sb2 * dd
+        check_finite_result(type(self).__name__, "the empirical NTK", theta, _FIXES)
         return theta
 
     # ------------------------------------------------------------ training
+    @quiet_overflow
     def train(
         self,
         X,
@@ -695,6 +737,8 @@ class FiniteMLP:
             self.initialize(X.shape[1])
         X = self._check_fitted_X(X)
         y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1)
+        if not np.isfinite(y).all():
+            raise ValueError(f"y passed to {owner}.train contains NaN or infinity.")
         if y.shape[1] != self.n_outputs:
             raise ValueError(
                 f"y has {y.shape[1]} output(s) but the network has "
@@ -722,8 +766,12 @@ class FiniteMLP:
         for k in range(n_steps + 1):
             f, acts, cache = self._forward(X)
             resid = f - y  # (E, N, n_outputs)
+            if not np.isfinite(resid).all():
+                raise _diverged(owner, k)
             if k in record:
                 snap = {"loss": 0.5 * np.sum(resid**2, axis=(1, 2)) / N}
+                if not np.isfinite(snap["loss"]).all():
+                    raise _diverged(owner, k)
                 if X_eval is not None:
                     snap["outputs"] = self.predict(X_eval)
                 snapshots[k] = snap
@@ -813,10 +861,4 @@ def monte_carlo_ntk(
             random_state=rng,
         )  # fmt: skip
         thetas.append(net.initialize(X.shape[1]).ntk(X))
-    thetas = np.concatenate(thetas)
-    se = (
-        thetas.std(axis=0, ddof=1) / math.sqrt(n_networks)
-        if n_networks > 1
-        else np.full(thetas.shape[1:], np.inf)
-    )
-    return thetas.mean(axis=0), se
+    return sample_moments(owner, "the empirical NTK", np.concatenate(thetas))

@@ -63,6 +63,7 @@ from sklearn.utils import Bunch, check_random_state
 
 from . import _parallel
 from . import kernels as _kernels
+from ._overflow import check_finite_result
 from ._validation import check_input, check_int, check_real
 
 __all__ = ["dask_gram", "nystroem_error", "select_nystroem_components"]
@@ -161,11 +162,17 @@ def _rows_as_dask(X, name, block, da):
 
 
 def _diagonal_block(kernel, X_block):
-    return kernel(X_block)
+    return _finite_block(kernel(X_block))
 
 
 def _cross_block(kernel, X_block, Y_block):
-    return kernel(X_block, Y_block)
+    return _finite_block(kernel(X_block, Y_block))
+
+
+def _finite_block(block):
+    """A computed block, refused (at compute time) if it is not finite."""
+    check_finite_result("dask_gram", "a block of the Gram", block)
+    return block
 
 
 def _transposed_block(block):
@@ -401,6 +408,8 @@ def _draw(kernel, X, ks, n_samples, n_points, random_state, owner):
     K_zz = 0.5 * (K_zz + K_zz.T)
     K_ez = np.asarray(kernel(E, Z), dtype=np.float64)
     K_ee = np.asarray(kernel(E), dtype=np.float64)
+    for name, block in (("K(Z, Z)", K_zz), ("K(E, Z)", K_ez), ("K(E, E)", K_ee)):
+        check_finite_result(owner, f"the kernel block {name}", block)
     return landmarks, sample, K_zz, K_ez, K_ee, n if n_points is None else n_points
 
 
@@ -410,6 +419,13 @@ def _gram_error(R, K, n_points):
     of ``n_points`` points."""
     n = K.shape[0]
     weight = (n_points - 1) / (n - 1)  # off-diagonal pairs per diagonal entry
+    # both scaled by the power of two above max |K| (exact; a ratio): the
+    # squares cannot overflow or underflow
+    scale = np.max(np.abs(K))
+    if scale == 0.0:  # a zero Gram (PSD: K_EZ = 0 too) is reproduced exactly
+        return 0.0
+    e = np.frexp(scale)[1]
+    R, K = np.ldexp(R, -e), np.ldexp(K, -e)
     r_diag = np.sum(np.diag(R) ** 2)
     k_diag = np.sum(np.diag(K) ** 2)
     r_off = max(np.sum(R * R) - r_diag, 0.0)

@@ -33,6 +33,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._memory import check_transform
 from ._numerics.layer import scales
+from ._overflow import (
+    FINITE_ACTIVATION,
+    STANDARDIZE,
+    check_finite_result,
+    quiet_overflow,
+)
 from ._parallel import Remote, interruptible, map_blocks, n_workers_of
 from ._validation import (
     check_generator,
@@ -205,6 +211,7 @@ def _forward(net, funcs, Xc, out):
         t = nxt
 
 
+@quiet_overflow  # a non-finite feature is refused, block by block
 def _run_batch(net, X, start, stop, out, dtype):
     """Fill ``out`` with the features of ``X[start:stop]``, block by block.
 
@@ -218,6 +225,19 @@ def _run_batch(net, X, start, stop, out, dtype):
         # one memory layout whatever the input's: the same BLAS path, bitwise
         Xc = np.ascontiguousarray(Xc, dtype=dtype)
         _forward(net, funcs, Xc, out[s - start : e - start])
+        _check_features(net[0], out[s - start : e - start])
+
+
+def _check_features(kind, block):
+    """Refuse a block of features with NaN or inf (checked per grid block:
+    no temporary of the size of the whole output)."""
+    fixes = STANDARDIZE + ", use a smaller sigma_w or depth"
+    if block.dtype != np.float64:
+        fixes += ', use dtype="float64"'
+    owner = "NTKSampler" if kind == 1 else "NNGPSampler"
+    check_finite_result(
+        owner, "the features", block, f"{fixes}, or {FINITE_ACTIVATION}"
+    )
 
 
 def _batch_task(net, Xb, n_out, dtype):

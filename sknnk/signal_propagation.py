@@ -88,10 +88,12 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from scipy import optimize
+from scipy import optimize, special
 from sklearn.utils import Bunch
 
 from ._numerics import registry
+from ._numerics.activations import ELU
+from ._numerics.engine import ELU_MIN_VARIANCE
 from ._validation import check_network, check_real
 
 __all__ = [
@@ -268,10 +270,19 @@ def length_map(
     if np.any(q < 0) or not np.all(np.isfinite(q)):
         raise ValueError("q must hold finite variances >= 0.")
     qa = np.where(q > 0.0, 1.0, 0.0) if arch.ln else q  # the input of phi
+    _check_variance("length_map", act, qa)
     v = act.diag(qa.reshape(-1), derivatives=False)[0].reshape(q.shape)
-    out = sw * sw * v + sb * sb
-    if arch.residual:
-        out = q + arch.a2 * out
+    with np.errstate(over="ignore"):  # refused just below
+        out = sw * sw * v + sb * sb
+        if arch.residual:
+            out = q + arch.a2 * out
+    if not np.all(np.isfinite(out)):
+        i = int(np.flatnonzero(~np.isfinite(out.reshape(-1)))[0])
+        raise ValueError(
+            "length_map: the next variance sigma_w**2 V(q) + sigma_b**2 overflows "
+            f"float64 at q={float(q.reshape(-1)[i]):.3g} (sigma_w={sw:g}, "
+            f"sigma_b={sb:g}): use a smaller q or sigma_w."
+        )
     return float(out) if out.ndim == 0 else out
 
 
@@ -520,8 +531,12 @@ def correlation_map(
         q = float(q)
         qa = 1.0 if arch.ln else q
         branch = _cmap(act, sw2, sb2, qa, c.reshape(-1))  # F~ / B at qa
-        b = sw2 * _V(act, qa) + sb2
-        out = (c.reshape(-1) * q + arch.a2 * b * branch) / (q + arch.a2 * b)
+        # (c q + a2 B branch) / (q + a2 B) = c + w (branch - c), with the
+        # weight w = a2 B / (q + a2 B) of the branch from logs (B = sw2 V +
+        # sb2 may overflow where the weight is 1)
+        log_b = np.logaddexp(math.log(sw2) + _log(_V(act, qa)), _log(sb2))
+        w = special.expit(math.log(arch.a2) + log_b - math.log(q))
+        out = (1.0 - w) * c.reshape(-1) + w * branch
     else:
         if arch.ln:
             q = 1.0
@@ -537,10 +552,53 @@ def _cmap(act, sw2, sb2, q, c):
     lim, qq = _normalised(act, q)
     if lim is None:
         return c.copy()
-    f = lim.dual(qq, c)[0]
     if qq != q:  # the limit q in {0, inf}: the biases do not count
-        return f / _V(lim, qq)
-    return (sw2 * f + sb2) / (sw2 * _V(act, q) + sb2)
+        return lim.dual(qq, c)[0] / _V(lim, qq)
+    _check_variance("correlation_map", act, q)
+    if act.degree is not None:
+        # F(q, q, c q) = q^k F(1, 1, c): the bias enters as sb2 / (sw2 q^k)
+        f, v = act.dual(1.0, c)[0], _V(act, 1.0)
+        log_r = _log_ratio(sb2, sw2) - act.degree * math.log(q)
+    else:
+        f, v = act.dual(q, c)[0], _V(act, q)
+        log_r = _log_ratio(sb2, sw2)
+    return _biased_ratio(f, v, log_r)
+
+
+def _log(x):
+    """log(x) for x >= 0 (-inf at 0)."""
+    return math.log(x) if x > 0.0 else -math.inf
+
+
+def _log_ratio(sb2, sw2):
+    """log(sb2 / sw2) (-inf without bias), from the logs: no overflow."""
+    return _log(sb2) - math.log(sw2)
+
+
+def _biased_ratio(f, v, log_r):
+    """``(f + r) / (v + r)`` with ``r = exp(log_r)``, in the form whose
+    factors stay finite: ``(f / r + 1) / (v / r + 1)`` when ``r > 1``."""
+    if log_r <= 0.0:
+        r = math.exp(log_r)
+        return (f + r) / (v + r)
+    inv = math.exp(-log_r)
+    return (f * inv + 1.0) / (v * inv + 1.0)
+
+
+def _check_variance(owner, act, q):
+    """Refuse a variance at which the activation's dual is not accurate: the
+    ELU/SELU closed form below ``ELU_MIN_VARIANCE`` (the kernels refuse the
+    same layer variances)."""
+    q = np.atleast_1d(np.asarray(q, dtype=float))
+    if act.code == ELU:
+        small = (q > 0.0) & (q < ELU_MIN_VARIANCE)
+        if small.any():
+            raise ValueError(
+                f"{owner}: the {act.name!r} dual is accurate only for variances "
+                f">= {ELU_MIN_VARIANCE:g} (or exactly 0), but the map needs it at "
+                f"q={float(q[small][0]):.3g}: use a larger q (sigma_b >= 1e-3 "
+                "for the fixed points) or an activation without this limit."
+            )
 
 
 def _c_star(
@@ -789,7 +847,10 @@ def critical_point(activation, sigma_b=0.0):
     Raises
     ------
     ValueError
-        For an activation with a jump (``chi_1`` is infinite).
+        For an activation with a jump (``chi_1`` is infinite), and where no
+        :math:`\sigma_w` has :math:`\chi_1 = 1` at this ``sigma_b`` (e.g.
+        ``gelu``, whose :math:`\chi_1` jumps across 1 where :math:`q^*`
+        becomes infinite); that error is also a ``RuntimeError``.
 
     Examples
     --------
@@ -827,21 +888,34 @@ def critical_point(activation, sigma_b=0.0):
         while g(hi) <= 0.0:
             lo, hi = hi, 2.0 * hi
             if hi > 1e8:
-                raise RuntimeError(f"no critical sigma_w found for sigma_b={sigma_b}.")
+                raise _no_critical_point(act, sigma_b, "chi_1 < 1 up to sigma_w=1e8")
     else:
         while g(lo) > 0.0:
             lo, hi = 0.5 * lo, lo
             if lo < 1e-8:
-                raise RuntimeError(f"no critical sigma_w found for sigma_b={sigma_b}.")
+                raise _no_critical_point(act, sigma_b, "chi_1 > 1 down to sigma_w=1e-8")
     sw = optimize.brentq(g, lo, hi, xtol=1e-14, rtol=4 * _EPS)
     if abs(g(sw)) > 1e-6:
         # chi_1 jumps across 1 (where q* reached from q0 = 1 becomes infinite)
-        raise RuntimeError(
-            f"no critical sigma_w found for sigma_b={sigma_b}: chi_1 of "
-            f"{act.name!r} jumps across 1 at sigma_w={sw:.6g}, where q* "
-            "becomes infinite."
-        )
+        raise _no_critical_point(
+            act, sigma_b, f"chi_1 jumps across 1 at sigma_w={sw:.6g}, where q* "
+            "becomes infinite",
+        )  # fmt: skip
     return sw
+
+
+class _NoCriticalPoint(ValueError, RuntimeError):
+    """No ``sigma_w`` has ``chi_1 = 1``: a ``ValueError`` (the input has no
+    critical point), and a ``RuntimeError`` as this was raised before."""
+
+
+def _no_critical_point(act, sigma_b, why):
+    """The error of a ``sigma_b`` without a critical ``sigma_w``."""
+    return _NoCriticalPoint(
+        f"critical_point: no critical sigma_w for activation {act.name!r} at "
+        f"sigma_b={sigma_b}: {why}. Pick another sigma_b or activation, or inspect "
+        "chi1 / mean_field directly."
+    )
 
 
 def critical_line(activation, sigma_b):

@@ -293,12 +293,16 @@ def closed_form_partials(code, prm, a, b, c, want_grad):
                 ga = gb = -gn * (ra * rb) ** 2
         return f, g, fa, fb, fc, ga, gb, gc
     if code == SIN or code == COS:
-        em = 0.5 * math.exp(-0.5 * (a + b - 2.0 * c))
-        ep = 0.5 * math.exp(-0.5 * (a + b + 2.0 * c))
+        # e^{-(a+b)/2} (sinh c, cosh c) = h (+-(1 - e^{-2|c|}), 1 + e^{-2|c|})
+        # with h = e^{-(a+b-2|c|)/2} / 2 <= 1/2 (no overflow) and 1 - e^{-2|c|}
+        # by expm1 (no cancellation at small c: layer variances ~1e-300)
+        h = 0.5 * math.exp(-0.5 * (a + b - 2.0 * abs(c)))
+        d = -math.expm1(-2.0 * abs(c))
+        sh, ch = math.copysign(h * d, c), h * (2.0 - d)
         if code == SIN:
-            f, g = em - ep, em + ep
+            f, g = sh, ch
         else:
-            f, g = em + ep, em - ep
+            f, g = ch, sh
         if want_grad:
             fa = fb = -0.5 * f
             ga = gb = -0.5 * g
@@ -389,12 +393,12 @@ def closed_form_diag(code, prm, q):
         dv = w * ra2
         dw = -(w + w) * (ra2 / dn) * ra2
         return v, w, dv, dw
-    if code == SIN:
+    if code == SIN:  # 1 - e^{-2q} by expm1: exact at tiny q
         e = math.exp(-2.0 * q)
-        return 0.5 * (1.0 - e), 0.5 * (1.0 + e), e, -e
+        return -0.5 * math.expm1(-2.0 * q), 0.5 * (1.0 + e), e, -e
     if code == COS:
         e = math.exp(-2.0 * q)
-        return 0.5 * (1.0 + e), 0.5 * (1.0 - e), -e, e
+        return 0.5 * (1.0 + e), -0.5 * math.expm1(-2.0 * q), -e, e
     if code == STEP or code == SIGN:
         if q <= 0.0:
             return 0.0, 0.0, 0.0, 0.0

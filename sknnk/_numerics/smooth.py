@@ -25,7 +25,19 @@ SELU_SCALE = 1.0507009873554804934193349852946
 SELU_ALPHA = 1.6732632423543772848170429916717
 
 
+#: Beyond this |x| the Gaussian factors exp(-x^2 / 2) and exp(-x^2) are 0
+#: (exp(-2048) underflows float64): |x| is clipped there before squaring, so
+#: float32 inputs ~1e20 give the 0 without an overflow warning.
+_X_GAUSS = 64.0
+
+
+def _gauss_range(x):
+    """``x`` clipped to ``[-_X_GAUSS, _X_GAUSS]`` (in its dtype)."""
+    return np.clip(x, -_X_GAUSS, _X_GAUSS)
+
+
 def _npdf(x):
+    x = _gauss_range(x)
     return np.exp(-0.5 * x * x) / _SQRT_2PI
 
 
@@ -116,7 +128,7 @@ def erf():
     """``phi(x) = erf(x)``, ``phi'(x) = 2 exp(-x^2) / sqrt(pi)``."""
 
     def dphi(x):
-        out = np.square(x)
+        out = np.square(_gauss_range(x))
         np.negative(out, out=out)
         np.exp(out, out=out)
         out *= x.dtype.type(_TWO_OVER_SQRT_PI)
@@ -217,10 +229,12 @@ def _gelu1(x):
 
 
 def _gelu2(x):
+    x = _gauss_range(x)  # the same values (0 beyond), no overflow of x^2
     return (2.0 - x * x) * _npdf(x)
 
 
 def _gelu3(x):
+    x = _gauss_range(x)
     return (x**3 - 4.0 * x) * _npdf(x)
 
 
