@@ -92,8 +92,6 @@ from scipy import optimize, special
 from sklearn.utils import Bunch
 
 from ._numerics import registry
-from ._numerics.activations import ELU
-from ._numerics.engine import ELU_MIN_VARIANCE
 from ._validation import check_network, check_real
 
 __all__ = [
@@ -270,7 +268,6 @@ def length_map(
     if np.any(q < 0) or not np.all(np.isfinite(q)):
         raise ValueError("q must hold finite variances >= 0.")
     qa = np.where(q > 0.0, 1.0, 0.0) if arch.ln else q  # the input of phi
-    _check_variance("length_map", act, qa)
     v = act.diag(qa.reshape(-1), derivatives=False)[0].reshape(q.shape)
     with np.errstate(over="ignore"):  # refused just below
         out = sw * sw * v + sb * sb
@@ -554,7 +551,6 @@ def _cmap(act, sw2, sb2, q, c):
         return c.copy()
     if qq != q:  # the limit q in {0, inf}: the biases do not count
         return lim.dual(qq, c)[0] / _V(lim, qq)
-    _check_variance("correlation_map", act, q)
     if act.degree is not None:
         # F(q, q, c q) = q^k F(1, 1, c): the bias enters as sb2 / (sw2 q^k)
         f, v = act.dual(1.0, c)[0], _V(act, 1.0)
@@ -583,22 +579,6 @@ def _biased_ratio(f, v, log_r):
         return (f + r) / (v + r)
     inv = math.exp(-log_r)
     return (f * inv + 1.0) / (v * inv + 1.0)
-
-
-def _check_variance(owner, act, q):
-    """Refuse a variance at which the activation's dual is not accurate: the
-    ELU/SELU closed form below ``ELU_MIN_VARIANCE`` (the kernels refuse the
-    same layer variances)."""
-    q = np.atleast_1d(np.asarray(q, dtype=float))
-    if act.code == ELU:
-        small = (q > 0.0) & (q < ELU_MIN_VARIANCE)
-        if small.any():
-            raise ValueError(
-                f"{owner}: the {act.name!r} dual is accurate only for variances "
-                f">= {ELU_MIN_VARIANCE:g} (or exactly 0), but the map needs it at "
-                f"q={float(q[small][0]):.3g}: use a larger q (sigma_b >= 1e-3 "
-                "for the fixed points) or an activation without this limit."
-            )
 
 
 def _c_star(

@@ -305,12 +305,23 @@ def test_length_map_refuses_overflow():
 
 
 @pytest.mark.parametrize("activation", ["elu", "selu"])
-def test_elu_maps_refuse_inaccurate_variances(activation):
-    # the closed form cancels below 1e-6: correlations of -2 and 1e134
-    with pytest.raises(ValueError, match="accurate only for variances >= 1e-06"):
-        sp.correlation_map(0.5, activation, 1.0, 0.0, q=1e-150)
-    with pytest.raises(ValueError, match="accurate only for variances >= 1e-06"):
-        sp.length_map(1e-150, activation, 1.0)
+def test_elu_maps_at_tiny_variances(activation):
+    # the ELU/SELU dual is accurate at every variance (was refused below
+    # 1e-6). Near 0, lam * alpha * (e^x - 1) ~ lam * alpha * x, so at
+    # q = 1e-150 the activation is the two-slope ReLU with slopes a = lam *
+    # alpha (x < 0) and b = lam (x > 0), up to O(sqrt(q)) = 1e-75; its maps
+    # by hand: V = (a^2 + b^2) / 2 q and
+    # F = a b c + (b - a)^2 (sqrt(1 - c^2) + (pi - arccos c) c) / (2 pi)
+    # SELU's constants from Klambauer et al. (2017)
+    selu = (1.6732632423543772848170429916717, 1.0507009873554804934193349852946)
+    alpha, lam = (1.0, 1.0) if activation == "elu" else selu
+    a, b, c = lam * alpha, lam, 0.5
+    v = (a * a + b * b) / 2
+    k1 = (math.sqrt(1 - c * c) + (math.pi - math.acos(c)) * c) / (2 * math.pi)
+    got_c = sp.correlation_map(c, activation, 1.0, 0.0, q=1e-150)
+    assert got_c == pytest.approx((a * b * c + (b - a) ** 2 * k1) / v, rel=1e-14)
+    got_q = sp.length_map(1e-150, activation, 1.0)
+    assert got_q == pytest.approx(v * 1e-150, rel=1e-14)
 
 
 @pytest.mark.parametrize("activation", ["gelu", "swish"])
