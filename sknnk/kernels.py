@@ -694,7 +694,9 @@ def _params_key(kernel):
         _INIT_NAMES[cls] = names
     key = [cls]
     for name in names:
-        item = _plain(getattr(kernel, name, _MISSING))
+        value = getattr(kernel, name, _MISSING)
+        kind = type(value)
+        item = (kind, value) if kind in _SCALAR_TYPES else _plain(value)
         if item is None:
             return None
         key.append(item)

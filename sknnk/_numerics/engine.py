@@ -255,7 +255,10 @@ def _check_normalised_tangent(q, t, layer, network):
 
 def _unit_scales(network):
     """Whether every length scale of ``network`` is exactly 1."""
-    return bool(np.all(np.asarray(network.length_scale) == 1.0))
+    ls = network.length_scale
+    if type(ls) is float:  # the common case, fast
+        return ls == 1.0
+    return bool(np.all(np.asarray(ls) == 1.0))
 
 
 def scaled_inputs(network, X):
@@ -315,6 +318,8 @@ class Points:
         With ``seeds``: the seed direction ``d / d g_xx`` (``g_xx = |x|^2 / d``)
         of ``q`` and of ``Theta^depth(x, x)``
         (:func:`sknnk._numerics.layer.diag_seed_step`).
+    params : LayerParams
+        :func:`layer_params` of the network for ``X``'s number of features.
     exponents_of : tuple
         ``(X, row_exponents(X))``: the input and its float64 row exponents
         (:func:`squared_norms`), for the Gram plan of the same ``X``.
@@ -330,8 +335,7 @@ class Points:
         sq_norms, exponents = squared_norms(X)
         # the float64 row exponents of X (reused by make_plan for this X)
         self.exponents_of = (X, exponents)
-        check_range(_NORMS, sq_norms, 0, network)
-        p = layer_params(network, d)
+        p = self.params = layer_params(network, d)
         n_tables = 4 if want_grad else 2
         layers = []
         # the series' truncation warning: once per activation, kernel, depth
@@ -380,7 +384,11 @@ class Points:
             self.dtg = np.empty(n)
             seed_out = (p, self.dg, self.t, self.dtg)
             diag_seed_step(-1, sq_norms, sq_norms, sq_norms, sq_norms, *seed_out)
-        check_range(_VARIANCE, self.q[0], 0, network)
+        if not (network.dtype == np.float64 and np.isfinite(self.q[0]).all()):
+            # (in float64 a finite Sigma^0 = sigma_w^2 |x|^2 / d + sigma_b^2
+            # has finite norms: nothing to report on them)
+            check_range(_NORMS, sq_norms, 0, network)
+            check_range(_VARIANCE, self.q[0], 0, network)
         self.qa = self.q[:depth]  # the variances at which phi is evaluated
         # the series projections use BLAS: the same bits whatever its threads
         # (the closed forms use none)
@@ -543,7 +551,7 @@ def gram(network, X, Y=None, eval_gradient=False, n_jobs=None, verbose=0, label=
     py = px if symmetric else prepare(network, Y, want_grad, n_jobs)
     _common_terms(px, py)
     diagonal = px.diagonal(network.ntk) if symmetric else None
-    params = layer_params(network, X.shape[1])
+    params = px.params  # layer_params(network, X.shape[1])
     tile = _parallel.TILE
     plan = make_plan(network, params, X, Y, px, py, diagonal, sigma_grad, tile)
     if not ard:

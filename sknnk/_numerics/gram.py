@@ -777,8 +777,10 @@ class GramPlan:
     ):  # noqa: E501
         self.exps = exps  # (ex, ey) of rescaled rows (row_exponents), or None
         self.d = d
-        # the driver's arguments have fixed numba types (see _entry_point)
-        self.typed = typed and _plain_arrays((rows, cols, diagonal, consts), X.dtype)
+        # the driver's records have fixed numba types (see _remember): set by
+        # make_plan, whose arrays are C-contiguous, writeable, aligned and of
+        # the plan's dtype, as are those of subset (contiguous copies)
+        self.typed = typed
         self.driver = driver
         self.tile = tile
         self.X = X
@@ -792,6 +794,13 @@ class GramPlan:
         self.out_dtype = np.dtype(out_dtype)
         self.n_grad = n_grad
         self.want_grad = want_grad
+
+    def __getstate__(self):
+        # a plan sent to another process: its arrays may come back read-only
+        # (joblib memory-maps large ones), so it dispatches by types there
+        state = dict(self.__dict__)
+        state["typed"] = False
+        return state
 
     def subset(self, r0, r1, c0, c1):
         """The plan restricted to rows ``r0:r1`` and columns ``c0:c1``."""
@@ -870,20 +879,16 @@ _ENTRY_POINTS: dict = {}
 
 
 def _plain_arrays(items, dtype):
-    """Whether every array in ``items`` (nested tuples, records) is C-contiguous,
-    writeable, aligned and of ``dtype``: what fixes its numba type, given
-    its number of dimensions."""
+    """Whether every array of ``items`` is C-contiguous, writeable, aligned and
+    of ``dtype``: what fixes its numba type, given its number of dimensions."""
     for item in items:
-        if isinstance(item, np.ndarray):
-            flags = item.flags
-            if not (
-                flags.c_contiguous
-                and flags.writeable
-                and flags.aligned
-                and item.dtype == dtype
-            ):
-                return False
-        elif isinstance(item, tuple) and not _plain_arrays(item, dtype):
+        flags = item.flags
+        if not (
+            flags.c_contiguous
+            and flags.writeable
+            and flags.aligned
+            and item.dtype == dtype
+        ):
             return False
     return True
 
@@ -896,10 +901,11 @@ def _remember(driver, args):
     as a small tile's work). The fast drivers' arguments have one numba
     type per dtype: their records hold scalars of fixed Python types (made
     by :func:`make_plan` and :meth:`GramPlan.compute`) and arrays of one
-    number of dimensions, which :func:`_plain_arrays` checks are
-    C-contiguous, writeable, aligned and of the dtype. Those plans
-    (``typed``) call the entry point of that version directly, with the same
-    arguments: the same machine code runs.
+    number of dimensions that are C-contiguous, writeable, aligned and of
+    the dtype (made so by :func:`make_plan`; :func:`_plain_arrays` checks
+    the outputs of each call). Those plans (``typed``) call the entry point
+    of that version directly, with the same arguments: the same machine
+    code runs.
     """
     sig = tuple(numba.typeof(a) for a in args)
     found = driver.overloads.get(sig)
@@ -1054,7 +1060,7 @@ def make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile, seeds=Fa
                 cols = FastPoints(table(py.q, py.dq, dtype, want_grad))
             consts = ((t(ab_), t(dd)), constants(dtype), p, task)
             driver = FAST_DRIVERS[_FAST[family] + 2 * bool(want_grad)]
-            typed = True
+            typed = _plain_arrays(diag, dtype)  # (the tables are new arrays)
     elif family == SERIES_FAMILY:
         # one transposed copy (shared when symmetric); the caller may drop
         # the original tables afterwards

@@ -141,8 +141,11 @@ def scales(ntk, parameterization, sigma_w, sigma_b, width, n_features) -> Scales
 
 
 def as_dtype(params, dtype) -> LayerParams:
-    """The record with every field in ``dtype`` (float32 drivers)."""
+    """The record with every field in ``dtype`` (float32 drivers); the record
+    itself for float64 (its Python floats are float64 to numba too)."""
     t = np.dtype(dtype).type
+    if t is np.float64 and all(type(v) is float for v in params):
+        return params
     return LayerParams(*(t(v) for v in params))
 
 
