@@ -35,7 +35,6 @@ holding, the output) and the exception propagates unchanged -- a plain
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import signal
 import sys
@@ -129,7 +128,33 @@ def _restore_blas(saved):
         lib.set_num_threads(limit)
 
 
-@contextlib.contextmanager
+class _SingleThreadedBlas:
+    """The context manager of :func:`single_threaded_blas` (stateless: the
+    state is the module's reference count, so one instance serves every
+    call; a class rather than a generator, which costs a microsecond more
+    per use)."""
+
+    __slots__ = ()
+
+    def __enter__(self):
+        with _blas_lock:
+            if _blas["users"] == 0:
+                _blas["saved"] = _as_controller(_limit_blas)
+            _blas["users"] += 1
+
+    def __exit__(self, *exc):
+        with _blas_lock:
+            _blas["users"] -= 1
+            if _blas["users"] == 0:
+                saved, _blas["saved"] = _blas["saved"], ()
+                if saved:
+                    _as_controller(lambda: _restore_blas(saved))
+        return False
+
+
+_SINGLE_THREADED_BLAS = _SingleThreadedBlas()
+
+
 def single_threaded_blas():
     """Limit BLAS to one thread while at least one sknnk computation runs.
 
@@ -141,20 +166,13 @@ def single_threaded_blas():
     restore, under concurrency, the limit another call had set). The limits
     are read and set through threadpoolctl's per-library controllers (a few
     microseconds; a full ``threadpool_limits`` costs about 15).
+
+    Returns
+    -------
+    context manager
+        Use as ``with single_threaded_blas(): ...``.
     """
-    with _blas_lock:
-        if _blas["users"] == 0:
-            _blas["saved"] = _as_controller(_limit_blas)
-        _blas["users"] += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            _blas["users"] -= 1
-            if _blas["users"] == 0:
-                saved, _blas["saved"] = _blas["saved"], ()
-                if saved:
-                    _as_controller(lambda: _restore_blas(saved))
+    return _SINGLE_THREADED_BLAS
 
 
 # ------------------------------------------------------------------ Gram tiles

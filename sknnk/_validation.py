@@ -240,6 +240,8 @@ def check_length_scale(owner, value, n_features=None):
         Naming ``length_scale``, what it must be and the value (its length
         and ``n_features`` for a length mismatch).
     """
+    if type(value) is float and 0.0 < value < math.inf:  # the common case, fast
+        return value
     what = (
         f"The 'length_scale' parameter of {owner} must be a float > 0 or a 1-D "
         "array of finite floats > 0 (one per feature)."

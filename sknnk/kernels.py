@@ -77,6 +77,34 @@ class _InfiniteWidthKernel(Kernel):
         return getattr(self, "parameterization", "ntk")
 
     def _check_params(self):
+        """The resolved activation, after checking every parameter (cached
+        per parameter values, see :meth:`_checked`)."""
+        return self._checked()[0]
+
+    def _checked(self):
+        """``(spec, columns, networks)``: the resolved activation,
+        :meth:`_free_columns` and the :meth:`_network` records made so far
+        (see :meth:`_network_of`), checked once per set of parameter values.
+
+        They are pure functions of the constructor parameters, so they are
+        kept in :data:`_CHECKED` under the kernel's class and the ``(type,
+        value)`` of every parameter when each one is a plain scalar or a tuple
+        of them (:func:`_params_key`; e.g. during GP tuning only ``sigma_w``
+        and ``sigma_b`` change). Other values (arrays, activation objects,
+        callables: possibly mutable) are checked on every call.
+        """
+        key = _params_key(self)
+        hit = _CHECKED.get(key) if key is not None else None
+        if hit is not None:
+            return hit
+        checked = (self._check_all(), self._free_columns(), {})
+        if key is not None:
+            if len(_CHECKED) >= _CHECKED_SIZE:
+                _CHECKED.clear()
+            _CHECKED[key] = checked
+        return checked
+
+    def _check_all(self):
         owner = type(self).__name__
         spec = check_network_of(self, ntk=self._kind == 1)
         check_bounds(owner, "sigma_w_bounds", self.sigma_w_bounds)
@@ -108,10 +136,13 @@ class _InfiniteWidthKernel(Kernel):
         names = ("branch_scale", "length_scale", "sigma_b", "sigma_w")
         return (*(first[name] for name in names), n_free)
 
-    def _network(self, spec, dtype=np.float64, length_scale=1.0):
+    def _network(self, spec, dtype=np.float64, length_scale=1.0, columns=None):
         """The :class:`sknnk._numerics.engine.Network` record of this kernel
-        (``length_scale`` as validated for the input)."""
-        ia, ils, ib, iw, n_free = self._free_columns()
+        (``length_scale`` as validated for the input, ``columns`` the
+        :meth:`_free_columns` if the caller has them)."""
+        if columns is None:
+            columns = self._checked()[1]
+        ia, ils, ib, iw, n_free = columns
         standard = self._parameterization() == "standard"
         return engine.Network(
             ntk=self._kind == 1,
@@ -132,6 +163,20 @@ class _InfiniteWidthKernel(Kernel):
             length_scale=length_scale,
             grad_ls=ils,
         )
+
+    def _network_of(self, checked, dtype, length_scale):
+        """:meth:`_network` from ``checked`` (:meth:`_checked`), kept there
+        for a float ``length_scale`` (the record is a pure function of the
+        parameters, ``dtype`` and the length scale)."""
+        spec, columns, networks = checked
+        if not isinstance(length_scale, float):
+            return self._network(spec, dtype, length_scale, columns)
+        key = (dtype, length_scale)
+        network = networks.get(key)
+        if network is None:
+            network = self._network(spec, dtype, length_scale, columns)
+            networks[key] = network
+        return network
 
     # ------------------------------------------------------------ evaluation
     def __call__(self, X, Y=None, eval_gradient=False):
@@ -161,7 +206,7 @@ class _InfiniteWidthKernel(Kernel):
             ``anisotropic``), ``log sigma_b``, then ``log sigma_w`` (fixed ones
             omitted). Only returned when ``eval_gradient`` is True.
         """
-        spec = self._check_params()
+        checked = self._checked()
         owner = type(self).__name__
         if eval_gradient and Y is not None:
             raise ValueError("Gradient can only be evaluated when Y is None.")
@@ -182,7 +227,7 @@ class _InfiniteWidthKernel(Kernel):
             verbose = int(verbose)
         check_int(owner, "verbose", verbose, 0)
         ls = check_length_scale(owner, self.length_scale, X.shape[1])
-        network = self._network(spec, dtype, ls)
+        network = self._network_of(checked, dtype, ls)
         n = X.shape[0]
         m = n if symmetric else Y.shape[0]
         check_gram(owner, network, n, m, eval_gradient, symmetric)
@@ -209,11 +254,11 @@ class _InfiniteWidthKernel(Kernel):
         K_diag : ndarray of shape (n_samples,)
             Diagonal of ``k(X, X)``, from the one-dimensional recursion.
         """
-        spec = self._check_params()
+        checked = self._checked()
         owner = type(self).__name__
         X = check_input(X, "X", owner)
         ls = check_length_scale(owner, self.length_scale, X.shape[1])
-        return engine.diag(self._network(spec, length_scale=ls), X, self.n_jobs)
+        return engine.diag(self._network_of(checked, np.float64, ls), X, self.n_jobs)
 
     def is_stationary(self) -> bool:
         """Returns False: the kernel depends on the inputs, not only on x - x'."""
@@ -614,6 +659,51 @@ class NTKKernel(_InfiniteWidthKernel):
         self.n_jobs = n_jobs
         self.dtype = dtype
         self.verbose = verbose
+
+
+#: Checked parameters: ``_params_key -> (spec, columns)`` (see
+#: ``_InfiniteWidthKernel._checked``), emptied when full.
+_CHECKED: dict = {}
+_CHECKED_SIZE = 256
+_SCALAR_TYPES = frozenset(
+    {bool, int, float, str, type(None), np.float64, np.float32, np.int64, np.int32}
+)
+_INIT_NAMES: dict = {}
+_MISSING = object()  # not plain: a kernel without the attribute is not cached
+
+
+def _plain(value):
+    """``(type, value)`` of a plain scalar (or a tuple of them, element by
+    element), None for anything else."""
+    kind = type(value)
+    if kind in _SCALAR_TYPES:
+        return kind, value
+    if kind is tuple:
+        items = tuple(_plain(v) for v in value)
+        if None not in items:
+            return kind, items
+    return None
+
+
+def _params_key(kernel):
+    """The key of ``kernel`` in :data:`_CHECKED`: its class and the
+    :func:`_plain` form of every constructor parameter (types included, so
+    that e.g. ``depth=True`` is not taken for ``depth=1``), or None when a
+    parameter is not plain."""
+    cls = type(kernel)
+    names = _INIT_NAMES.get(cls)
+    if names is None:
+        names = tuple(inspect.signature(cls.__init__).parameters)[1:]
+        _INIT_NAMES[cls] = names
+    key = [cls]
+    for name in names:
+        value = getattr(kernel, name, _MISSING)
+        kind = type(value)
+        item = (kind, value) if kind in _SCALAR_TYPES else _plain(value)
+        if item is None:
+            return None
+        key.append(item)
+    return tuple(key)
 
 
 def _is_zero(value):

@@ -288,3 +288,90 @@ def test_small_calls_run_their_tile_on_one_blas_thread_and_restore_the_limits():
     assert before and max(before) == 2, before
     assert seen and all(max(s) == 1 for s in seen), seen
     assert after == before
+
+
+# -------------------------------------------- value-only and typed fast paths
+@pytest.mark.parametrize(
+    "kernel",
+    KERNELS + [NTKKernel(depth=3, dtype="float32"), NNGPKernel(depth=0)],
+    ids=repr,
+)
+def test_value_calls_have_the_bits_of_gradient_calls(kernel):
+    """A call without gradient skips the derivatives of the 1-D recursion and
+    of the point tables, and from its second call on runs its driver's
+    entry point without typing the arguments: its diagonal is that of the
+    gradient call's full recursion, and its Gram is the same at every call
+    and for every split into rows and columns -- bitwise."""
+    Z = RNG.normal(size=(30, 3))
+    Z[4] = 0.0  # a zero row (a zero variance without bias)
+    big = 1e150 if kernel.dtype is None else 1e15  # rows far from unit scale
+    Z[5] *= big
+    Z[6] /= big
+    K_grad, _ = kernel(Z, eval_gradient=True)
+    K = kernel(Z)
+    diag = kernel.diag(Z).astype(K.dtype)
+    assert np.array_equal(np.diag(K_grad), diag)
+    assert np.array_equal(np.diag(K), diag)
+    for _ in range(2):
+        assert np.array_equal(kernel(Z), K)
+        assert np.array_equal(kernel(Z[:7], Z[7:]), K[:7, 7:])
+
+
+def test_a_pickled_plan_dispatches_by_types():
+    """A plan sent to another process (whose arrays may come back read-only
+    memory maps) calls its driver through numba's dispatcher, with the bits
+    of the plan it was copied from."""
+    import pickle
+
+    from sknnk._numerics import engine, gram
+
+    kernel = NTKKernel(depth=3)
+    network = kernel._network(kernel._check_params())
+    px = engine.prepare(network, X)
+    plan = gram.make_plan(
+        network, px.params, X, None, px, px, px.diagonal(True), False, 256
+    )
+    copy = pickle.loads(pickle.dumps(plan))
+    assert plan.typed and not copy.typed
+    for p in (plan, copy, plan):
+        out = np.empty((20, 20))
+        p.compute(out, np.empty((0, 0, 0)), 0, 0, (0, 20, 0, 20, True), True)
+        assert np.array_equal(out, kernel(X))
+
+
+def test_checked_parameters_follow_every_change():
+    """The checked parameters are kept per parameter values: a change of any
+    parameter is checked again (an invalid one raises, whatever was called
+    before), a value of another type is a new value (``depth=True`` is not
+    ``depth=1``), and the gradient columns follow ``sigma_b`` and the bounds
+    (sklearn's ``theta``)."""
+    kernel = NTKKernel(depth=1)
+    K1 = kernel(X)
+    for name, value, error in [
+        ("sigma_w", -1.0, ValueError),
+        ("sigma_w", float("nan"), ValueError),
+        ("depth", True, TypeError),
+        ("depth", -1, ValueError),
+        ("activation", "no such activation", ValueError),
+        ("sigma_w_bounds", (2.0, 1.0), ValueError),
+        ("n_jobs", 0, ValueError),
+    ]:
+        bad = clone(kernel).set_params(**{name: value})
+        for _ in range(2):
+            with pytest.raises(error, match=name):
+                bad(X)
+            with pytest.raises(error, match=name):
+                bad.diag(X)
+        assert np.array_equal(kernel(X), K1)
+    kernel.set_params(depth=2)
+    assert np.array_equal(kernel(X), NTKKernel(depth=2)(X))
+    assert not np.array_equal(kernel(X), K1)
+    for params in [
+        dict(sigma_b=0.0),
+        dict(sigma_b=0.1),
+        dict(sigma_w_bounds="fixed"),
+        dict(length_scale=2.0, length_scale_bounds=(1e-2, 1e2)),
+    ]:
+        kernel.set_params(**params)
+        _, dK = kernel(X, eval_gradient=True)
+        assert dK.shape == (20, 20, len(kernel.theta)), params

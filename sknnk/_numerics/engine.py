@@ -29,7 +29,7 @@ import numpy as np
 from .. import _parallel
 from . import series
 from ._jit import njit
-from .activations import SERIES, ActivationSpec, diag_values
+from .activations import ABRELU, RELU, SERIES, ActivationSpec, diag_values
 from .gram import make_plan
 from .layer import (
     diag_seed_step,
@@ -135,7 +135,8 @@ _NORMS = "the squared norm |x|^2 / n_features of the inputs"
 
 
 def squared_norms(X):
-    """``|x|^2 / d`` of every row of ``X`` (n, d), without overflow or underflow.
+    """``|x|^2 / d`` of every row of ``X`` (n, d), without overflow or underflow,
+    and the row exponents used.
 
     Rows far from unit scale are scaled by a power of two (exact) before
     squaring and the exponent is restored after the division by ``d``
@@ -143,15 +144,21 @@ def squared_norms(X):
     whenever it is representable (e.g. ``|x_i| ~ 1e154`` with ``d = 100``)
     and keeps its relative accuracy for tiny rows; other rows give exactly
     ``einsum("ij,ij->i", X, X) / d``.
+
+    Returns
+    -------
+    norms : ndarray of shape (n,)
+    exponents : ndarray of shape (n,) of int64, or None
+        ``row_exponents(X)`` (float64), which the float64 Gram plan reuses.
     """
     d = X.shape[1]
     sq = np.einsum("ij,ij->i", X, X)
     e = row_exponents(X, sq=sq)
     if e is None:
-        return sq / d
+        return sq / d, None
     Xs = np.ldexp(X, -e[:, None])
     with np.errstate(over="ignore"):
-        return np.ldexp(np.einsum("ij,ij->i", Xs, Xs) / d, 2 * e)
+        return np.ldexp(np.einsum("ij,ij->i", Xs, Xs) / d, 2 * e), e
 
 
 def check_range(quantity, values, layer, network):
@@ -222,7 +229,10 @@ def _check_normalised_tangent(q, t, layer, network):
 
 def _unit_scales(network):
     """Whether every length scale of ``network`` is exactly 1."""
-    return bool(np.all(np.asarray(network.length_scale) == 1.0))
+    ls = network.length_scale
+    if type(ls) is float:  # the common case, fast
+        return ls == 1.0
+    return bool(np.all(np.asarray(ls) == 1.0))
 
 
 def scaled_inputs(network, X):
@@ -286,6 +296,11 @@ class Points:
         (:func:`sknnk._numerics.layer.diag_seed_step`; for a
         residual/normalised network the fourth rows of ``dq`` and ``dt``, by
         :func:`sknnk._numerics.layer.diag_step_residual`).
+    params : LayerParams
+        :func:`layer_params` of the network for ``X``'s number of features.
+    exponents_of : tuple
+        ``(X, row_exponents(X))``: the input and its float64 row exponents
+        (:func:`squared_norms`), for the Gram plan of the same ``X``.
     coef, rem, nterms :
         Hermite tables of series activations
         (:func:`sknnk._numerics.series.coefficient_tables`; placeholders for
@@ -295,9 +310,10 @@ class Points:
     def __init__(self, network, X, want_grad, n_threads=1, seeds=False):
         d = X.shape[1]
         spec = network.activation
-        sq_norms = squared_norms(X)
-        check_range(_NORMS, sq_norms, 0, network)
-        p = layer_params(network, d)
+        sq_norms, exponents = squared_norms(X)
+        # the float64 row exponents of X (reused by make_plan for this X)
+        self.exponents_of = (X, exponents)
+        p = self.params = layer_params(network, d)
         n_tables = 4 if want_grad else 2
         layers = []
         # the series' truncation warning: once per activation, kernel, depth
@@ -339,7 +355,7 @@ class Points:
         self.t = np.empty(n)
         self.dt = np.zeros((n_rows, n))
         out = (p, self.q, self.dq[:2], self.t, self.dt[:2])
-        diag_step(-1, sq_norms, sq_norms, sq_norms, sq_norms, sq_norms, *out)
+        diag_step(-1, sq_norms, sq_norms, sq_norms, sq_norms, sq_norms, *out, want_grad)
         self.dg = self.dtg = None
         if seeds and arch:  # the fourth row of dq, dt (diag_step_residual)
             self.dg, self.dtg = self.dq[3], self.dt[3]
@@ -350,11 +366,19 @@ class Points:
             self.dtg = np.empty(n)
             seed_out = (p, self.dg, self.t, self.dtg)
             diag_seed_step(-1, sq_norms, sq_norms, sq_norms, sq_norms, *seed_out)
-        check_range(_VARIANCE, self.q[0], 0, network)
+        if not (network.dtype == np.float64 and np.isfinite(self.q[0]).all()):
+            # (in float64 a finite Sigma^0 = sigma_w^2 |x|^2 / d + sigma_b^2
+            # has finite norms: nothing to report on them)
+            check_range(_NORMS, sq_norms, 0, network)
+            check_range(_VARIANCE, self.q[0], 0, network)
         self.qa = self.q[:depth]  # the variances at which phi is evaluated
         # the series projections use BLAS: the same bits whatever its threads
         # (the closed forms use none)
         blas = _parallel.single_threaded_blas() if spec.code == SERIES else _NO_BLAS
+        # the ReLU family in float64: the layers' range checks in one pass at
+        # the end (the same first error: its numpy diagonal maps a non-finite
+        # variance to a non-finite one without raising or warning)
+        late = spec.code in (RELU, ABRELU) and np.dtype(network.dtype) == np.float64
         with blas:
             if arch:
                 self._residual_recursion(network, p, values)
@@ -362,8 +386,12 @@ class Points:
                 v, w, dv, dw = values(self.q[layer])
                 if seeds:  # before diag_step moves t to the next layer
                     diag_seed_step(layer, v, w, dv, dw, *seed_out)
-                diag_step(layer, sq_norms, v, w, dv, dw, *out)
-                check_range(_VARIANCE, self.q[layer + 1], layer + 1, network)
+                diag_step(layer, sq_norms, v, w, dv, dw, *out, want_grad)
+                if not late:
+                    check_range(_VARIANCE, self.q[layer + 1], layer + 1, network)
+        if late and not arch and not np.isfinite(self.q).all():
+            for layer in range(1, depth + 1):
+                check_range(_VARIANCE, self.q[layer], layer, network)
         if network.ntk:
             check_range("the NTK Theta(x, x)", self.t, depth, network)
         self.coef, self.rem, self.nterms = _EMPTY_COEF, _EMPTY_REM, _EMPTY_N
@@ -502,7 +530,7 @@ def gram(network, X, Y=None, eval_gradient=False, n_jobs=None, verbose=0, label=
     py = px if symmetric else prepare(network, Y, want_grad, n_jobs)
     _common_terms(px, py)
     diagonal = px.diagonal(network.ntk) if symmetric else None
-    params = layer_params(network, X.shape[1])
+    params = px.params  # layer_params(network, X.shape[1])
     tile = _parallel.TILE
     plan = make_plan(network, params, X, Y, px, py, diagonal, sigma_grad, tile)
     if not ard:

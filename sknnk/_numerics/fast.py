@@ -209,7 +209,7 @@ F_SQ, F_RS, F_UB, F_UW, F_VB, F_VW, F_H = range(7)
 N_FIELDS = 7
 
 
-def relu_point_table(q, dq, dtype):
+def relu_point_table(q, dq, dtype, want_grad=True):
     """Per-point quantities of the ReLU-family kernel at every layer.
 
     ``q`` (depth + 1, n) are the layer variances and ``dq`` (2, depth + 1, n)
@@ -217,7 +217,9 @@ def relu_point_table(q, dq, dtype):
     (depth, N_FIELDS, n): ``sqrt(q)``, ``1/sqrt(q)``, ``dq/sqrt(q)`` (two
     columns) and ``dq/q`` (two columns), with 0 in place of ``1/sqrt(q)`` and
     ``dq/q`` where ``q = 0`` (the correlation is then taken as 0, as in
-    :func:`sknnk._numerics.activations._rho`).
+    :func:`sknnk._numerics.activations._rho`). Without ``want_grad`` the
+    derivative fields (``F_UB`` to ``F_VW``, read only by the gradient
+    drivers) are 0 and ``dq`` is not read.
     """
     depth = q.shape[0] - 1
     qq = q[:depth]
@@ -225,38 +227,41 @@ def relu_point_table(q, dq, dtype):
     sq = np.sqrt(qq)
     rs = np.zeros_like(qq)
     np.divide(1.0, sq, out=rs, where=pos)
-    inv = np.zeros_like(qq)
-    np.divide(1.0, qq, out=inv, where=pos)
-    P = np.empty((depth, N_FIELDS, q.shape[1]), dtype=dtype)
+    P = np.zeros((depth, N_FIELDS, q.shape[1]), dtype=dtype)
     P[:, F_SQ] = sq
     P[:, F_RS] = rs
-    P[:, F_UB] = dq[0, :depth] * rs
-    P[:, F_UW] = dq[1, :depth] * rs
-    P[:, F_VB] = dq[0, :depth] * inv
-    P[:, F_VW] = dq[1, :depth] * inv
-    P[:, F_H] = 0.0
+    if want_grad:
+        inv = np.zeros_like(qq)
+        np.divide(1.0, qq, out=inv, where=pos)
+        P[:, F_UB] = dq[0, :depth] * rs
+        P[:, F_UW] = dq[1, :depth] * rs
+        P[:, F_VB] = dq[0, :depth] * inv
+        P[:, F_VW] = dq[1, :depth] * inv
     return P
 
 
-def erf_point_table(q, dq, dtype):
+def erf_point_table(q, dq, dtype, want_grad=True):
     """Per-point quantities of the erf kernel: ``1/sqrt(q)`` (0 where
     ``q = 0``), ``r = 1/sqrt(A)``, ``dq``, ``dq / A`` (two columns each) and
     ``t = sqrt(2q / A)`` (``A = 1 + 2q``; see
     :func:`sknnk._numerics.activations.erf_pair`), shape
-    (depth, N_FIELDS, n), all bounded but ``dq`` and ``1/sqrt(q)``."""
+    (depth, N_FIELDS, n), all bounded but ``dq`` and ``1/sqrt(q)``. Without
+    ``want_grad`` the derivative fields are 0 (see :func:`relu_point_table`).
+    """
     depth = q.shape[0] - 1
     qq = q[:depth]
     rs = np.zeros_like(qq)
     np.divide(1.0, np.sqrt(qq), out=rs, where=qq > 0.0)
     r = 1.0 / np.sqrt(1.0 + 2.0 * qq)
-    r2 = r * r
-    P = np.empty((depth, N_FIELDS, q.shape[1]), dtype=dtype)
+    P = np.zeros((depth, N_FIELDS, q.shape[1]), dtype=dtype)
     P[:, F_SQ] = rs
     P[:, F_RS] = r
-    P[:, F_UB] = dq[0, :depth]
-    P[:, F_UW] = dq[1, :depth]
-    P[:, F_VB] = dq[0, :depth] * r2
-    P[:, F_VW] = dq[1, :depth] * r2
+    if want_grad:
+        r2 = r * r
+        P[:, F_UB] = dq[0, :depth]
+        P[:, F_UW] = dq[1, :depth]
+        P[:, F_VB] = dq[0, :depth] * r2
+        P[:, F_VW] = dq[1, :depth] * r2
     P[:, F_H] = np.sqrt(qq + qq) * r
     return P
 

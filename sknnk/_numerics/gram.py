@@ -49,6 +49,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import numba
 import numpy as np
 
 from ._jit import njit
@@ -779,9 +780,14 @@ class GramPlan:
         want_grad,
         exps=None,
         d=1,
+        typed=False,
     ):  # noqa: E501
         self.exps = exps  # (ex, ey) of rescaled rows (row_exponents), or None
         self.d = d
+        # the driver's records have fixed numba types (see _remember): set by
+        # make_plan, whose arrays are C-contiguous, writeable, aligned and of
+        # the plan's dtype, as are those of subset (contiguous copies)
+        self.typed = typed
         self.driver = driver
         self.tile = tile
         self.X = X
@@ -795,6 +801,13 @@ class GramPlan:
         self.out_dtype = np.dtype(out_dtype)
         self.n_grad = n_grad
         self.want_grad = want_grad
+
+    def __getstate__(self):
+        # a plan sent to another process: its arrays may come back read-only
+        # (joblib memory-maps large ones), so it dispatches by types there
+        state = dict(self.__dict__)
+        state["typed"] = False
+        return state
 
     def subset(self, r0, r1, c0, c1):
         """The plan restricted to rows ``r0:r1`` and columns ``c0:c1``."""
@@ -816,6 +829,7 @@ class GramPlan:
             self.want_grad,
             None if self.exps is None else (self.exps[0][xs], self.exps[1][ys]),
             self.d,
+            self.typed,
         )
 
     def compute(self, out, grad, oi, oj, tile, mirror):
@@ -837,7 +851,16 @@ class GramPlan:
             ex, ey = self.exps
             scaled_dots(view, self.X[xs], self.Y[ys], ex[xs], ey[ys], self.d)
         where = Tile(oi, oj, i0, i1, j0, j1, diag, mirror, xo, yo)
-        self.driver(out, grad, where, self.rows, self.cols, self.diagonal, *self.consts)
+        args = (out, grad, where, self.rows, self.cols, self.diagonal, *self.consts)
+        if self.typed and _plain_arrays((out, grad), out.dtype):
+            run = _ENTRY_POINTS.get((self.driver, out.dtype))
+            if run is None:
+                self.driver(*args)
+                _remember(self.driver, args)
+                return
+            run(*args)
+            return
+        self.driver(*args)
 
     def _compute_cast(self, out, grad, oi, oj, tile, mirror):
         """:meth:`compute` through a scratch tile in the plan's dtype."""
@@ -855,6 +878,46 @@ class GramPlan:
             out[cs, rs] = sk.T
             if self.want_grad:
                 grad[cs, rs] = sg.transpose(1, 0, 2)
+
+
+#: ``(driver, dtype) -> compiled entry point`` of the typed plans (see
+#: :func:`_remember`).
+_ENTRY_POINTS: dict = {}
+
+
+def _plain_arrays(items, dtype):
+    """Whether every array of ``items`` is C-contiguous, writeable, aligned and
+    of ``dtype``: what fixes its numba type, given its number of dimensions."""
+    for item in items:
+        flags = item.flags
+        if not (
+            flags.c_contiguous
+            and flags.writeable
+            and flags.aligned
+            and item.dtype == dtype
+        ):
+            return False
+    return True
+
+
+def _remember(driver, args):
+    """Keep the compiled entry point of ``driver`` for ``args``.
+
+    numba types every argument of a dispatcher call to find its compiled
+    version, records field by field (several microseconds per call, as much
+    as a small tile's work). The fast drivers' arguments have one numba
+    type per dtype: their records hold scalars of fixed Python types (made
+    by :func:`make_plan` and :meth:`GramPlan.compute`) and arrays of one
+    number of dimensions that are C-contiguous, writeable, aligned and of
+    the dtype (made so by :func:`make_plan`; :func:`_plain_arrays` checks
+    the outputs of each call). Those plans (``typed``) call the entry point
+    of that version directly, with the same arguments: the same machine
+    code runs.
+    """
+    sig = tuple(numba.typeof(a) for a in args)
+    found = driver.overloads.get(sig)
+    if found is not None:
+        _ENTRY_POINTS[(driver, args[0].dtype)] = found.entry_point
 
 
 def _transposed(coef):
@@ -882,6 +945,15 @@ def _entry_tables(points, code, need=False):
     if need:
         tables += (need_table(points.coef, points.rem, points.nterms),)
     return tables
+
+
+def _exponents(X, points, dtype):
+    """``row_exponents(X, dtype)``, taken from ``points`` (the
+    :class:`sknnk._numerics.engine.Points` of ``X``) in float64."""
+    source, exponents = points.exponents_of
+    if source is X and dtype == np.float64:
+        return exponents
+    return row_exponents(X, dtype)
 
 
 def family_of(code):
@@ -931,6 +1003,7 @@ def make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile, seeds=Fa
     """
     spec = network.activation
     code, prm, depth = spec.code, spec.prm, network.depth
+    typed = False  # set for the fast drivers (see GramPlan.compute)
     family = family_of(code) if depth > 0 else RELU_FAMILY
     if px.residual is not None:
         # residual blocks / layer normalisation: the per-entry driver for
@@ -949,8 +1022,8 @@ def make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile, seeds=Fa
     Yc = np.array(X if Y is None else Y, dtype=dtype, order="C", copy=True)
     # rows far from unit scale: scaled by powers of two, g formed by
     # scaled_dots and the drivers' division by d made a no-op
-    ex = row_exponents(X, dtype)
-    ey = ex if Y is None else row_exponents(Y, dtype)
+    ex = _exponents(X, px, dtype)
+    ey = ex if Y is None else _exponents(Y, py, dtype)
     exps = None
     if ex is not None or ey is not None:
         ex = np.zeros(X.shape[0], np.int64) if ex is None else ex
@@ -962,7 +1035,13 @@ def make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile, seeds=Fa
     if diagonal is None:
         diagonal = (np.zeros(X.shape[0]), np.zeros((2, X.shape[0])))
     diag = Diagonal(*(np.ascontiguousarray(a, dtype=dtype) for a in diagonal))
-    task = Task(depth, bool(network.ntk), network.grad_b, network.grad_w, want_grad)
+    task = Task(
+        int(depth),
+        bool(network.ntk),
+        int(network.grad_b),
+        int(network.grad_w),
+        bool(want_grad),
+    )
     if family == RESIDUAL_FAMILY:
         norm = network.normalization == "layer"
         a2 = float(network.branch_scale) ** 2
@@ -984,10 +1063,13 @@ def make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile, seeds=Fa
             consts = (erf, (t(ab_), t(dd)), constants(dtype), p, task)
             driver = tile_seeds_fast
         else:
-            rows = FastPoints(table(px.q, px.dq, dtype))
-            cols = rows if py is px else FastPoints(table(py.q, py.dq, dtype))
+            rows = FastPoints(table(px.q, px.dq, dtype, want_grad))
+            cols = rows
+            if py is not px:
+                cols = FastPoints(table(py.q, py.dq, dtype, want_grad))
             consts = ((t(ab_), t(dd)), constants(dtype), p, task)
             driver = FAST_DRIVERS[_FAST[family] + 2 * bool(want_grad)]
+            typed = _plain_arrays(diag, dtype)  # (the tables are new arrays)
     elif family == SERIES_FAMILY:
         # one transposed copy (shared when symmetric); the caller may drop
         # the original tables afterwards
@@ -1036,4 +1118,5 @@ def make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile, seeds=Fa
         want_grad,
         exps,
         float(X.shape[1]),
+        typed,
     )

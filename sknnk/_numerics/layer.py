@@ -143,8 +143,11 @@ def scales(ntk, parameterization, sigma_w, sigma_b, width, n_features) -> Scales
 
 
 def as_dtype(params, dtype) -> LayerParams:
-    """The record with every field in ``dtype`` (float32 drivers)."""
+    """The record with every field in ``dtype`` (float32 drivers); the record
+    itself for float64 (its Python floats are float64 to numba too)."""
     t = np.dtype(dtype).type
+    if t is np.float64 and all(type(v) is float for v in params):
+        return params
     return LayerParams(*(t(v) for v in params))
 
 
@@ -201,6 +204,13 @@ def seed(g, p):
         p.dbeta_b,
         p.dalpha_w * g,
     )
+
+
+@njit(cache=True, nogil=True, inline="always")
+def seed_value(g, p):
+    """:func:`seed` without derivatives: ``(Sigma^0, Theta^0)`` (the same
+    operations; the numpy 1-D recursion runs its ``py_func``)."""
+    return p.sw2 * g + p.sb2, p.alpha0 * g + p.beta0
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -311,7 +321,7 @@ def correlation(c, rx, ry, snap):
     return rho
 
 
-def diag_step(layer, x, v, w, dv, dw, p, q, dq, t, dt):
+def diag_step(layer, x, v, w, dv, dw, p, q, dq, t, dt, want_grad=True):
     """One step of the 1-D recursion of every point, in place, in numpy.
 
     ``layer = -1`` seeds layer 0 from ``x = |x|^2 / d`` (:func:`seed`):
@@ -320,7 +330,10 @@ def diag_step(layer, x, v, w, dv, dw, p, q, dq, t, dt):
     layer by :func:`dense`, with ``v, w, dv, dw`` the ``V(q), W(q), dV/dq,
     dW/dq`` at ``q[layer]`` (the total derivative of ``F(q, q, q)`` is
     ``dV dq``), into ``q[layer + 1]``, ``dq[:, layer + 1]``, ``t`` and ``dt``;
-    ``x`` is not read.
+    ``x`` is not read. Without ``want_grad`` the step is :func:`seed_value`
+    or :func:`dense_value` (the same operations for ``q`` and ``t``, so the
+    same bits) and ``dq``, ``dt`` are left as they are (``dv``, ``dw`` not
+    read).
 
     The layer map's Python source (``seed.py_func``, ``dense.py_func``) runs
     on whole arrays, so a call compiles nothing for the diagonal. numpy does
@@ -330,6 +343,12 @@ def diag_step(layer, x, v, w, dv, dw, p, q, dq, t, dt):
     which the engine's range checks report.
     """
     with np.errstate(over="ignore", invalid="ignore"):
+        if not want_grad:
+            if layer < 0:
+                q[0], t[...] = seed_value.py_func(x, p)
+            else:
+                q[layer + 1], t[...] = dense_value.py_func(v, w, t, p)
+            return
         if layer < 0:
             state = seed.py_func(x, p)
         else:
