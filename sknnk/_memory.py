@@ -14,6 +14,13 @@ allocated after the per-point preparation, so the peak is the larger of
   ``2 * depth * n_tables * T`` numbers per point: the tables and their
   transposed copy).
 
+A kernel call gives its inputs (:func:`gram_model`): the terms and tier of
+every layer's tables are then those of the point of largest ``|x / l|^2``
+(:func:`_probe_terms`, a one-point preparation), which the growth of the
+residual stream's variance or large inputs can take to the large tier
+(``6000`` terms on a grid of 2601 points); the preparation, the tiles and
+the length-scale pass are modelled from them (:func:`_series_peak`).
+
 Closed forms (ReLU family, erf) and the other activations (ELU, sin, ...) keep
 a few numbers per point and layer. The constants below were measured with
 peak RSS (``benchmarks/bench_memory.py``: depth 1-6, 1000-6000 points, with
