@@ -14,6 +14,13 @@ allocated after the per-point preparation, so the peak is the larger of
   ``2 * depth * n_tables * T`` numbers per point: the tables and their
   transposed copy).
 
+A kernel call gives its inputs (:func:`gram_model`): the terms and tier of
+every layer's tables are then those of the point of largest ``|x / l|^2``
+(:func:`_probe_terms`, a one-point preparation), which the growth of the
+residual stream's variance or large inputs can take to the large tier
+(``6000`` terms on a grid of 2601 points); the preparation, the tiles and
+the length-scale pass are modelled from them (:func:`_series_peak`).
+
 Closed forms (ReLU family, erf) and the other activations (ELU, sin, ...) keep
 a few numbers per point and layer. The constants below were measured with
 peak RSS (``benchmarks/bench_memory.py``: depth 1-6, 1000-6000 points, with
@@ -243,11 +250,108 @@ def check_memory(owner, peak, what, dtype):
     )
 
 
-def check_gram(owner, network, n_rows, n_cols, eval_gradient, symmetric):
-    """:func:`check_memory` of one call of an sknnk kernel (its one-line
-    guard): ``owner`` names the kernel, ``network`` is the
-    :class:`sknnk._numerics.engine.Network` of the call, the rest as in the
-    call."""
+def _probe_terms(network, X, Y, want_grad):
+    """Terms and grid of the series tables of every layer, from the 1-D
+    recursion and tables of the one point of largest ``|x / l|^2`` of ``X``
+    (and ``Y``), or None (no inputs, or that point is refused: the call
+    itself then raises its own error).
+
+    The layer variances of the recursion grow with ``|x|^2`` at every layer
+    (``V(q) = E[phi(sqrt(q) z)^2]`` is nondecreasing, and a residual block
+    adds ``alpha^2`` times a nondecreasing function; layer normalisation
+    maps every point to the same normalised variance up to ``sigma_b``), and
+    the adaptive number of Hermite terms of a layer grows with the variance
+    (about linearly, :mod:`sknnk._numerics.series`) and is that of the point
+    which needs most (:func:`sknnk._numerics.series.layer_tables`), so this
+    point's tables have the terms (and the tier) of the call's tables, up
+    to a block of terms where the growth is not monotone; the models using
+    them keep more than that margin.
+
+    Returns
+    -------
+    terms, grids : list of int
+        Per layer, the terms of the tables and the grid points sampled by
+        its tier (``2601`` for the large tier).
+    """
+    if X is None:
+        return None
+    from ._numerics import engine, series
+
+    sets = [X] if Y is None else [X, Y]
+    tops = []
+    for Z in sets:
+        with np.errstate(over="ignore", under="ignore"):
+            Zs = Z / np.asarray(network.length_scale, dtype=float)
+            sq = np.einsum("ij,ij->i", Zs, Zs)
+        if Z.shape[0] == 0 or not np.all(np.isfinite(sq)):
+            return None
+        tops.append(Z[int(np.argmax(sq))])
+    top = max(tops, key=lambda z: float(np.sum((z / network.length_scale) ** 2)))
+    try:
+        one = engine.prepare(network, top[None, :] / network.length_scale, want_grad)
+    except (ValueError, FloatingPointError):
+        return None
+    kink = network.activation.kink
+    terms, grids = [], []
+    for layer, t in enumerate(one.nterms):
+        step = series._step_for(one.qa[layer], kink)
+        if t > series._MAX_TERMS:
+            step = series._Z_STEP  # the large tier
+        elif step == series._Z_STEP_COARSEST and t > series._COARSEST_TERMS:
+            step = series._Z_STEP_COARSE
+        terms.append(int(t))
+        grids.append(int(round(2 * series._Z_MAX / step)) + 1)
+    return terms, grids
+
+
+def _series_peak(points, terms, grids, n_tables, n_direct):
+    """Bytes of the preparation of ``points`` points of a series network
+    (:class:`sknnk._numerics.engine.Points`) and of its assembled tables.
+
+    Layer ``l`` (``T`` terms, ``G`` grid points) holds, per point: for each
+    directly sampled function its samples on the default grid ``G_0`` and
+    their evaluation (the argument ``u = sqrt(q) z`` and the expression's
+    temporaries, ``2 G_0``), and for the large tier (``G = 2601`` points
+    after the default tier) the same on the fine grid (``3 G``) with the
+    default tier's coefficients (``T_0``); the even and odd folds of the
+    samples (``G``) and the projected coefficients (``T``); per table the
+    derived, stacked and returned tables (``3 T``); the tables of the layers
+    done so far; and at the end the assembled (padded) copy. Arrays freed
+    within a layer are counted as alive: the allocator keeps most of them
+    in its heap (peak RSS, not live bytes, is what is bounded).
+
+    Returns
+    -------
+    prepare, tables : int
+        Peak bytes of the preparation, bytes of the assembled tables.
+    """
+    t_max = max(terms)
+    done = 0
+    peak = 0
+    for t, g in zip(terms, grids):
+        default_grid = min(g, _GRID_SMOOTH)
+        per_direct = 3 * default_grid + g + t
+        if g > default_grid:  # the large tier after the default one
+            per_direct += 3 * g + min(t, 1000)
+        layer = n_direct * per_direct + 3 * n_tables * t
+        peak = max(peak, layer + done)
+        done += n_tables * t
+    tables = 8 * points * n_tables * len(terms) * t_max
+    return max(8 * points * peak, 8 * points * done + tables), tables
+
+
+def gram_model(network, n_rows, n_cols, eval_gradient, symmetric, X=None, Y=None):
+    """``(outputs, working)`` bytes at the peak of one kernel call.
+
+    :func:`gram_peak` for closed forms; for series activations, when the
+    inputs ``X`` (and ``Y``, both unscaled, as the kernel receives them) are
+    given, the terms and grids of the tables of the call
+    (:func:`_probe_terms`) replace the fixed :data:`_TERMS` of the model:
+    the preparation (:func:`_series_peak`), then the outputs with the tables
+    and their transposed copy, and for a free length scale the tables kept
+    for its second pass with four float64 ``n x n`` arrays of partials.
+    """
+    from ._numerics import series
     from ._numerics.gram import family_of
 
     n_free = network.n_grad
@@ -255,12 +359,46 @@ def check_gram(owner, network, n_rows, n_cols, eval_gradient, symmetric):
     want_grad = bool(eval_gradient) and n_free > 0
     family = family_of(network.activation.code)
     dtype = network.dtype
+    ard = want_grad and network.grad_ls >= 0
     outputs, working = gram_peak(
         n_rows, n_cols, n_matrices, dtype, family, network.depth, want_grad, symmetric
     )
-    if want_grad and network.grad_ls >= 0:  # length-scale partials: 4 float64 n x n
-        working += 32 * n_rows * n_cols
-    peak = outputs, working
+    probe = None
+    # (a call the guard does not check is not probed: its overhead)
+    if family == "series" and network.depth > 0 and not is_tiny((outputs, working)):
+        probe = _probe_terms(network, X, None if symmetric else Y, want_grad)
+    if probe is None:
+        if ard:  # length-scale partials: 4 float64 n x n
+            working += 32 * n_rows * n_cols
+        return outputs, working
+    n_tables = 4 if want_grad else 2
+    funcs = network.activation.funcs[:n_tables]
+    n_direct = next((k for k, f in enumerate(funcs) if f is None), n_tables)
+    prep_x, tab_x = _series_peak(n_rows, *probe, n_tables, n_direct)
+    prep, tables = prep_x, tab_x
+    if not symmetric:
+        prep_y, tab_y = _series_peak(n_cols, *probe, n_tables, n_direct)
+        prep, tables = max(prep_x, tab_x + prep_y), tab_x + tab_y
+    # the tables and the drivers' transposed copy; the length-scale pass
+    # keeps them (and adds four float64 n x n arrays of partials)
+    tiles = 2 * tables + (32 * n_rows * n_cols if ard else 0)
+    basis = 8 * (series._MAX_TERMS_LARGE + 1) * (max(probe[1]) // 2 + 1)
+    if max(probe[1]) <= _GRID_SMOOTH:
+        basis = 0  # the default bases are part of _FIXED
+    return outputs, _FIXED + basis + max(prep - outputs, tiles, 0)
+
+
+def check_gram(
+    owner, network, n_rows, n_cols, eval_gradient, symmetric, X=None, Y=None
+):
+    """:func:`check_memory` of one call of an sknnk kernel (its one-line
+    guard): ``owner`` names the kernel, ``network`` is the
+    :class:`sknnk._numerics.engine.Network` of the call, the rest as in the
+    call (the model: :func:`gram_model`)."""
+    n_free = network.n_grad
+    n_matrices = 1 + (n_free if eval_gradient else 0)
+    dtype = network.dtype
+    peak = gram_model(network, n_rows, n_cols, eval_gradient, symmetric, X, Y)
     if is_tiny(peak):  # before formatting the message
         return
     what = (

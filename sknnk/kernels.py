@@ -230,7 +230,7 @@ class _InfiniteWidthKernel(Kernel):
         network = self._network_of(checked, dtype, ls)
         n = X.shape[0]
         m = n if symmetric else Y.shape[0]
-        check_gram(owner, network, n, m, eval_gradient, symmetric)
+        check_gram(owner, network, n, m, eval_gradient, symmetric, X, Y)
         grad_label = " + gradient" if eval_gradient and network.n_grad else ""
         return engine.gram(
             network,

@@ -94,6 +94,25 @@ def test_gradient_every_column_matches_finite_differences(cls, depth, activation
     _check_gradient(k, X, 1e-8)
 
 
+@pytest.mark.parametrize("cls", KERNELS)
+def test_gradient_of_trimmed_series_terms_matches_finite_differences(cls):
+    """The length-scale pass of a series network takes, per pair and layer,
+    only the terms its correlation needs: on pairs from nearly orthogonal to
+    near duplicates, at variances needing hundreds of terms (tanh,
+    sigma_w = 2.5), every column still matches central differences."""
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(14, 3))
+    X[7:] = X[:7] + 1e-2 * rng.normal(size=(7, 3))  # correlations near 1
+    k = cls(
+        depth=3,
+        activation="tanh",
+        sigma_w=2.5,
+        sigma_b=0.3,
+        length_scale=np.array([0.6, 1.0, 1.7]),
+    )
+    _check_gradient(k, X, 1e-8)
+
+
 @pytest.mark.parametrize("activation", ["sign", "step"])
 @pytest.mark.parametrize("depth", [1, 2])
 def test_gradient_of_sign_and_step_nngp(activation, depth):

@@ -408,6 +408,62 @@ def test_memory_model_bounds_the_measured_peak(activation, sampler):
         assert model <= 2.5 * peak + 32 * 2**20, (peak / 2**20, model / 2**20)
 
 
+_PEAK_CALL = """
+    import json
+    import numpy as np
+    from sknnk import NTKKernel
+    from sknnk._memory import gram_model
+    from sknnk._validation import check_length_scale
+
+    X = np.random.default_rng(0).normal(size=({n}, 16))
+    est = NTKKernel(depth=3, **{kwargs!r})
+    ls = check_length_scale("NTKKernel", est.length_scale, 16)
+    network = est._network(est._check_params(), np.dtype("float64"), ls)
+    est(X[:40], eval_gradient=True)
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")  # the peak RSS counter restarts from the current RSS
+    before = status("VmRSS")
+    model = sum(gram_model(network, {n}, {n}, True, True, X))
+    out = est(X, eval_gradient=True)
+    print(json.dumps([status("VmHWM") - before, model]))
+"""
+
+
+@pytest.mark.slow  # a fresh process per case
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="Linux")
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        # the residual stream's variance grows: more terms, the large tier
+        dict(activation="tanh", residual=True),
+        dict(
+            activation="tanh",
+            residual=True,
+            normalization="layer",
+            length_scale=np.ones(16),
+        ),
+        # the length-scale pass keeps the tables and four n x n partials
+        dict(activation="tanh", length_scale=np.ones(16)),
+        dict(activation="relu", residual=True, length_scale=np.ones(16)),
+    ],
+    ids=["residual-tanh", "residual-ln-tanh-ard", "tanh-ard", "residual-relu-ard"],
+)
+def test_memory_model_bounds_residual_and_length_scale_calls(kwargs):
+    """Peak RSS of a depth-3 NTK Gram with gradient of 1500 points of a
+    residual / layer-normalised network or with free length scales is at most
+    the model of the call (:func:`sknnk._memory.gram_model`, which the guard
+    uses), and the model at most 2.5x the peak + 32 MiB."""
+    kwargs = {
+        k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in kwargs.items()
+    }
+    code = _PEAK_CALL.format(n=1500, kwargs=kwargs)
+    res = _run(code, timeout=900)
+    assert res.returncode == 0, res.stderr
+    peak, model = json.loads(res.stdout.strip().splitlines()[-1])
+    assert peak <= model, (peak / 2**20, model / 2**20)
+    assert model <= 2.5 * peak + 32 * 2**20, (peak / 2**20, model / 2**20)
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS and /proc")
 def test_address_space_limit_refuses_before_allocating():
     """With 420 MB of address space left, a tanh NTK Gram of 6000 x 16 inputs

@@ -140,15 +140,18 @@ class Diagonal(NamedTuple):
 
 
 class GenericPoints(NamedTuple):
-    """Per-point record of :func:`tile_generic`: layer variances ``q``
-    (depth + 1, n), their derivatives ``dq`` (2, depth + 1, n) and, for a
-    series, ``coef[layer, table, term, point]`` and ``rem[layer, table, point]``
-    (placeholders for closed forms)."""
+    """Per-point record of :func:`tile_generic` and :func:`tile_seeds`: layer
+    variances ``q`` (depth + 1, n), their derivatives ``dq`` (2, depth + 1, n)
+    and, for a series, ``coef[layer, table, term, point]``,
+    ``rem[layer, table, point]`` and the truncation table ``need``
+    (:func:`need_table`, read by the seeds pass; placeholders for closed
+    forms)."""
 
     q: np.ndarray
     dq: np.ndarray
     coef: np.ndarray
     rem: np.ndarray
+    need: np.ndarray
 
 
 class SeriesPoints(NamedTuple):
@@ -936,15 +939,15 @@ def _points(record, sl):
 
 
 def _entry_tables(points, code, need=False):
-    """``(coef, rem)`` of a per-entry driver: the transposed series tables,
-    placeholders (never read) for closed forms; with ``need`` also the
-    :func:`need_table` of the series."""
+    """``(coef, rem, need)`` of a per-entry driver: the transposed series
+    tables and, with ``need``, their :func:`need_table`; placeholders (never
+    read) otherwise."""
     if code != SERIES:
-        return (_EMPTY_COEF, _EMPTY_REM, _EMPTY_NEED)[: 3 if need else 2]
+        return _EMPTY_COEF, _EMPTY_REM, _EMPTY_NEED
     tables = (_transposed(points.coef), points.rem)
     if need:
-        tables += (need_table(points.coef, points.rem, points.nterms),)
-    return tables
+        return tables + (need_table(points.coef, points.rem, points.nterms),)
+    return tables + (_EMPTY_NEED,)
 
 
 def _exponents(X, points, dtype):
@@ -1097,8 +1100,10 @@ def make_plan(network, params, X, Y, px, py, diagonal, want_grad, tile, seeds=Fa
         # (a series here: the per-entry driver on a series, for tests and
         # for the length-scale partials)
         dqx, dqy = (px.dg[None], py.dg[None]) if seeds else (px.dq, py.dq)
-        rows = GenericPoints(px.q, dqx, *_entry_tables(px, code))
-        cols = GenericPoints(py.q, dqy, *_entry_tables(py, code))
+        rows = GenericPoints(px.q, dqx, *_entry_tables(px, code, seeds))
+        cols = rows
+        if py is not px:  # (one copy of the tables when symmetric)
+            cols = GenericPoints(py.q, dqy, *_entry_tables(py, code, seeds))
         consts = (code, prm, px.nterms, p, task)
         driver = tile_seeds if seeds else tile_generic
     n_grad = network.n_grad

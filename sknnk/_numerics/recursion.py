@@ -166,18 +166,29 @@ def _terms_needed(rows, cols, layer, i, j, a, b, c, full):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _residual_duals(layer, i, j, rows, cols, code, prm, nterms, c, want_grad):
-    """:func:`_duals` of one layer of a residual/normalised network: at the
-    variances ``va`` of the pair's inputs to the nonlinearity and the
-    (normalised) covariance ``c``, a series with the terms its correlation
-    needs (:func:`_terms_needed`; the tail only with every term)."""
-    a = rows.va[layer, i]
-    b = cols.va[layer, j]
+def _trimmed_duals(layer, i, j, rows, cols, code, prm, nterms, a, b, c, want_grad):
+    """:func:`_duals` of one layer of the pair at the covariance
+    ``[[a, c], [c, b]]`` with, for a series, the terms its correlation needs
+    (:func:`_terms_needed`; the tail only with every term): the truncation
+    bound of :func:`sknnk._numerics.gram.tile_series`. ``rows``/``cols``
+    carry ``need`` (:func:`sknnk._numerics.gram.need_table`)."""
     n, full = 0, 0
     if code == SERIES:
         full = nterms[layer]
         n = _terms_needed(rows, cols, layer, i, j, a, b, c, full)
     return _duals(layer, i, j, rows, cols, code, prm, n, n >= full, a, b, c, want_grad)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _residual_duals(layer, i, j, rows, cols, code, prm, nterms, c, want_grad):
+    """:func:`_trimmed_duals` of one layer of a residual/normalised network:
+    at the variances ``va`` of the pair's inputs to the nonlinearity and the
+    (normalised) covariance ``c``."""
+    a = rows.va[layer, i]
+    b = cols.va[layer, j]
+    return _trimmed_duals(
+        layer, i, j, rows, cols, code, prm, nterms, a, b, c, want_grad
+    )
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -282,7 +293,10 @@ def entry_seeds(gij, i, j, rows, cols, code, prm, nterms, p, task):
     point only, :func:`sknnk._numerics.layer.diag_seed_step`). The arguments
     are those of :func:`entry`, ``rows.dq``/``cols.dq`` holding those
     diagonal derivatives; ``task`` (:class:`sknnk._numerics.gram.Task`) gives
-    the depth and whether the kernel is Theta (else Sigma).
+    the depth and whether the kernel is Theta (else Sigma). A series takes
+    the terms the pair's correlation needs at each layer
+    (:func:`_trimmed_duals`, from ``rows.need``/``cols.need``), as
+    :func:`entry_residual_seeds` does.
 
     Returns
     -------
@@ -296,9 +310,8 @@ def entry_seeds(gij, i, j, rows, cols, code, prm, nterms, p, task):
     for layer in range(task.depth):
         a = rows.q[layer, i]
         b = cols.q[layer, j]
-        n = nterms[layer] if code == SERIES else 0
-        f, g, fa, fb, fc, ga, gb, gc = _duals(
-            layer, i, j, rows, cols, code, prm, n, True, a, b, s, True
+        f, g, fa, fb, fc, ga, gb, gc = _trimmed_duals(
+            layer, i, j, rows, cols, code, prm, nterms, a, b, s, True
         )
         qa = rows.dq[0, layer, i]
         qb = cols.dq[0, layer, j]
