@@ -388,6 +388,13 @@ def gram_model(network, n_rows, n_cols, eval_gradient, symmetric, X=None, Y=None
     return outputs, _FIXED + basis + max(prep - outputs, tiles, 0)
 
 
+#: How many times the fixed-terms model of a series call's working memory
+#: the probed model may reach: residual streams and the large tier need up
+#: to 7x the terms (1474 vs 200 per layer measured) and their grids; a
+#: request that fits with this margin is not probed (:func:`check_gram`).
+_PROBE_MARGIN = 16
+
+
 def check_gram(
     owner, network, n_rows, n_cols, eval_gradient, symmetric, X=None, Y=None
 ):
@@ -398,9 +405,18 @@ def check_gram(
     n_free = network.n_grad
     n_matrices = 1 + (n_free if eval_gradient else 0)
     dtype = network.dtype
-    peak = gram_model(network, n_rows, n_cols, eval_gradient, symmetric, X, Y)
+    peak = gram_model(network, n_rows, n_cols, eval_gradient, symmetric)
     if is_tiny(peak):  # before formatting the message
         return
+    from ._numerics.activations import SERIES
+
+    if X is not None and network.activation.code == SERIES:
+        # the probe of the series terms costs a one-point preparation (ms):
+        # only when the fixed-terms model, times the most the probe has been
+        # seen to add, would not fit in the memory available
+        avail = available_memory()
+        if avail is not None and peak[0] + _PROBE_MARGIN * peak[1] > avail:
+            peak = gram_model(network, n_rows, n_cols, eval_gradient, symmetric, X, Y)
     what = (
         f"a {n_rows} x {n_cols} Gram matrix ({n_matrices} "
         f"{np.dtype(dtype).name} array(s))"
