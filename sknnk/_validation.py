@@ -276,6 +276,32 @@ def check_length_scale(owner, value, n_features=None):
     return arr
 
 
+def check_length_scale_bounds(owner, value, length_scale):
+    """``length_scale_bounds``: ``"auto"``, ``"fixed"``, a pair ``(low,
+    high)`` or, for an array ``length_scale`` of ``n`` entries, ``n`` such
+    pairs (shape ``(n, 2)``, one per feature, as scikit-learn's
+    ``Hyperparameter``); a ``ValueError`` naming the parameter otherwise."""
+    if isinstance(value, str) and value == "auto":
+        return
+    if np.iterable(length_scale) and not isinstance(value, str):
+        try:
+            arr = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            arr = None
+        n = len(length_scale)
+        if arr is not None and arr.ndim == 2:
+            if arr.shape == (n, 2) and all(
+                np.isfinite(hi) and 0 < lo <= hi for lo, hi in arr
+            ):
+                return
+            raise ValueError(
+                f"The 'length_scale_bounds' parameter of {owner} must be 'auto', "
+                f"'fixed', a pair (low, high) or one pair per feature (shape "
+                f"({n}, 2)) with 0 < low <= high. " + _got(value)
+            )
+    check_bounds(owner, "length_scale_bounds", value)
+
+
 class _LengthScale:
     """A length scale (:func:`check_length_scale`; its length is checked
     against the features at call or fit time)."""

@@ -14,6 +14,7 @@ from ._validation import (
     check_input,
     check_int,
     check_length_scale,
+    check_length_scale_bounds,
     check_n_jobs,
     check_network_of,
     resolve_dtype,
@@ -66,7 +67,9 @@ class _InfiniteWidthKernel(Kernel):
         # default theta)
         bounds = self.length_scale_bounds
         if isinstance(bounds, str) and bounds == "auto":
-            bounds = _ARD_BOUNDS if self.anisotropic else "fixed"
+            bounds = _ARD_BOUNDS if np.iterable(self.length_scale) else "fixed"
+        else:  # a named error rather than numpy's from the Hyperparameter
+            check_length_scale_bounds(type(self).__name__, bounds, self.length_scale)
         if self.anisotropic:
             return Hyperparameter(
                 "length_scale", "numeric", bounds, len(self.length_scale)
@@ -110,11 +113,7 @@ class _InfiniteWidthKernel(Kernel):
         check_bounds(owner, "sigma_w_bounds", self.sigma_w_bounds)
         check_bounds(owner, "sigma_b_bounds", self.sigma_b_bounds)
         check_bounds(owner, "branch_scale_bounds", self.branch_scale_bounds)
-        if not (
-            isinstance(self.length_scale_bounds, str)
-            and self.length_scale_bounds == "auto"
-        ):
-            check_bounds(owner, "length_scale_bounds", self.length_scale_bounds)
+        check_length_scale_bounds(owner, self.length_scale_bounds, self.length_scale)
         check_n_jobs(owner, self.n_jobs)
         return spec
 
@@ -346,7 +345,7 @@ class NNGPKernel(_InfiniteWidthKernel):
         entry per feature, makes the kernel ``anisotropic`` (as scikit-learn's
         ``RBF``), and a large ``l_k`` marks an irrelevant feature. Every
         ``l == 1`` is exactly the kernel without length scales.
-    length_scale_bounds : pair of floats >= 0, "fixed" or "auto", default="auto"
+    length_scale_bounds : pair of floats > 0, "fixed" or "auto", default="auto"
         Bounds of ``length_scale`` for hyperparameter optimisation (one
         ``theta`` entry and gradient column per feature when ``anisotropic``).
         ``"auto"``: ``(1e-5, 1e5)`` for an array ``length_scale`` and
@@ -537,7 +536,7 @@ class NTKKernel(_InfiniteWidthKernel):
     length_scale : float or array-like of shape (n_features,), default=1.0
         Per-feature length scales of the first layer, as in
         :class:`NNGPKernel`.
-    length_scale_bounds : pair of floats >= 0, "fixed" or "auto", default="auto"
+    length_scale_bounds : pair of floats > 0, "fixed" or "auto", default="auto"
         Bounds of ``length_scale``, as in :class:`NNGPKernel`.
     parameterization : {"ntk", "standard"}, default="ntk"
         ``"ntk"``: weights scaled by ``sigma_w / sqrt(fan_in)`` in the forward

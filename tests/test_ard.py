@@ -610,3 +610,20 @@ def test_gpr_fit_with_residual_ard():
     gpr = GaussianProcessRegressor(kernel, normalize_y=True, random_state=0).fit(X, y)
     assert gpr.kernel_.k1.k2.length_scale.shape == (5,)
     assert np.isfinite(gpr.log_marginal_likelihood_value_)
+
+
+@pytest.mark.parametrize("cls", KERNELS)
+def test_length_one_array_and_per_feature_bounds(cls):
+    """As sklearn's RBF: an array of one scale is tuned (one theta entry);
+    bounds of shape (n_features, 2) give each scale its own range."""
+    X = _design(51, 8, 3)
+    one = cls(depth=2, length_scale=np.ones(1))
+    assert one.n_dims == 3 and not one.anisotropic
+    _check_gradient(one, X[:, :1], 1e-8)
+    bounds = [(1e-2, 1e2), (1e-3, 1e3), (0.5, 2.0)]
+    k = cls(depth=2, length_scale=[0.7, 1.6, 1.0], length_scale_bounds=bounds)
+    assert_allclose(k.bounds[:3], np.log(bounds))
+    _check_gradient(k, X, 1e-8)
+    for bad in (1.0, [(1e-2, 1e2)] * 2, [(2.0, 1.0)] * 3):
+        with pytest.raises(ValueError, match="'length_scale_bounds' parameter of"):
+            cls(length_scale=np.ones(3), length_scale_bounds=bad).bounds

@@ -719,7 +719,9 @@ def report_truncation(key, q, fit, grad):
     fixes = (
         "standardize X (e.g. sklearn.preprocessing.StandardScaler) or use a "
         "smaller sigma_w / sigma_b (in a hyperparameter search, smaller upper "
-        "sigma_w_bounds / sigma_b_bounds)"
+        "sigma_w_bounds / sigma_b_bounds); with residual=True, the residual "
+        "stream's variance grows with depth: a smaller branch_scale, "
+        "normalization='layer' or fewer layers"
     )
     if grad and fit.bound_grad > GRAD_RAISE_BOUND:
         raise ValueError(
