@@ -36,7 +36,19 @@ def _relu_dual(a, b, c):
     return f, (mp.pi - th) / (2 * mp.pi)
 
 
-DUALS = {"erf": _erf_dual, "relu": _relu_dual}
+def _sin_dual(a, b, c):
+    """``(F, G)`` of sin: ``E[sin u sin v] = e^{-(a+b)/2} sinh c``, ``G`` with cos."""
+    p, m = mp.exp(c - (a + b) / 2), mp.exp(-c - (a + b) / 2)
+    return (p - m) / 2, (p + m) / 2
+
+
+def _cos_dual(a, b, c):
+    """``(F, G)`` of cos: ``E[cos u cos v] = e^{-(a+b)/2} cosh c``, ``G`` with sin."""
+    f, g = _sin_dual(a, b, c)
+    return g, f
+
+
+DUALS = {"erf": _erf_dual, "relu": _relu_dual, "sin": _sin_dual, "cos": _cos_dual}
 
 
 def reference(activation, X, depth, sigma_w, sigma_b, ntk):
@@ -379,3 +391,23 @@ def test_property_every_scale(cfg):
 @given(_configs())
 def test_property_every_scale_large(cfg):
     _check_property(cfg)
+
+
+# ---------------------------------------------------------------------------
+# sin / cos at layer variances ~1e300: the exponent a + b - 2|c| without
+# cancellation, duplicate rows equal in one- and two-argument calls
+
+
+@pytest.mark.parametrize("activation", ["sin", "cos"])
+@pytest.mark.parametrize("ntk", [False, True])
+def test_sin_cos_huge_inputs_and_duplicates(activation, ntk):
+    X = np.random.default_rng(0).normal(size=(5, 3)) * 1e150
+    ref = reference(activation, X, 2, 1.0, 1.0, ntk)
+    k = (NTKKernel if ntk else NNGPKernel)(
+        depth=2, activation=activation, sigma_w=1.0, sigma_b=1.0
+    )
+    tol = {"rtol": 1e-12, "atol": 1e-12 * np.abs(ref).max()}
+    np.testing.assert_allclose(k(X), ref, **tol)
+    np.testing.assert_allclose(k(X[:3], X), ref[:3], **tol)
+    np.testing.assert_allclose(k(X, X.copy()), ref, **tol)
+    np.testing.assert_allclose(k.diag(X), np.diag(ref), rtol=1e-12)
