@@ -294,9 +294,15 @@ def closed_form_partials(code, prm, a, b, c, want_grad):
         return f, g, fa, fb, fc, ga, gb, gc
     if code == SIN or code == COS:
         # e^{-(a+b)/2} (sinh c, cosh c) = h (+-(1 - e^{-2|c|}), 1 + e^{-2|c|})
-        # with h = e^{-(a+b-2|c|)/2} / 2 <= 1/2 (no overflow) and 1 - e^{-2|c|}
-        # by expm1 (no cancellation at small c: layer variances ~1e-300)
-        h = 0.5 * math.exp(-0.5 * (a + b - 2.0 * abs(c)))
+        # with h = e^{-t/2} / 2 <= 1/2 (no overflow) and 1 - e^{-2|c|} by expm1
+        # (no cancellation at small c: layer variances ~1e-300). The exponent
+        # t = a + b - 2|c| = (sqrt(a) - sqrt(b))^2 + 2 sqrt(ab) (1 - |rho|) is
+        # formed from the snapped correlation: >= 0, no overflow of a + b, and 0
+        # for duplicate rows at any scale (raw a + b - 2|c| keeps the rounding
+        # of c, ~eps a, which exp turns into 0 or inf at a ~ 1e300).
+        rho, s = _rho(a, b, c)
+        dsq = math.sqrt(max(a, 0.0)) - math.sqrt(max(b, 0.0))
+        h = 0.5 * math.exp(-0.5 * (dsq * dsq + 2.0 * s * (1.0 - abs(rho))))
         d = -math.expm1(-2.0 * abs(c))
         sh, ch = math.copysign(h * d, c), h * (2.0 - d)
         if code == SIN:
