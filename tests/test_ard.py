@@ -626,4 +626,4 @@ def test_length_one_array_and_per_feature_bounds(cls):
     _check_gradient(k, X, 1e-8)
     for bad in (1.0, [(1e-2, 1e2)] * 2, [(2.0, 1.0)] * 3):
         with pytest.raises(ValueError, match="'length_scale_bounds' parameter of"):
-            cls(length_scale=np.ones(3), length_scale_bounds=bad).bounds
+            _ = cls(length_scale=np.ones(3), length_scale_bounds=bad).bounds
