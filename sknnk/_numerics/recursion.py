@@ -280,6 +280,26 @@ def _seed_partials(gij, i, j, rows, cols, code, prm, nterms, p, task):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _seed_layer(duals, qa, qb, s_g, s_a, s_b, t, t_g, t_a, t_b, p):
+    """The three seed directions ``d / d g``, ``d / d g_aa``, ``d / d g_bb``
+    through one dense layer (:func:`sknnk._numerics.layer.propagate`) from
+    the layer's ``duals`` ``(F, G, F_a, F_b, F_c, G_a, G_b, G_c)``, the
+    diagonal derivatives ``qa`` (row point) and ``qb`` (column point) and
+    the state ``t`` with its directions: ``(s_g, s_a, s_b, t_g, t_a, t_b)``
+    of the next layer."""
+    _, g, fa, fb, fc, ga, gb, gc = duals
+    zero = p.sw2 - p.sw2
+    s_g, t_g = propagate(g, fc * s_g, gc * s_g, t, t_g, p)
+    s_a, t_a = propagate(
+        g, chain(fa, fb, fc, qa, zero, s_a), chain(ga, gb, gc, qa, zero, s_a), t, t_a, p
+    )
+    s_b, t_b = propagate(
+        g, chain(fa, fb, fc, zero, qb, s_b), chain(ga, gb, gc, zero, qb, s_b), t, t_b, p
+    )
+    return s_g, s_a, s_b, t_g, t_a, t_b
+
+
+@njit(cache=True, nogil=True, inline="always")
 def entry_seeds(gij, i, j, rows, cols, code, prm, nterms, p, task):
     """The kernel of one pair and its partial derivatives in the layer-0 inputs.
 
@@ -310,29 +330,15 @@ def entry_seeds(gij, i, j, rows, cols, code, prm, nterms, p, task):
     for layer in range(task.depth):
         a = rows.q[layer, i]
         b = cols.q[layer, j]
-        f, g, fa, fb, fc, ga, gb, gc = _trimmed_duals(
+        duals = _trimmed_duals(
             layer, i, j, rows, cols, code, prm, nterms, a, b, s, True
         )
         qa = rows.dq[0, layer, i]
         qb = cols.dq[0, layer, j]
-        s_g, t_g = propagate(g, fc * s_g, gc * s_g, t, t_g, p)
-        s_a, t_a = propagate(
-            g,
-            chain(fa, fb, fc, qa, zero, s_a),
-            chain(ga, gb, gc, qa, zero, s_a),
-            t,
-            t_a,
-            p,
+        s_g, s_a, s_b, t_g, t_a, t_b = _seed_layer(
+            duals, qa, qb, s_g, s_a, s_b, t, t_g, t_a, t_b, p
         )
-        s_b, t_b = propagate(
-            g,
-            chain(fa, fb, fc, zero, qb, s_b),
-            chain(ga, gb, gc, zero, qb, s_b),
-            t,
-            t_b,
-            p,
-        )
-        s, t = dense_value(f, g, t, p)
+        s, t = dense_value(duals[0], duals[1], t, p)
     if task.ntk:
         return t, t_g, t_a, t_b
     return s, s_g, s_a, s_b
@@ -374,29 +380,13 @@ def entry_residual_seeds(gij, i, j, rows, cols, code, prm, nterms, p, task):
         hb = cols.h[3, layer, j]
         c, c_g, c_a, c_b = normalised(s, s_g, s_a, s_b, rr, zero, ha, hb)
         tn, tn_g, tn_a, tn_b = normalised(t, t_g, t_a, t_b, rr, zero, ha, hb)
-        f, g, fa, fb, fc, ga, gb, gc = _residual_duals(
-            layer, i, j, rows, cols, code, prm, nterms, c, True
-        )
+        duals = _residual_duals(layer, i, j, rows, cols, code, prm, nterms, c, True)
         qa = rows.dva[3, layer, i]
         qb = cols.dva[3, layer, j]
-        bs_g, bt_g = propagate(g, fc * c_g, gc * c_g, tn, tn_g, p)
-        bs_a, bt_a = propagate(
-            g,
-            chain(fa, fb, fc, qa, zero, c_a),
-            chain(ga, gb, gc, qa, zero, c_a),
-            tn,
-            tn_a,
-            p,
+        bs_g, bs_a, bs_b, bt_g, bt_a, bt_b = _seed_layer(
+            duals, qa, qb, c_g, c_a, c_b, tn, tn_g, tn_a, tn_b, p
         )
-        bs_b, bt_b = propagate(
-            g,
-            chain(fa, fb, fc, zero, qb, c_b),
-            chain(ga, gb, gc, zero, qb, c_b),
-            tn,
-            tn_b,
-            p,
-        )
-        bs, bt = dense_value(f, g, tn, p)
+        bs, bt = dense_value(duals[0], duals[1], tn, p)
         if task.residual and layer < depth - 1:
             s, s_g, s_a, s_b = (
                 add_branch(s, bs, a2),
