@@ -200,9 +200,7 @@ def _graded_rule(q_top):
 
 
 def _graded_diag(funcs, q, want_grad):
-    """``(V, W, dV/dq, dW/dq), norms`` at variances ``q`` by
-    :func:`_graded_rule`; ``norms`` are ``E[f^2]`` of every sampled function
-    of ``funcs`` (None where a function is missing)."""
+    """:func:`diag_values` at variances ``q`` by :func:`_graded_rule`."""
     z, w = _graded_rule(float(np.max(q)))
     rows = max(1, _THREADED_SIZE // z.size)
     if q.size > rows:  # blocks of points: u is (points, nodes)
@@ -210,12 +208,7 @@ def _graded_diag(funcs, q, want_grad):
             _graded_diag(funcs, q[i : i + rows], want_grad)
             for i in range(0, q.size, rows)
         ]
-        out = tuple(np.concatenate(p) for p in zip(*(p[0] for p in parts)))
-        norms = [
-            None if n[0] is None else np.concatenate(n)
-            for n in zip(*(p[1] for p in parts))
-        ]
-        return out, norms
+        return tuple(np.concatenate(p) for p in zip(*parts))
     u = np.sqrt(q)[:, None] * z[None, :]
     vals = []
     for f in funcs[: 4 if want_grad else 2]:
@@ -225,21 +218,19 @@ def _graded_diag(funcs, q, want_grad):
         v = np.asarray(f(u), dtype=float)
         check_finite_samples(v, u, _Z_MAX)
         vals.append(v)
-    norms = [None if v is None else (v * v) @ w for v in vals]
-    v, wv = norms[0], norms[1]
+    v, wv = (vals[0] ** 2) @ w, (vals[1] ** 2) @ w
     if not want_grad:
-        return (v, wv, np.zeros_like(v), np.zeros_like(v)), norms
+        return v, wv, np.zeros_like(v), np.zeros_like(v)
     wz = w * (z * z - 1.0)
     inv2q = 0.5 / q
     if vals[2] is None:
-        dv = (vals[0] ** 2) @ wz * inv2q
-        return (v, wv, dv, (vals[1] ** 2) @ wz * inv2q), norms
+        return v, wv, (vals[0] ** 2) @ wz * inv2q, (vals[1] ** 2) @ wz * inv2q
     dv = (vals[2] * vals[0]) @ w + wv
     if vals[3] is None:
         dw = (vals[1] ** 2) @ wz * inv2q
     else:
-        dw = (vals[3] * vals[1]) @ w + norms[2]
-    return (v, wv, dv, dw), norms
+        dw = (vals[3] * vals[1]) @ w + (vals[2] ** 2) @ w
+    return v, wv, dv, dw
 
 
 def _gregory(step=_Z_STEP):
@@ -386,15 +377,8 @@ def diag_values(funcs, q, want_grad=True, kink=False, samples=None):
     big = q > _Q_GRADED
     if big.any():
         out = [np.array(a) for a in _grid_diag(funcs, q, want_grad, kink, samples)]
-        graded, norms = _graded_diag(funcs, q[big], want_grad)
-        for a, b in zip(out, graded):
+        for a, b in zip(out, _graded_diag(funcs, q[big], want_grad)):
             a[big] = b
-        # the layer's coefficient tables get the same energies E[f^2]: their
-        # Cauchy-Schwarz tail then makes rho = 1 entries equal the diagonal
-        for smp, n in zip(samples or (), norms):
-            if smp is not None and n is not None:
-                smp._norm = np.array(smp.norm())
-                smp._norm[big] = n
         return tuple(out)
     return _grid_diag(funcs, q, want_grad, kink, samples)
 
