@@ -85,12 +85,7 @@ _GRAD_TOL = 1e-11  # of the phi'' and phi''' tables (gradients)
 _ACCEPT_BOUND = 1e-10  # stated bound up to which a tier is kept (_enough)
 _THREADED_SIZE = 1 << 18  # grid samples from which sampling uses threads
 
-_Q_GRADED = 1e3  # variances above which the diagonal uses _graded_rule
-_GL_ORDER = 20  # Gauss-Legendre nodes per panel of _graded_rule
-_GL_OUTER = 0.5  # panel width in z of _graded_rule on [1, _Z_MAX]
-
 _basis_cache = {}
-_graded_cache = {}
 
 
 def _step_for(q, kink):
@@ -156,81 +151,6 @@ def _basis(step=_Z_STEP, n_terms=_MAX_TERMS + 1):
     w = (np.exp(-0.25 * z * z) / (2.0 * math.pi) ** 0.25) ** 2 * step
     _basis_cache[key] = (z, (even, odd), w)
     return _basis_cache[key]
-
-
-def _graded_rule(q_top):
-    """Nodes ``z`` and weights (standard normal density included) of the
-    diagonal's quadrature for variances up to ``q_top`` (> :data:`_Q_GRADED`).
-
-    The grid of :func:`_basis` resolves ``phi(sqrt(q) z)`` only while its step
-    in ``u = sqrt(q) z`` is below the unit scale of the activation: the
-    trapezoid error ``exp(-2 pi a / h)`` with ``a ~ pi / (2 sqrt(q))`` is
-    below 5e-14 up to :data:`_Q_GRADED` at ``h = 0.01`` and grows to O(1e-3)
-    at ``q = 1e5`` (``length_map(1e10, "tanh")`` read 0.99601 for 0.999992).
-    This rule is composite Gauss-Legendre (:data:`_GL_ORDER` nodes a panel)
-    on both halves of ``[-_Z_MAX, _Z_MAX]``, split at 0 (kinks and jumps of
-    ``kink`` activations sit on a panel edge), in panels of width
-    :data:`_GL_OUTER` for ``|z| >= 1`` and halving towards 0 below, until
-    the innermost panel spans less than one unit of ``u``. A panel
-    ``[u0, 2 u0]`` of an activation whose singularities lie on the imaginary
-    axis (tanh, sigmoid, softplus, swish, gelu is entire) has a Bernstein
-    ellipse parameter near 5.8, so the rule's error is ~1e-30 relative; the
-    cost is ``O(log q_top)`` nodes a point.
-    """
-    n_halve = max(1, math.ceil(0.5 * math.log2(max(q_top, 1.0)))) + 1
-    if n_halve in _graded_cache:
-        return _graded_cache[n_halve]
-    n_out = int(round((_Z_MAX - 1.0) / _GL_OUTER))
-    edges = np.concatenate(
-        [
-            [0.0],
-            2.0 ** -np.arange(n_halve, 0, -1, dtype=float),
-            1.0 + _GL_OUTER * np.arange(n_out + 1),
-        ]
-    )
-    x, wx = np.polynomial.legendre.leggauss(_GL_ORDER)
-    lo, hi = edges[:-1, None], edges[1:, None]
-    z = (0.5 * (lo + hi) + 0.5 * (hi - lo) * x).ravel()
-    w = (0.5 * (hi - lo) * wx).ravel() * np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
-    _graded_cache[n_halve] = (
-        np.concatenate([-z[::-1], z]),
-        np.concatenate([w[::-1], w]),
-    )
-    return _graded_cache[n_halve]
-
-
-def _graded_diag(funcs, q, want_grad):
-    """:func:`diag_values` at variances ``q`` by :func:`_graded_rule`."""
-    z, w = _graded_rule(float(np.max(q)))
-    rows = max(1, _THREADED_SIZE // z.size)
-    if q.size > rows:  # blocks of points: u is (points, nodes)
-        parts = [
-            _graded_diag(funcs, q[i : i + rows], want_grad)
-            for i in range(0, q.size, rows)
-        ]
-        return tuple(np.concatenate(p) for p in zip(*parts))
-    u = np.sqrt(q)[:, None] * z[None, :]
-    vals = []
-    for f in funcs[: 4 if want_grad else 2]:
-        if f is None:
-            vals.append(None)
-            continue
-        v = np.asarray(f(u), dtype=float)
-        check_finite_samples(v, u, _Z_MAX)
-        vals.append(v)
-    v, wv = (vals[0] ** 2) @ w, (vals[1] ** 2) @ w
-    if not want_grad:
-        return v, wv, np.zeros_like(v), np.zeros_like(v)
-    wz = w * (z * z - 1.0)
-    inv2q = 0.5 / q
-    if vals[2] is None:
-        return v, wv, (vals[0] ** 2) @ wz * inv2q, (vals[1] ** 2) @ wz * inv2q
-    dv = (vals[2] * vals[0]) @ w + wv
-    if vals[3] is None:
-        dw = (vals[1] ** 2) @ wz * inv2q
-    else:
-        dw = (vals[3] * vals[1]) @ w + (vals[2] ** 2) @ w
-    return v, wv, dv, dw
 
 
 def _gregory(step=_Z_STEP):
@@ -369,22 +289,9 @@ def diag_values(funcs, q, want_grad=True, kink=False, samples=None):
     given, the derivative of the Gaussian density in its variance is used
     instead: ``dE[f(sqrt(q) z)]/dq = E[f(sqrt(q) z) (z^2 - 1)] / (2 q)``.
     The derivatives are zeros unless ``want_grad``. With ``kink`` the
-    functions may have kinks or jumps at 0 (see :func:`_gregory`). Variances
-    above :data:`_Q_GRADED`, which the grid does not resolve, use the graded
-    Gauss-Legendre rule of :func:`_graded_rule` (``samples`` serve the rest).
+    functions may have kinks or jumps at 0 (see :func:`_gregory`).
     """
     q = np.asarray(q, dtype=float)
-    big = q > _Q_GRADED
-    if big.any():
-        out = [np.array(a) for a in _grid_diag(funcs, q, want_grad, kink, samples)]
-        for a, b in zip(out, _graded_diag(funcs, q[big], want_grad)):
-            a[big] = b
-        return tuple(out)
-    return _grid_diag(funcs, q, want_grad, kink, samples)
-
-
-def _grid_diag(funcs, q, want_grad, kink, samples):
-    """:func:`diag_values` by the trapezoid rule on the grid of :func:`_basis`."""
     if samples is None:
         samples = sample(funcs if want_grad else funcs[:2], q, kink)
     f0, f1 = samples[0], samples[1]
