@@ -357,13 +357,11 @@ class Points:
         out = (p, self.q, self.dq[:2], self.t, self.dt[:2])
         diag_step(-1, sq_norms, sq_norms, sq_norms, sq_norms, sq_norms, *out, want_grad)
         self.dg = self.dtg = None
-        if seeds and arch:  # the fourth row of dq, dt (diag_step_residual)
-            self.dg, self.dtg = self.dq[3], self.dt[3]
-            seed_out = (p, self.dg, self.t, self.dtg)
-            diag_seed_step(-1, sq_norms, sq_norms, sq_norms, sq_norms, *seed_out)
-        elif seeds:
-            self.dg = np.empty((depth + 1, n))
-            self.dtg = np.empty(n)
+        if seeds:
+            if arch:  # the fourth row of dq, dt (diag_step_residual)
+                self.dg, self.dtg = self.dq[3], self.dt[3]
+            else:
+                self.dg, self.dtg = np.empty((depth + 1, n)), np.empty(n)
             seed_out = (p, self.dg, self.t, self.dtg)
             diag_seed_step(-1, sq_norms, sq_norms, sq_norms, sq_norms, *seed_out)
         if not (network.dtype == np.float64 and np.isfinite(self.q[0]).all()):
