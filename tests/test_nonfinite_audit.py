@@ -36,6 +36,7 @@ from sknnk import (
     nystroem_error,
 )
 from sknnk import signal_propagation as sp
+from sknnk._numerics import series
 from sknnk.activations import Custom
 
 mp.mp.dps = 50
@@ -119,10 +120,23 @@ def test_natural_gradient_huge_ridge(t):
     np.testing.assert_allclose(mean, ref.predict(K), rtol=1e-9)
 
 
-def test_estimator_refuses_an_overflowing_gram():
-    # GELU's kernel overflows at |x| ~ 1e150 (depth 2): the Gram had inf
-    # entries and eigh raised "LinAlgError: Eigenvalues did not converge"
+def test_estimator_refuses_an_overflowing_gram(monkeypatch):
+    # GELU's kernel overflowed at |x| ~ 1e150 (depth 2): the Gram had inf
+    # entries and eigh raised "LinAlgError: Eigenvalues did not converge".
+    # That Gram is finite now (the series' tail is formed without overflow,
+    # test_numerics_scale), so a kernel patched to return inf stands for any
+    # Gram that overflows: the estimators must refuse it with the message.
     X = X0 * 1e150
+    est = InfiniteWidthRegressor(activation="gelu", depth=2)
+    series.reset_warnings()  # shown once per configuration and process
+    with pytest.warns(UserWarning, match="did not converge"):
+        assert np.isfinite(est.fit(X, Y0).predict(X)).all()
+
+    def inf_gram(self, X, Y=None, eval_gradient=False):
+        return np.full((len(X), len(X if Y is None else Y)), np.inf)
+
+    for cls in (NNGPKernel, NTKKernel):
+        monkeypatch.setattr(cls, "__call__", inf_gram)
     for est in (InfiniteWidthRegressor(activation="gelu", depth=2),
                 InfiniteWidthClassifier(activation="gelu", depth=2)):  # fmt: skip
         with pytest.raises(ValueError, match="training Gram k.X, X.*standardize X"):

@@ -7,11 +7,14 @@ reach them), from nested quadrature or from central differences of that
 reference; never from sknnk itself.
 """
 
+import re
+
 import mpmath as mp
 import numpy as np
 import pytest
 
 from sknnk import NNGPKernel, NTKKernel
+from sknnk._numerics import series
 
 mp.mp.dps = 50
 
@@ -411,3 +414,31 @@ def test_sin_cos_huge_inputs_and_duplicates(activation, ntk):
     np.testing.assert_allclose(k(X[:3], X), ref[:3], **tol)
     np.testing.assert_allclose(k(X, X.copy()), ref, **tol)
     np.testing.assert_allclose(k.diag(X), np.diag(ref), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# series activations at layer variances ~1e300: finite, within the warned bound
+
+
+@pytest.mark.parametrize("activation", ["gelu", "softplus", "swish"])
+@pytest.mark.parametrize("ntk", [False, True])
+def test_relu_like_series_huge_inputs_finite_within_bound(activation, ntk):
+    """gelu, softplus and swish differ from ReLU by a bounded function, so at
+    layer variances ~1e300 their kernels equal ReLU's to ~1e-150 relative:
+    the mpmath ReLU reference. The Hermite series (beyond its accurate range)
+    must stay finite (its Cauchy-Schwarz tail overflowed to inf) and within
+    the bound its warning states; gradients are refused."""
+    X = np.random.default_rng(0).normal(size=(5, 3)) * 1e150
+    ref = reference("relu", X, 2, 1.0, 1.0, ntk)
+    k = (NTKKernel if ntk else NNGPKernel)(
+        depth=2, activation=activation, sigma_w=1.0, sigma_b=1.0
+    )
+    series.reset_warnings()  # shown once per configuration and process
+    with pytest.warns(UserWarning, match="did not converge") as rec:
+        K = k(X)
+    bound = float(re.search(r"bounded by ([0-9.e+-]+) ", str(rec[0].message))[1])
+    root = np.sqrt(np.diag(ref))
+    assert np.all(np.abs(K - ref) <= bound * root[:, None] * root[None, :])
+    np.testing.assert_allclose(k(X[:3], X), K[:3], rtol=1e-13)
+    with pytest.raises(ValueError, match="does not resolve the kernel's gradient"):
+        k(X, eval_gradient=True)

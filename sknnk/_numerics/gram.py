@@ -501,10 +501,11 @@ def _chunk_series(
     gk = g[lo:hi]
     remx = rows.rem
     remy = cols.rem
-    # F and G with the tail rho^n sqrt(r(a) r(b)) of what the tables omit
+    # F and G with the tail rho^n sqrt(r(a)) sqrt(r(b)) of what the tables omit
+    # (two roots: r(a) r(b) overflows at layer variances ~1e155)
     for k in range(w):
-        fc[k] = math.sqrt(remx[layer, 0, xi] * remy[layer, 0, yc + k])
-        gk[k] = math.sqrt(remx[layer, 1, xi] * remy[layer, 1, yc + k])
+        fc[k] = math.sqrt(remx[layer, 0, xi]) * math.sqrt(remy[layer, 0, yc + k])
+        gk[k] = math.sqrt(remx[layer, 1, xi]) * math.sqrt(remy[layer, 1, yc + k])
     r = rho[lo:hi]
     r2 = rho2[lo:hi]
     cx = rows.coef[layer]
