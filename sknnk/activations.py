@@ -12,7 +12,7 @@ centred Gaussian pair with covariance ``[[a, c], [c, b]]``.
 
 Closed forms (exact to rounding): ``"relu"``, ``"leaky_relu"`` (slope 0.01),
 ``"abs"``, :class:`ABReLU`, :class:`LeakyReLU`, ``"erf"``, ``"identity"``,
-``"step"``, ``"sign"``, :class:`ArcCosine` of order 0 to 3, ``"sin"``,
+``"step"``, ``"sign"``, :class:`ArcCosine` of every order, ``"sin"``,
 ``"cos"``, ``"elu"`` (= :class:`ELU` with ``alpha=1``) and ``"selu"``. Step and
 sign have a Dirac-delta derivative; as finite networks have zero gradient
 through them, their ``G`` is 0 (the NTK then ignores the layers below, as in
@@ -22,7 +22,7 @@ distribution function (about 1e-14 relative, see :class:`ELU`).
 Hermite series (see Notes of :class:`sknnk.NTKKernel`): ``"tanh"``,
 ``"sigmoid"``, ``"softplus"``, ``"swish"`` (= ``"silu"``), ``"gelu"`` (exact
 ``x Phi(x)``), ``"gelu_tanh"``, the other names of :data:`ACTIVATION_NAMES`,
-:class:`ArcCosine` of order >= 4 and user callables (:class:`Custom`).
+user callables (:class:`Custom`).
 
 Every value resolves to one entry of the activation registry
 (:mod:`sknnk._numerics.registry`), which serves the kernels, the samplers, the
@@ -163,8 +163,10 @@ class ELU(_Activation):
 class ArcCosine(_Activation):
     """The activation ``max(x, 0)**order`` of the arc-cosine kernels.
 
-    Order 0 is the step function, 1 is ReLU; orders 0-3 use the closed forms
-    of Cho and Saul (2009), higher orders the Hermite series.
+    Order 0 is the step function, 1 is ReLU. Every order has the closed form
+    of Cho and Saul (2009), ``E[relu(u)^n relu(v)^n] = (a b)^(n/2) J_n(theta) /
+    (2 pi)``, evaluated by a recurrence in ``n`` (exact at every scale, no
+    series).
 
     Parameters
     ----------

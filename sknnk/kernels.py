@@ -309,7 +309,7 @@ class NNGPKernel(_InfiniteWidthKernel):
         object of :mod:`sknnk.activations` (``ABReLU``, ``LeakyReLU``,
         ``ELU``, ``ArcCosine``, ``Custom``) or a vectorised callable. relu and
         its leaky/absolute variants, erf, identity, step, sign, sin, cos,
-        ArcCosine(0..3), elu and selu are exact closed forms; the others
+        ArcCosine of every order, elu and selu are exact closed forms; the others
         (tanh, sigmoid, softplus, swish, gelu, ...) use a Hermite series
         truncated adaptively at a relative remainder of 1e-13.
     sigma_w : float, default=sqrt(2)

@@ -36,7 +36,7 @@ ERF = 3
 ABRELU = 4  # prm = (alpha, beta): alpha * min(x, 0) + beta * max(x, 0)
 STEP = 5
 SIGN = 6
-ARCCOS = 7  # prm = (order,) with order 2 or 3 (0 is STEP, 1 is RELU)
+ARCCOS = 7  # prm = (order,) with order >= 2 (0 is STEP, 1 is RELU)
 SIN = 8
 COS = 9
 ELU = 10  # prm = (alpha, lam): lam * (max(x, 0) + alpha * (exp(min(x, 0)) - 1))
@@ -60,17 +60,30 @@ def _angle(rho):
 
 @njit(cache=True, nogil=True, inline="always")
 def _arccos_k(n, rho, theta, sin_t):
-    """``k_n(rho) = J_n(theta) / (2 pi)`` for ``n = 0..3`` (Cho and Saul, 2009)."""
-    pt = math.pi - theta
-    if n == 0:
-        j = pt
-    elif n == 1:
-        j = sin_t + pt * rho
-    elif n == 2:
-        j = 3.0 * sin_t * rho + pt * (1.0 + 2.0 * rho * rho)
-    else:
-        j = sin_t * (4.0 + 11.0 * rho * rho) + pt * (9.0 * rho + 6.0 * rho**3)
-    return j / _TWO_PI
+    r"""``(k_n, k_(n-1), k_(n-2))`` of the arc-cosine kernels, ``n >= 2``.
+
+    ``k_n(rho) = J_n(theta) / (2 pi)`` (Cho and Saul, 2009) from ``k_0 = (pi -
+    theta) / (2 pi)`` and ``k_1 = (sin(theta) + (pi - theta) rho) / (2 pi)`` by
+    the recurrence
+
+    .. math::
+
+        k_m = (2m - 1)\, \rho\, k_{m-1} + (m - 1)^2 \sin^2\theta\, k_{m-2},
+
+    which follows from ``E[relu(u)^m relu(v)^m]`` by Gaussian integration by
+    parts and gives Cho and Saul's ``J_2``, ``J_3`` and ``k_m(1) = (2m - 1)!!
+    / 2``. Every term is non-negative for ``rho >= 0``; for ``rho < 0`` the
+    rounding stays at ``eps k_n(1)``, i.e. relative to ``sqrt(k(x, x) k(y,
+    y))``.
+    """
+    s2 = sin_t * sin_t
+    k_prev2 = 0.0
+    k_prev = (math.pi - theta) / _TWO_PI
+    k = (sin_t + (math.pi - theta) * rho) / _TWO_PI
+    for m in range(2, n + 1):
+        k_next = (2 * m - 1) * rho * k + (m - 1) * (m - 1) * s2 * k_prev
+        k_prev2, k_prev, k = k_prev, k, k_next
+    return k, k_prev, k_prev2
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -356,18 +369,16 @@ def closed_form_partials(code, prm, a, b, c, want_grad):
             fa = -dfdrho * rho / (2.0 * a)
             fb = -dfdrho * rho / (2.0 * b)
         return f, 0.0, fa, fb, fc, 0.0, 0.0, 0.0
-    # ARCCOS of order n = 2 or 3: F = s^n k_n, G = n^2 s^(n-1) k_(n-1)
+    # ARCCOS of order n >= 2: F = s^n k_n, G = n^2 s^(n-1) k_(n-1)
     n = int(prm[0])
     if s == 0.0:
         return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     theta, sin_t = _angle(rho)
-    kn = _arccos_k(n, rho, theta, sin_t)
-    kn1 = _arccos_k(n - 1, rho, theta, sin_t)
+    kn, kn1, kn2 = _arccos_k(n, rho, theta, sin_t)
     sn1 = s ** (n - 1)
     f = sn1 * s * kn
     g = n * n * sn1 * kn1
     if want_grad:
-        kn2 = _arccos_k(n - 2, rho, theta, sin_t)
         fc = g
         # d/da [s^n k_n(rho)] = s^n / (2a) (n k_n - rho k_n'), k_n' = n^2 k_(n-1)
         fa = sn1 * s / (2.0 * a) * (n * kn - rho * n * n * kn1)
@@ -410,15 +421,10 @@ def closed_form_diag(code, prm, q):
             return 0.0, 0.0, 0.0, 0.0
         return (0.5 if code == STEP else 1.0), 0.0, 0.0, 0.0
     if code == ARCCOS:
-        # E[relu(z)^(2n)] = (2n - 1)!! / 2
-        n = int(prm[0])
-        dfact_n = 3.0 if n == 2 else 15.0
-        dfact_m = 1.0 if n == 2 else 3.0
-        v = 0.5 * dfact_n * q**n
-        w = 0.5 * n * n * dfact_m * q ** (n - 1)
-        dv = 0.5 * n * dfact_n * q ** (n - 1)
-        dw = 0.5 * n * n * (n - 1) * dfact_m * q ** (n - 2)
-        return v, w, dv, dw
+        # the pair form at rho = 1, so that duplicate rows get the diagonal's
+        # bits: V = F(q, q, q), dV/dq = F_a + F_b + F_c (likewise W)
+        out = closed_form_partials(code, prm, q, q, q, True)
+        return out[0], out[1], out[2] + out[3] + out[4], out[5] + out[6] + out[7]
     return q, 1.0, 1.0, 0.0  # IDENTITY
 
 

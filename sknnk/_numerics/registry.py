@@ -93,9 +93,7 @@ def _arccos_dual(n):
         return _na.STEP, ()
     if n == 1:
         return _na.RELU, ()
-    if n <= 3:
-        return _na.ARCCOS, (float(n),)
-    return _na.SERIES, ()
+    return _na.ARCCOS, (float(n),)
 
 
 def _at_zero(*prm):
