@@ -141,6 +141,27 @@ def _is_residual(layer, depth, residual):
     return residual and 0 < layer < depth
 
 
+def dense_layer(a, W_t, b, sigma_w, sigma_b):
+    r"""The dense map of one layer, :math:`\frac{\sigma_w}{\sqrt{n_{in}}}\,
+    a W^\top + \sigma_b b`, in the NTK parameterization.
+
+    ``a`` holds the layer inputs in rows (``(..., n, fan_in)``), ``W_t`` the
+    transposed weights (``(..., fan_in, fan_out)``) and ``b`` the biases,
+    broadcast over the rows. The one dense layer of the finite networks here
+    and of the samplers' random networks (:mod:`sknnk.random_features`).
+    """
+    h = a @ W_t
+    h *= sigma_w / math.sqrt(W_t.shape[-2])
+    h += sigma_b * b
+    return h
+
+
+def block_output(z, h, layer, depth, residual, alpha):
+    """The stream after step ``layer``: ``z + alpha * h`` in a residual block
+    (:func:`_is_residual`), else the plain step ``h``."""
+    return z + alpha * h if _is_residual(layer, depth, residual) else h
+
+
 _FIXES = (
     STANDARDIZE + ", use a smaller sigma_w, sigma_b or depth, or " + FINITE_ACTIVATION
 )
@@ -270,7 +291,8 @@ def sample_outputs(
     X = scaled_inputs(owner, X, length_scale)
     rng = check_generator(random_state)
     m, d = X.shape
-    sw2, sb2 = float(sigma_w) ** 2, float(sigma_b) ** 2
+    sw, sb = float(sigma_w), float(sigma_b)
+    sw2, sb2 = sw**2, sb**2
     alpha, ln = float(branch_scale), normalization == "layer"
     if batch_size is None:
         per_net = 8 * width * (width if method == "weights" else m) * 3
@@ -284,7 +306,7 @@ def sample_outputs(
             for layer in range(depth):
                 _check_layer(owner, layer, C)
                 h = rng.standard_normal((E, width, m)) @ _psd_sqrt(C)
-                z = z + alpha * h if _is_residual(layer, depth, residual) else h
+                z = block_output(z, h, layer, depth, residual, alpha)
                 a = phi(layer_norm(z, axis=1)[0] if ln else z)
                 C = sw2 * np.swapaxes(a, 1, 2) @ a / width + sb2
             _check_layer(owner, depth, C)
@@ -296,9 +318,8 @@ def sample_outputs(
                 n_out = width if layer < depth else 1
                 W = rng.standard_normal((E, n_out, fan_in))
                 b = rng.standard_normal((E, 1, n_out))
-                h = (float(sigma_w) / math.sqrt(fan_in)) * (a @ np.swapaxes(W, 1, 2))
-                h += float(sigma_b) * b
-                z = z + alpha * h if _is_residual(layer, depth, residual) else h
+                h = dense_layer(a, np.swapaxes(W, 1, 2), b, sw, sb)
+                z = block_output(z, h, layer, depth, residual, alpha)
                 a = phi(layer_norm(z)[0] if ln else z) if layer < depth else z
                 fan_in = n_out
             out[s0 : s0 + E] = a[:, :, 0]
@@ -534,9 +555,8 @@ class FiniteMLP:
         acts, steps, z = [], [], None
         for layer, (W, b) in enumerate(zip(self.weights_, self.biases_)):
             acts.append(a)
-            h = (sw / math.sqrt(W.shape[2])) * (a @ np.swapaxes(W, 1, 2))
-            h += sb * b[:, None, :]
-            z = z + alpha * h if _is_residual(layer, self.depth, self.residual) else h
+            h = dense_layer(a, np.swapaxes(W, 1, 2), b[:, None, :], sw, sb)
+            z = block_output(z, h, layer, self.depth, self.residual, alpha)
             if layer < self.depth:
                 u, inv = layer_norm(z) if ln else (z, None)
                 a = phi(u)
