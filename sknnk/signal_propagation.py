@@ -182,11 +182,9 @@ def _check(owner, activation, sigma_w, sigma_b, residual, branch_scale, normaliz
     -------
     act, sigma_w, sigma_b, arch : Resolved, float, float, _Arch
     """
-    act = check_network(
+    act = check_network(owner, activation=activation, sigma_w=sigma_w, sigma_b=sigma_b)
+    check_network(
         owner,
-        activation=activation,
-        sigma_w=sigma_w,
-        sigma_b=sigma_b,
         residual=residual,
         branch_scale=branch_scale,
         normalization=normalization,
