@@ -124,6 +124,12 @@ def layer_norm(z, axis=-1):
     return c, inv
 
 
+def nonlinearity_input(z, ln, axis=-1):
+    """``(u, 1/s)``: the input ``u`` of the nonlinearity, ``layer_norm(z,
+    axis)`` with layer normalisation (``ln``), else ``(z, None)``."""
+    return layer_norm(z, axis) if ln else (z, None)
+
+
 def layer_norm_vjp(g, u, inv):
     r"""Cotangent of ``z`` from the cotangent ``g`` of ``u = LN(z)`` (last axis).
 
@@ -307,7 +313,7 @@ def sample_outputs(
                 _check_layer(owner, layer, C)
                 h = rng.standard_normal((E, width, m)) @ _psd_sqrt(C)
                 z = block_output(z, h, layer, depth, residual, alpha)
-                a = phi(layer_norm(z, axis=1)[0] if ln else z)
+                a = phi(nonlinearity_input(z, ln, axis=1)[0])
                 C = sw2 * np.swapaxes(a, 1, 2) @ a / width + sb2
             _check_layer(owner, depth, C)
             out[s0 : s0 + E] = (rng.standard_normal((E, 1, m)) @ _psd_sqrt(C))[:, 0]
@@ -320,7 +326,7 @@ def sample_outputs(
                 b = rng.standard_normal((E, 1, n_out))
                 h = dense_layer(a, np.swapaxes(W, 1, 2), b, sw, sb)
                 z = block_output(z, h, layer, depth, residual, alpha)
-                a = phi(layer_norm(z)[0] if ln else z) if layer < depth else z
+                a = phi(nonlinearity_input(z, ln)[0]) if layer < depth else z
                 fan_in = n_out
             out[s0 : s0 + E] = a[:, :, 0]
     check_finite_result(owner, "the network outputs", out, _FIXES)
@@ -558,7 +564,7 @@ class FiniteMLP:
             h = dense_layer(a, np.swapaxes(W, 1, 2), b[:, None, :], sw, sb)
             z = block_output(z, h, layer, self.depth, self.residual, alpha)
             if layer < self.depth:
-                u, inv = layer_norm(z) if ln else (z, None)
+                u, inv = nonlinearity_input(z, ln)
                 a = phi(u)
                 steps.append((dphi(u), u if ln else None, inv))
         return z, acts, steps

@@ -50,7 +50,7 @@ from ._validation import (
     resolve_dtype,
 )
 from .activations import resolve_activation
-from .finite import _is_residual, block_output, dense_layer, layer_norm
+from .finite import _is_residual, block_output, dense_layer, nonlinearity_input
 
 __all__ = ["NNGPSampler", "NTKSampler", "TensorSRHT"]
 
@@ -164,9 +164,9 @@ def _forward(net, funcs, Xc, out):
     h = dense_layer(Xc, weights[0][:-1], weights[0][-1], sw, sb)
     if kind == 0:
         for layer, W in enumerate(weights[1:], 1):
-            new = dense_layer(phi(layer_norm(h)[0] if ln else h), W[:-1], W[-1], sw, sb)
+            new = dense_layer(phi(nonlinearity_input(h, ln)[0]), W[:-1], W[-1], sw, sb)
             h = block_output(h, new, layer, depth, residual, alpha)
-        np.multiply(phi(layer_norm(h)[0] if ln else h), wscale, out=out[:, :m])
+        np.multiply(phi(nonlinearity_input(h, ln)[0]), wscale, out=out[:, :m])
         out[:, m] = sb
         return
     t = np.empty((Xc.shape[0], d + 1), dtype=Xc.dtype)
@@ -175,7 +175,7 @@ def _forward(net, funcs, Xc, out):
     fscale = aw / math.sqrt(m)
     n_new = out.shape[1]
     for layer in range(depth):
-        u, inv = layer_norm(h) if ln else (h, None)
+        u, inv = nonlinearity_input(h, ln)
         a = phi(u)
         grad = np.multiply(dphi(u), wscale)
         if ln:
