@@ -150,6 +150,11 @@ class _InfiniteWidthBase(BaseEstimator):
         )
         return NTKKernel(**common), NNGPKernel(**common)
 
+    def _mode_kernel(self):
+        """The kernel of the closed form: the NTK for ``"gradient_flow"``, the
+        NNGP for ``"nngp_posterior"`` (fitted estimators only)."""
+        return self.kernel_ if self.mode == "gradient_flow" else self.nngp_kernel_
+
     # ------------------------------------------------------------ fitting
     def _fit_targets(self, X, Y):
         """Fit on validated ``X`` (n, d) and 2-D targets ``Y`` (n, k)."""
@@ -159,10 +164,7 @@ class _InfiniteWidthBase(BaseEstimator):
         n = X.shape[0]
         check_fit(self, self.kernel_, n)
         self.X_fit_ = X
-        if self.mode == "gradient_flow":
-            train = self.kernel_(X)
-        else:
-            train = self.nngp_kernel_(X)
+        train = self._mode_kernel()(X)
         _check_finite(type(self).__name__, "the training Gram k(X, X)", train)
         lam, V = np.linalg.eigh(train)
         lam = np.maximum(lam, 0.0)  # the Gram is PSD; drop round-off negatives
@@ -201,16 +203,15 @@ class _InfiniteWidthBase(BaseEstimator):
         kept = self._kept
         out = np.zeros((times.shape[0], n))
         safe = np.where(kept, lam, 1.0)
+        denom = safe + n * ridge  # the limit of direction i is 1 / denom
         if self.mode == "nngp_posterior":
-            out[:] = np.where(kept, 1.0 / (safe + n * ridge), 0.0)
+            out[:] = np.where(kept, 1.0 / denom, 0.0)
             return out
+        # per unit of eta * t, the decay rate of direction i
         if self.optimizer == "gd":
-            # per unit of eta * t, the decay rate of direction i and its limit
             rate = ridge + safe / n
-            denom = safe + n * ridge
         else:  # natural gradient: every kept direction at the rate eta
-            rate = (safe + n * ridge) / safe
-            denom = safe + n * ridge
+            rate = denom / safe
         for j, t in enumerate(times):
             # eta * t * rate overflows to inf only where the decay is complete
             with np.errstate(over="ignore", invalid="ignore"):
@@ -242,24 +243,16 @@ class _InfiniteWidthBase(BaseEstimator):
         """Mean, std and cov of :meth:`_predict_2d` (validated inputs)."""
         V = self.eigenvectors_
         coef = self._coefficients(times)
-        if self.mode == "gradient_flow":
-            B = self.kernel_(X, self.X_fit_) @ V
-        else:
-            B = self.nngp_kernel_(X, self.X_fit_) @ V
+        B = self._mode_kernel()(X, self.X_fit_) @ V
         mean = np.einsum("an,tnk->tak", B, coef[:, :, None] * self._proj_y[None])
         std = cov = None
         if return_std or return_cov:
             if self.mode == "gradient_flow":
                 C = self.nngp_kernel_(X, self.X_fit_) @ V
-                prior = (
-                    self.nngp_kernel_.diag(X) if return_std else self.nngp_kernel_(X)
-                )
                 Kt = self._proj_nngp
             else:
                 C = B
-                prior = (
-                    self.nngp_kernel_.diag(X) if return_std else self.nngp_kernel_(X)
-                )
+            prior = self.nngp_kernel_.diag(X) if return_std else self.nngp_kernel_(X)
             out = []
             for c in coef:
                 M = B * c

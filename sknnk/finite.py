@@ -124,6 +124,12 @@ def layer_norm(z, axis=-1):
     return c, inv
 
 
+def nonlinearity_input(z, ln, axis=-1):
+    """``(u, 1/s)``: the input ``u`` of the nonlinearity, ``layer_norm(z,
+    axis)`` with layer normalisation (``ln``), else ``(z, None)``."""
+    return layer_norm(z, axis) if ln else (z, None)
+
+
 def layer_norm_vjp(g, u, inv):
     r"""Cotangent of ``z`` from the cotangent ``g`` of ``u = LN(z)`` (last axis).
 
@@ -139,6 +145,27 @@ def layer_norm_vjp(g, u, inv):
 def _is_residual(layer, depth, residual):
     """Whether step ``layer`` (0 input, ``depth`` readout) is a residual block."""
     return residual and 0 < layer < depth
+
+
+def dense_layer(a, W_t, b, sigma_w, sigma_b):
+    r"""The dense map of one layer, :math:`\frac{\sigma_w}{\sqrt{n_{in}}}\,
+    a W^\top + \sigma_b b`, in the NTK parameterization.
+
+    ``a`` holds the layer inputs in rows (``(..., n, fan_in)``), ``W_t`` the
+    transposed weights (``(..., fan_in, fan_out)``) and ``b`` the biases,
+    broadcast over the rows. The one dense layer of the finite networks here
+    and of the samplers' random networks (:mod:`sknnk.random_features`).
+    """
+    h = a @ W_t
+    h *= sigma_w / math.sqrt(W_t.shape[-2])
+    h += sigma_b * b
+    return h
+
+
+def block_output(z, h, layer, depth, residual, alpha):
+    """The stream after step ``layer``: ``z + alpha * h`` in a residual block
+    (:func:`_is_residual`), else the plain step ``h``."""
+    return z + alpha * h if _is_residual(layer, depth, residual) else h
 
 
 _FIXES = (
@@ -270,7 +297,8 @@ def sample_outputs(
     X = scaled_inputs(owner, X, length_scale)
     rng = check_generator(random_state)
     m, d = X.shape
-    sw2, sb2 = float(sigma_w) ** 2, float(sigma_b) ** 2
+    sw, sb = float(sigma_w), float(sigma_b)
+    sw2, sb2 = sw**2, sb**2
     alpha, ln = float(branch_scale), normalization == "layer"
     if batch_size is None:
         per_net = 8 * width * (width if method == "weights" else m) * 3
@@ -284,8 +312,8 @@ def sample_outputs(
             for layer in range(depth):
                 _check_layer(owner, layer, C)
                 h = rng.standard_normal((E, width, m)) @ _psd_sqrt(C)
-                z = z + alpha * h if _is_residual(layer, depth, residual) else h
-                a = phi(layer_norm(z, axis=1)[0] if ln else z)
+                z = block_output(z, h, layer, depth, residual, alpha)
+                a = phi(nonlinearity_input(z, ln, axis=1)[0])
                 C = sw2 * np.swapaxes(a, 1, 2) @ a / width + sb2
             _check_layer(owner, depth, C)
             out[s0 : s0 + E] = (rng.standard_normal((E, 1, m)) @ _psd_sqrt(C))[:, 0]
@@ -296,10 +324,9 @@ def sample_outputs(
                 n_out = width if layer < depth else 1
                 W = rng.standard_normal((E, n_out, fan_in))
                 b = rng.standard_normal((E, 1, n_out))
-                h = (float(sigma_w) / math.sqrt(fan_in)) * (a @ np.swapaxes(W, 1, 2))
-                h += float(sigma_b) * b
-                z = z + alpha * h if _is_residual(layer, depth, residual) else h
-                a = phi(layer_norm(z)[0] if ln else z) if layer < depth else z
+                h = dense_layer(a, np.swapaxes(W, 1, 2), b, sw, sb)
+                z = block_output(z, h, layer, depth, residual, alpha)
+                a = phi(nonlinearity_input(z, ln)[0]) if layer < depth else z
                 fan_in = n_out
             out[s0 : s0 + E] = a[:, :, 0]
     check_finite_result(owner, "the network outputs", out, _FIXES)
@@ -534,11 +561,10 @@ class FiniteMLP:
         acts, steps, z = [], [], None
         for layer, (W, b) in enumerate(zip(self.weights_, self.biases_)):
             acts.append(a)
-            h = (sw / math.sqrt(W.shape[2])) * (a @ np.swapaxes(W, 1, 2))
-            h += sb * b[:, None, :]
-            z = z + alpha * h if _is_residual(layer, self.depth, self.residual) else h
+            h = dense_layer(a, np.swapaxes(W, 1, 2), b[:, None, :], sw, sb)
+            z = block_output(z, h, layer, self.depth, self.residual, alpha)
             if layer < self.depth:
-                u, inv = layer_norm(z) if ln else (z, None)
+                u, inv = nonlinearity_input(z, ln)
                 a = phi(u)
                 steps.append((dphi(u), u if ln else None, inv))
         return z, acts, steps

@@ -50,7 +50,7 @@ from ._validation import (
     resolve_dtype,
 )
 from .activations import resolve_activation
-from .finite import _is_residual, layer_norm
+from .finite import _is_residual, block_output, dense_layer, nonlinearity_input
 
 __all__ = ["NNGPSampler", "NTKSampler", "TensorSRHT"]
 
@@ -139,14 +139,6 @@ def _sketch(a, b, sk, out):
     out[:, M:] = z.imag
 
 
-def _layer(a, W, scale, bias_scale):
-    """Pre-activations ``scale * a @ W[:-1] + bias_scale * W[-1]``."""
-    h = a @ W[:-1]
-    h *= scale
-    h += bias_scale * W[-1]
-    return h
-
-
 def _forward(net, funcs, Xc, out):
     """Features of one grid block ``Xc`` (dense, network dtype) into ``out``.
 
@@ -168,12 +160,13 @@ def _forward(net, funcs, Xc, out):
     phi, dphi = funcs
     m = weights[0].shape[1]
     wscale = sw / math.sqrt(m)
-    h = _layer(Xc, weights[0], sw / math.sqrt(d), sb)
+    # the weights W^l hold the bias row last: [W; b]
+    h = dense_layer(Xc, weights[0][:-1], weights[0][-1], sw, sb)
     if kind == 0:
         for layer, W in enumerate(weights[1:], 1):
-            new = _layer(phi(layer_norm(h)[0] if ln else h), W, wscale, sb)
-            h = h + alpha * new if _is_residual(layer, depth, residual) else new
-        np.multiply(phi(layer_norm(h)[0] if ln else h), wscale, out=out[:, :m])
+            new = dense_layer(phi(nonlinearity_input(h, ln)[0]), W[:-1], W[-1], sw, sb)
+            h = block_output(h, new, layer, depth, residual, alpha)
+        np.multiply(phi(nonlinearity_input(h, ln)[0]), wscale, out=out[:, :m])
         out[:, m] = sb
         return
     t = np.empty((Xc.shape[0], d + 1), dtype=Xc.dtype)
@@ -182,7 +175,7 @@ def _forward(net, funcs, Xc, out):
     fscale = aw / math.sqrt(m)
     n_new = out.shape[1]
     for layer in range(depth):
-        u, inv = layer_norm(h) if ln else (h, None)
+        u, inv = nonlinearity_input(h, ln)
         a = phi(u)
         grad = np.multiply(dphi(u), wscale)
         if ln:
@@ -202,12 +195,11 @@ def _forward(net, funcs, Xc, out):
         new[:, m] = ab
         _sketch(t, grad, sketches[layer], new[:, m + 1 :])
         if not last:
-            h_new = _layer(a, weights[layer + 1], wscale, sb)
+            W = weights[layer + 1]
+            branch = dense_layer(a, W[:-1], W[-1], sw, sb)
+            h = block_output(h, branch, layer + 1, depth, residual, alpha)
             if res:
                 new *= alpha
-                h = h + alpha * h_new
-            else:
-                h = h_new
         t = nxt
 
 

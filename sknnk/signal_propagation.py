@@ -163,11 +163,6 @@ def _w_infinity(act):
 
 
 # ---------------------------------------------------------------- validation
-def _check(owner, activation, sigma_w, sigma_b):
-    act = check_network(owner, activation=activation, sigma_w=sigma_w, sigma_b=sigma_b)
-    return act, float(sigma_w), float(sigma_b)
-
-
 class _Arch(NamedTuple):
     """The architecture of the maps: residual blocks (``a2 = alpha^2``) and
     layer normalisation (``ln``)."""
@@ -177,14 +172,35 @@ class _Arch(NamedTuple):
     ln: bool
 
 
-def _arch(owner, residual, branch_scale, normalization):
+def _check(owner, activation, sigma_w, sigma_b, residual, branch_scale, normalization):
+    """Validate the parameters of one ``(sigma_w, sigma_b)`` point of a map.
+
+    The one check of every public function, with the rules and words of
+    :func:`sknnk._validation.check_network`.
+
+    Returns
+    -------
+    act, sigma_w, sigma_b, arch : Resolved, float, float, _Arch
+    """
+    act = check_network(owner, activation=activation, sigma_w=sigma_w, sigma_b=sigma_b)
     check_network(
         owner,
         residual=residual,
         branch_scale=branch_scale,
         normalization=normalization,
     )
-    return _Arch(bool(residual), float(branch_scale) ** 2, normalization == "layer")
+    arch = _Arch(bool(residual), float(branch_scale) ** 2, normalization == "layer")
+    return act, float(sigma_w), float(sigma_b), arch
+
+
+def _check_fixed(owner, *params):
+    """:func:`_check` of a fixed-point quantity (``q*``, ``chi_1``, ``c*``,
+    the depth scales), refusing a residual network without layer
+    normalisation, which has none (:func:`_no_fixed_point`)."""
+    act, sw, sb, arch = _check(owner, *params)
+    if arch.residual and not arch.ln:
+        raise _no_fixed_point(owner)
+    return act, sw, sb, arch
 
 
 def _no_fixed_point(owner):
@@ -262,8 +278,10 @@ def length_map(
     >>> round(length_map(2.0, "relu", sigma_w=2.0**0.5), 12)  # He init keeps q
     2.0
     """
-    act, sw, sb = _check("length_map", activation, sigma_w, sigma_b)
-    arch = _arch("length_map", residual, branch_scale, normalization)
+    owner = "length_map"
+    act, sw, sb, arch = _check(
+        owner, activation, sigma_w, sigma_b, residual, branch_scale, normalization
+    )
     q = np.asarray(q, dtype=float)
     if np.any(q < 0) or not np.all(np.isfinite(q)):
         raise ValueError("q must hold finite variances >= 0.")
@@ -337,13 +355,13 @@ def _q_star(
     >>> q_star("relu", 1.0, 0.5)  # sigma_b^2 / (1 - sigma_w^2 / 2)
     0.5
     """
-    act, sw, sb = _check("q_star", activation, sigma_w, sigma_b)
-    check_real("q_star", "q0", q0, positive=True)
-    arch = _arch("q_star", residual, branch_scale, normalization)
+    owner = "q_star"
+    act, sw, sb, arch = _check_fixed(
+        owner, activation, sigma_w, sigma_b, residual, branch_scale, normalization
+    )
+    check_real(owner, "q0", q0, positive=True)
     if arch.ln:
         return 1.0
-    if arch.residual:
-        raise _no_fixed_point("q_star")
     return _fixed_q(act, sw * sw, sb * sb, float(q0))
 
 
@@ -435,12 +453,12 @@ def _chi1(
     >>> round(chi1("tanh", 1.3955839752, 0.3), 8)
     1.0
     """
-    act, sw, sb = _check("chi1", activation, sigma_w, sigma_b)
-    arch = _arch("chi1", residual, branch_scale, normalization)
+    owner = "chi1"
+    act, sw, sb, arch = _check_fixed(
+        owner, activation, sigma_w, sigma_b, residual, branch_scale, normalization
+    )
     if arch.ln:
         return _ln_map(act, sw * sw, sb * sb)[1]
-    if arch.residual:
-        raise _no_fixed_point("chi1")
     return _chi(act, sw * sw, _fixed_q(act, sw * sw, sb * sb, 1.0))
 
 
@@ -512,8 +530,10 @@ def correlation_map(
     >>> round(correlation_map(1.0, "tanh", 1.5, 0.1), 12)
     1.0
     """
-    act, sw, sb = _check("correlation_map", activation, sigma_w, sigma_b)
-    arch = _arch("correlation_map", residual, branch_scale, normalization)
+    owner = "correlation_map"
+    act, sw, sb, arch = _check(
+        owner, activation, sigma_w, sigma_b, residual, branch_scale, normalization
+    )
     c = np.asarray(c, dtype=float)
     if np.any(np.abs(c) > 1) or np.any(np.isnan(c)):
         raise ValueError("c must hold correlations in [-1, 1].")
@@ -633,13 +653,13 @@ def _c_star(
     >>> round(c_star("tanh", 2.5, 0.1), 5)
     0.01535
     """
-    act, sw, sb = _check("c_star", activation, sigma_w, sigma_b)
-    arch = _arch("c_star", residual, branch_scale, normalization)
+    owner = "c_star"
+    act, sw, sb, arch = _check_fixed(
+        owner, activation, sigma_w, sigma_b, residual, branch_scale, normalization
+    )
     sw2, sb2 = sw * sw, sb * sb
     if arch.ln:
         return _fixed_c(act, sw2, sb2, 1.0, tol, max_iter, _ln_map(act, sw2, sb2)[1])
-    if arch.residual:
-        raise _no_fixed_point("c_star")
     q = _fixed_q(act, sw2, sb2, 1.0)
     return _fixed_c(act, sw2, sb2, q, tol, max_iter)
 
@@ -749,21 +769,23 @@ def depth_scales(
     >>> round(1 / xi_c, 6)  # -log chi_1, the measured decay rate 0.234907
     0.234907
     """
-    act, sw, sb = _check("depth_scales", activation, sigma_w, sigma_b)
-    arch = _arch("depth_scales", residual, branch_scale, normalization)
-    mf = _mean_field(act, sw * sw, sb * sb, arch, "depth_scales")
+    owner = "depth_scales"
+    act, sw, sb, arch = _check_fixed(
+        owner, activation, sigma_w, sigma_b, residual, branch_scale, normalization
+    )
+    mf = _mean_field(act, sw * sw, sb * sb, arch)
     return mf.xi_q, mf.xi_c
 
 
-def _mean_field(act, sw2, sb2, arch=None, owner="mean_field"):
-    if arch is not None and arch.ln:
+def _mean_field(act, sw2, sb2, arch):
+    """The quantities of :func:`mean_field` (a checked point, ``arch`` with a
+    fixed point)."""
+    if arch.ln:
         q = 1.0
         branch, x1 = _ln_map(act, sw2, sb2)
         c = _fixed_c(act, sw2, sb2, q, slope=x1)
         slope_q = 0.0  # the normalised variance is 1 from the first layer on
         chi_c = 1.0 if arch.residual else _chi_c(act, sw2, q, c) / branch
-    elif arch is not None and arch.residual:
-        raise _no_fixed_point(owner)
     else:
         q = _fixed_q(act, sw2, sb2, 1.0)
         x1 = _chi(act, sw2, q)
@@ -962,6 +984,8 @@ def mean_field(
     >>> mean_field("tanh", 2.5, 0.1).phase
     'chaotic'
     """
-    act, sw, sb = _check("mean_field", activation, sigma_w, sigma_b)
-    arch = _arch("mean_field", residual, branch_scale, normalization)
+    owner = "mean_field"
+    act, sw, sb, arch = _check_fixed(
+        owner, activation, sigma_w, sigma_b, residual, branch_scale, normalization
+    )
     return _mean_field(act, sw * sw, sb * sb, arch)

@@ -188,3 +188,38 @@ def test_errors():
         net.train(X, np.ones(4), n_steps=1, optimizer="ngd", ridge=0.1)
     with pytest.raises(ValueError, match="output must be"):
         net.ntk(X, output=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_dense_layer_and_residual_stream_by_their_definitions(dtype):
+    # the one dense layer of the finite networks and the samplers, entry by
+    # entry from h_io = sigma_w / sqrt(n_in) sum_k a_ik W_ok + sigma_b b_o
+    from sknnk.finite import block_output, dense_layer, nonlinearity_input
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(2, 4, 5)).astype(dtype)  # (networks, rows, fan_in)
+    W = rng.normal(size=(2, 3, 5)).astype(dtype)  # (networks, fan_out, fan_in)
+    b = rng.normal(size=(2, 1, 3)).astype(dtype)
+    h = dense_layer(a, np.swapaxes(W, 1, 2), b, 1.7, 0.3)
+    assert h.dtype == dtype
+    ref = np.empty((2, 4, 3))
+    for e in range(2):
+        for i in range(4):
+            for o in range(3):
+                dot = sum(float(a[e, i, k]) * float(W[e, o, k]) for k in range(5))
+                ref[e, i, o] = 1.7 / np.sqrt(5.0) * dot + 0.3 * float(b[e, 0, o])
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert_allclose(h, ref, rtol=tol, atol=tol)
+    # residual blocks are the hidden steps 1..depth-1: z + alpha h there only
+    z = np.ones_like(h)
+    for layer, res in [(0, False), (1, True), (2, True), (3, False)]:
+        out = block_output(z, h, layer, 3, True, 0.5)
+        assert_allclose(out, z + 0.5 * h if res else h, rtol=0, atol=0)
+        assert block_output(z, h, layer, 3, False, 0.5) is h
+    # the nonlinearity sees LN(z) (zero mean, unit variance per row) or z
+    u, inv = nonlinearity_input(ref, True)
+    assert_allclose(u.mean(axis=-1), 0.0, atol=1e-12)
+    assert_allclose(u.std(axis=-1), 1.0, rtol=1e-12)
+    assert_allclose(inv[..., 0], 1.0 / ref.std(axis=-1), rtol=1e-12)
+    u, inv = nonlinearity_input(ref, False)
+    assert u is ref and inv is None
