@@ -165,16 +165,6 @@ def pi_minus_arccos(rho, k):
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
-def pi_minus_arccos_array(x, cst):
-    """Vectorised :func:`pi_minus_arccos` (for the accuracy checks)."""
-    out = np.empty_like(x)
-    k = unpack(cst)
-    for i in range(x.shape[0]):
-        out[i] = pi_minus_arccos(x[i], k)
-    return out
-
-
-@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def arcsin_poly(x, k):
     """``arcsin(x)`` for ``x`` in [-1, 1], branch-free, with the polynomial of
     :func:`pi_minus_arccos` (relative accuracy kept for small ``|x|``)."""
@@ -193,12 +183,13 @@ def arcsin_om(x, om, k):
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
-def arcsin_array(x, cst):
-    """Vectorised :func:`arcsin_poly` (for the accuracy checks)."""
+def polynomial_array(x, cst, arcsin):
+    """Vectorised :func:`arcsin_poly` (``arcsin=True``) or
+    :func:`pi_minus_arccos` (for the accuracy checks)."""
     out = np.empty_like(x)
     k = unpack(cst)
     for i in range(x.shape[0]):
-        out[i] = arcsin_poly(x[i], k)
+        out[i] = arcsin_poly(x[i], k) if arcsin else pi_minus_arccos(x[i], k)
     return out
 
 
