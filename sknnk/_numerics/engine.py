@@ -145,20 +145,45 @@ def squared_norms(X):
     and keeps its relative accuracy for tiny rows; other rows give exactly
     ``einsum("ij,ij->i", X, X) / d``.
 
+    The results of small inputs are kept for the last few inputs (by
+    content; copies, bitwise what the computation gives).
+
     Returns
     -------
     norms : ndarray of shape (n,)
     exponents : ndarray of shape (n,) of int64, or None
         ``row_exponents(X)`` (float64), which the float64 Gram plan reuses.
     """
+    small = X.nbytes <= _KEPT_INPUT_BYTES
+    if small:  # kept by content (never by identity: arrays are mutable)
+        key = (X.shape, X.dtype.str, X.tobytes())
+        kept = _kept_norms.get(key)
+        if kept is not None:
+            return _copies(kept)
     d = X.shape[1]
     sq = np.einsum("ij,ij->i", X, X)
     e = row_exponents(X, sq=sq)
     if e is None:
-        return sq / d, None
-    Xs = np.ldexp(X, -e[:, None])
-    with np.errstate(over="ignore"):
-        return np.ldexp(np.einsum("ij,ij->i", Xs, Xs) / d, 2 * e), e
+        out = sq / d, None
+    else:
+        Xs = np.ldexp(X, -e[:, None])
+        with np.errstate(over="ignore"):
+            out = np.ldexp(np.einsum("ij,ij->i", Xs, Xs) / d, 2 * e), e
+    if small:  # (copies: the caller owns what it gets)
+        _kept_norms.put(key, _copies(out), X.shape[0])
+    return out
+
+
+def _copies(arrays):
+    return tuple(None if a is None else a.copy() for a in arrays)
+
+
+#: Inputs of at most this many bytes keep their :func:`squared_norms` (GP
+#: tuning and grid searches call the kernel on the same small ``X`` with
+#: new parameters): the key is the array's shape, dtype and bytes, whose
+#: hashing costs less than the norms for such sizes.
+_KEPT_INPUT_BYTES = 1 << 14
+_kept_norms = series._Recent()
 
 
 def check_range(quantity, values, layer, network):
