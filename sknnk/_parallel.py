@@ -279,6 +279,21 @@ class Progress:
             self._print(f"{self.label}: done in {el:.2f} s")
 
 
+class _Silent:
+    """:class:`Progress` at ``verbose <= 0``: nothing to count or print."""
+
+    __slots__ = ()
+
+    def update(self, work, n_tiles=1):
+        pass
+
+    def finish(self):
+        pass
+
+
+_SILENT = _Silent()
+
+
 # ------------------------------------------------------------------ backends
 def _backend():
     """joblib's active backend object (threads preferred), None if unknown."""
@@ -461,8 +476,11 @@ def map_blocks(
             n_workers = min(n_workers, len(blocks))
         if n_workers == 1:
             backend, local = "sequential", True
-    total = sum(weight(b) for b in blocks)
-    progress = Progress(verbose, label, total, len(blocks), n_workers, backend)
+    if verbose > 0:
+        total = sum(weight(b) for b in blocks)
+        progress = Progress(verbose, label, total, len(blocks), n_workers, backend)
+    else:
+        progress = _SILENT
     # a Ctrl-C held by :func:`interruptible` is the main thread's to honour
     watch = threading.current_thread() is threading.main_thread()
     try:

@@ -375,3 +375,127 @@ def test_checked_parameters_follow_every_change():
         kernel.set_params(**params)
         _, dK = kernel(X, eval_gradient=True)
         assert dK.shape == (20, 20, len(kernel.theta)), params
+
+
+# ------------------------------------------------- kept per-input results
+def test_kept_norms_follow_the_contents_of_a_mutated_input():
+    """The squared norms of small inputs are kept by content: an array
+    changed in place between two calls gets the kernel of its new values
+    (the reference: the same values with nothing kept), and what a call
+    returns is its own (writing to it changes no later call)."""
+    from sknnk._numerics import engine
+
+    kernel = NTKKernel(depth=3)
+    Z = RNG.normal(size=(20, 3))
+    K1 = kernel(Z)
+    Z[0] *= 2.0  # the same array object, new contents
+    K2 = kernel(Z)
+    engine._kept_norms.entries.clear()
+    assert np.array_equal(K2, kernel(Z.copy()))
+    assert not np.array_equal(K1[0], K2[0])
+    norms, _ = engine.squared_norms(Z)
+    norms[:] = np.nan  # the caller's copy
+    assert np.array_equal(engine.squared_norms(Z)[0], np.einsum("ij,ij->i", Z, Z) / 3)
+    assert np.array_equal(kernel(Z), K2)
+
+
+@pytest.mark.parametrize("kernel", [NTKKernel(depth=2, activation="tanh")], ids=repr)
+def test_kept_series_diagonals_are_those_of_a_new_computation(kernel):
+    """A series call on points seen before samples nothing (its diagonal
+    and tables are kept by variance array): the same bits as with nothing
+    kept, and a changed input is computed anew."""
+    from sknnk._numerics import series
+
+    Z = RNG.normal(size=(12, 3))
+    K, dK = kernel(Z, eval_gradient=True)
+    calls = []
+    sample = series.sample
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return sample(*args, **kwargs)
+
+    series.sample = counting
+    try:
+        K_again, dK_again = kernel(Z, eval_gradient=True)
+        assert not calls
+        Z2 = Z.copy()
+        Z2[3] *= 1.5
+        kernel(Z2)
+        assert calls
+    finally:
+        series.sample = sample
+    assert np.array_equal(K, K_again) and np.array_equal(dK, dK_again)
+    series._diag_cache.entries.clear()
+    series._table_cache.entries.clear()
+    K_new, dK_new = kernel(Z, eval_gradient=True)
+    assert np.array_equal(K, K_new) and np.array_equal(dK, dK_new)
+
+
+def test_one_block_on_a_process_backend_runs_in_the_caller(monkeypatch):
+    """A one-tile Gram under ``parallel_config(backend="loky")`` is computed
+    in the calling thread (no task, no worker), with the bits of the tiled
+    computation."""
+
+    def no_parallel(*args, **kwargs):  # pragma: no cover - must not be reached
+        raise AssertionError("a one-block loop started joblib workers")
+
+    kernel = NTKKernel(depth=3)
+    K_ref = kernel(X)
+    monkeypatch.setattr(par, "Parallel", no_parallel)
+    with joblib.parallel_config(backend="loky", n_jobs=2):
+        assert np.array_equal(kernel(X), K_ref)
+
+
+_BLAS_ACROSS_THREADS = """
+    import json, threading
+    import numpy as np
+    from threadpoolctl import threadpool_info
+    from sknnk import _parallel as par
+
+    def blas():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas()
+    ctx = par.single_threaded_blas()
+    seen = []
+    entered = threading.Event()
+    release = threading.Event()
+
+    def first():  # takes the limit, leaves while another call still runs
+        with ctx:
+            entered.set()
+            release.wait()
+
+    t = threading.Thread(target=first)
+    t.start()
+    entered.wait()
+    ctx.__enter__()  # the main thread's call starts while the first runs
+    release.set()
+    t.join()
+    seen.append(blas())
+    ctx.__exit__(None, None, None)  # the last to end: not the thread that took it
+    print(json.dumps([before, seen, blas()]))
+"""
+
+
+def test_blas_limit_taken_in_one_thread_is_restored_from_another():
+    """In a fresh process with two BLAS threads: a limit taken by a call in
+    one thread holds while an overlapping call in another thread runs, and
+    the last call to end (in that other thread) restores exactly the
+    previous limits (as threadpoolctl reports them)."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="2")
+    env.setdefault("PYTHONPATH", str(ROOT))
+    res = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_BLAS_ACROSS_THREADS)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    before, seen, after = json.loads(res.stdout.strip().splitlines()[-1])
+    assert before and max(before) == 2, before
+    assert all(max(s) == 1 for s in seen), seen
+    assert after == before
