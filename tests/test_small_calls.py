@@ -269,14 +269,13 @@ _BLAS_DURING_TILE = """
 """
 
 
-def test_small_calls_run_their_tile_on_one_blas_thread_and_restore_the_limits():
-    """In a fresh process with two BLAS threads: the tile's gemm runs on one
-    (its bits do not depend on BLAS's thread count), and the limits are
-    exactly the previous ones after the call."""
+def _with_two_blas_threads(script):
+    """``json`` of the last line printed by ``script`` run in a fresh process
+    with two OpenBLAS threads."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS="2")
     env.setdefault("PYTHONPATH", str(ROOT))
     res = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_BLAS_DURING_TILE)],
+        [sys.executable, "-c", textwrap.dedent(script)],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -284,7 +283,14 @@ def test_small_calls_run_their_tile_on_one_blas_thread_and_restore_the_limits():
         timeout=300,
     )
     assert res.returncode == 0, res.stderr
-    before, seen, after = json.loads(res.stdout.strip().splitlines()[-1])
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_small_calls_run_their_tile_on_one_blas_thread_and_restore_the_limits():
+    """In a fresh process with two BLAS threads: the tile's gemm runs on one
+    (its bits do not depend on BLAS's thread count), and the limits are
+    exactly the previous ones after the call."""
+    before, seen, after = _with_two_blas_threads(_BLAS_DURING_TILE)
     assert before and max(before) == 2, before
     assert seen and all(max(s) == 1 for s in seen), seen
     assert after == before
@@ -484,18 +490,7 @@ def test_blas_limit_taken_in_one_thread_is_restored_from_another():
     one thread holds while an overlapping call in another thread runs, and
     the last call to end (in that other thread) restores exactly the
     previous limits (as threadpoolctl reports them)."""
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="2")
-    env.setdefault("PYTHONPATH", str(ROOT))
-    res = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_BLAS_ACROSS_THREADS)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert res.returncode == 0, res.stderr
-    before, seen, after = json.loads(res.stdout.strip().splitlines()[-1])
+    before, seen, after = _with_two_blas_threads(_BLAS_ACROSS_THREADS)
     assert before and max(before) == 2, before
     assert all(max(s) == 1 for s in seen), seen
     assert after == before
