@@ -590,6 +590,9 @@ def _fit(sampled, q, n_tables, min_terms, n_basis, kink):
     sums = np.zeros((direct, n_points))  # sum of squares of the computed terms
     end = np.zeros(n_points, dtype=np.int64)
     active = np.arange(n_points)
+    if not extra:
+        energy_all = np.array(norms)
+        limit_all = tols[:, None] * energy_all + 1e-300
     lo, hi = 0, min(cap, _START_TERMS)
     while active.size:
         every = active.size == n_points
@@ -609,10 +612,10 @@ def _fit(sampled, q, n_tables, min_terms, n_basis, kink):
         if extra:
             sub = [c[rows, :hi] for c in coefs]
             tails, energy = _tails(sub, [n[rows] for n in norms], q[rows], hi, extra)
-        else:
-            energy = np.array([n[rows] for n in norms])
-            tails = energy - sums[:, rows]
-        ok = np.all(tails <= tols[:, None] * energy + 1e-300, axis=0)
+            ok = np.all(tails <= tols[:, None] * energy + 1e-300, axis=0)
+        else:  # (the energies and their limits of every point, formed once)
+            tails = energy_all[:, rows] - sums[:, rows]
+            ok = (tails <= limit_all[:, rows]).all(axis=0)
         active = active[~ok]
         if hi >= cap:
             break
