@@ -494,3 +494,35 @@ def test_blas_limit_taken_in_one_thread_is_restored_from_another():
     assert before and max(before) == 2, before
     assert all(max(s) == 1 for s in seen), seen
     assert after == before
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("sigma_w", -1.0), ("sigma_w", True), ("sigma_w", 0.0), ("sigma_b", -0.5),
+     ("sigma_b", "0.1"), ("sigma_b", float("inf"))],
+)  # fmt: skip
+def test_tuned_scales_are_refused_as_in_a_first_check(name, value):
+    """A new ``sigma_w`` or ``sigma_b`` of checked parameters (GP tuning) is
+    checked alone: an invalid one raises the error (type and message) of a
+    kernel with nothing checked before; a valid one gives the kernel and the
+    gradient columns of a first check (``sigma_b = 0`` fixes its column)."""
+    import sknnk.kernels as kernels
+
+    def refusal():
+        with pytest.raises((TypeError, ValueError)) as excinfo:
+            NTKKernel(depth=2, **{name: value})(X)
+        return type(excinfo.value), str(excinfo.value)
+
+    kernels._CHECKED.clear()
+    kernels._SHAPES.clear()
+    first = refusal()
+    NTKKernel(depth=2)(X)  # the shape of the parameters is now known
+    assert refusal() == first
+    for sigma_b in (0.0, 0.3):
+        tuned = NTKKernel(depth=2, sigma_w=1.7, sigma_b=sigma_b)
+        K, dK = tuned(X, eval_gradient=True)
+        kernels._CHECKED.clear()
+        kernels._SHAPES.clear()
+        K_ref, dK_ref = tuned(X, eval_gradient=True)
+        assert np.array_equal(K, K_ref) and np.array_equal(dK, dK_ref)
+        assert dK.shape[2] == (1 if sigma_b == 0.0 else 2)
