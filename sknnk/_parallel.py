@@ -12,8 +12,7 @@ blocks, and OpenBLAS results depend on its thread count).
 way by every loop: ``n_jobs`` (``None`` takes ``parallel_config``'s) gives the
 number of workers, and the active backend decides where they run.
 
-* One worker, or a single block: the blocks run in the calling thread (no
-  joblib overhead).
+* One worker: the blocks run in the calling thread (no joblib overhead).
 * A backend that shares memory (joblib's threading backend, the default here
   through ``prefer="threads"``), or a loop that must write in place: one joblib
   task per worker pulls blocks from a shared queue, largest first, and writes
@@ -463,19 +462,16 @@ def map_blocks(
         On Ctrl-C, after every worker has stopped (within one block).
     """
     blocks = list(blocks)
-    if len(blocks) <= 1:
-        # one block runs in the calling thread whatever the backend (a
-        # worker could only add the cost of reaching it), without asking
-        # joblib: the same operations, so the same bits
-        backend, local, n_workers = "sequential", True, 1
+    backend, shared = active_backend()
+    local = shared or remote is None  # the blocks run in this process
+    if local and len(blocks) <= 1:
+        n_workers = 1  # (without asking joblib)
     else:
-        backend, shared = active_backend()
-        local = shared or remote is None  # the blocks run in this process
         n_workers = n_workers_of(n_jobs)
-        if local:
-            n_workers = min(n_workers, len(blocks))
-        if n_workers == 1:
-            backend, local = "sequential", True
+    if local:
+        n_workers = min(n_workers, max(len(blocks), 1))
+    if n_workers == 1:
+        backend, local = "sequential", True
     if verbose > 0:
         total = sum(weight(b) for b in blocks)
         progress = Progress(verbose, label, total, len(blocks), n_workers, backend)

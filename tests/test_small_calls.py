@@ -438,21 +438,6 @@ def test_kept_series_diagonals_are_those_of_a_new_computation(kernel):
     assert np.array_equal(K, K_new) and np.array_equal(dK, dK_new)
 
 
-def test_one_block_on_a_process_backend_runs_in_the_caller(monkeypatch):
-    """A one-tile Gram under ``parallel_config(backend="loky")`` is computed
-    in the calling thread (no task, no worker), with the bits of the tiled
-    computation."""
-
-    def no_parallel(*args, **kwargs):  # pragma: no cover - must not be reached
-        raise AssertionError("a one-block loop started joblib workers")
-
-    kernel = NTKKernel(depth=3)
-    K_ref = kernel(X)
-    monkeypatch.setattr(par, "Parallel", no_parallel)
-    with joblib.parallel_config(backend="loky", n_jobs=2):
-        assert np.array_equal(kernel(X), K_ref)
-
-
 _BLAS_ACROSS_THREADS = """
     import json, threading
     import numpy as np
