@@ -368,7 +368,7 @@ def assemble(layers):
     return coef, rem, np.array(used, dtype=np.int64)
 
 
-def layer_tables(funcs, q, min_terms=8, kink=False, samples=None, key=None):
+def layer_tables(funcs, q, min_terms=8, kink=False, samples=None, key=None, copy=True):
     """Coefficient tables of one layer with an adaptive number of terms.
 
     Parameters
@@ -389,6 +389,10 @@ def layer_tables(funcs, q, min_terms=8, kink=False, samples=None, key=None):
     key : tuple, optional
         ``(activation name, kernel, depth)``: the truncation warning is shown
         once per key and process (:func:`report_truncation`).
+    copy : bool, default=True
+        False returns the kept arrays themselves (tables are kept for recent
+        variance arrays, :class:`_Recent`): to be read only, e.g. by
+        :func:`assemble`, which copies them.
 
     Returns
     -------
@@ -435,6 +439,8 @@ def layer_tables(funcs, q, min_terms=8, kink=False, samples=None, key=None):
             fit = _large_tier(funcs[:direct], q, n_tables, min_terms, kink, fit)
         _table_cache.put(cache_key, fit, fit.coef.size)
     report_truncation(key, q, fit, n_tables == 4)
+    if not copy:
+        return fit.coef, fit.rem, fit.n_terms
     return fit.coef.copy(), fit.rem.copy(), fit.n_terms
 
 
@@ -453,7 +459,8 @@ def layer_values(funcs, q, want_grad, n_tables, kink=False, n_threads=1, key=Non
     values : tuple of 4 ndarrays of shape (n_points,)
         ``V, W, dV/dq, dW/dq`` (:func:`diag_values`).
     tables : tuple
-        ``(coef, rem, n_terms)`` (:func:`layer_tables`).
+        ``(coef, rem, n_terms)`` (:func:`layer_tables` without a copy: read
+        them only, as :func:`assemble` does).
 
     Raises
     ------
@@ -471,7 +478,8 @@ def layer_values(funcs, q, want_grad, n_tables, kink=False, n_threads=1, key=Non
         kept = diag_values(funcs, q, want_grad, kink, samples)
         _diag_cache.put(diag_key, kept, 4 * q.size)
     values = tuple(a.copy() for a in kept)
-    return values, layer_tables(funcs[:n_tables], q, 8, kink, samples, key)
+    tables = layer_tables(funcs[:n_tables], q, 8, kink, samples, key, copy=False)
+    return values, tables
 
 
 class _Recent:
