@@ -6,13 +6,16 @@ Usage (from the repository root)::
     python benchmarks/bench_small.py --tree /path/to/old --tree .   # before/after
 
 Every configuration is a kernel (relu/erf NNGP/NTK, tanh NTK/NNGP, depth 3)
-on standard normal inputs of 20 x 3 and 100 x 10, called three ways: ``k(X)``,
-``k(X, eval_gradient=True)`` and ``k.diag(X)``. A measurement is the median
+on standard normal inputs of 20 x 3 and 100 x 10, called four ways: ``k(X)``,
+``k(X, eval_gradient=True)``, ``k.diag(X)`` and ``tune``, a gradient call with
+a new ``sigma_w`` every call (as in marginal-likelihood tuning: nothing of a
+previous call's parameters can be reused). A measurement is the median
 of ``--calls`` back-to-back calls (after warm-up calls that compile), i.e. the
 steady-state cost of one call. The reference is sklearn's ``RBF()`` on the
 same ``X`` in the same process: ``RBF()(X)`` for the plain call and for the
-diagonal (``RBF().diag`` is ``np.ones``, nothing to compare with), and
-``RBF()(X, eval_gradient=True)`` for the gradient call.
+diagonal (``RBF().diag`` is ``np.ones``, nothing to compare with),
+``RBF()(X, eval_gradient=True)`` for the gradient call, and the gradient call
+with a new ``length_scale`` every call for ``tune``.
 
 One worker process per checkout (``PYTHONPATH=<tree>``, its own numba cache)
 measures when asked; the driver asks them configuration by configuration and
@@ -35,7 +38,7 @@ import sys
 import tempfile
 
 _WORKER = """
-import json, sys, time
+import itertools, json, sys, time
 import numpy as np
 from sklearn.gaussian_process.kernels import RBF
 from sknnk import NNGPKernel, NTKKernel
@@ -55,6 +58,14 @@ for line in sys.stdin:
         k = cls(depth=c["depth"], activation=c["act"])
     if c["mode"] == "diag":
         call = lambda: k.diag(X)
+    elif c["mode"] == "tune":  # a new hyperparameter value every call
+        name = "length_scale" if c["kind"] == "RBF" else "sigma_w"
+        base, step = getattr(k, name), itertools.count(1)
+
+        def call():
+            setattr(k, name, base * (1.0 + 1e-9 * next(step)))
+            return k(X, eval_gradient=True)
+
     elif c["mode"] == "grad":
         call = lambda: k(X, eval_gradient=True)
     else:
@@ -77,21 +88,23 @@ _KERNELS = [
     ("tanh", "NNGP"),
     ("tanh", "NTK"),
 ]
-_MODES = ("call", "grad", "diag")
+_MODES = ("call", "grad", "diag", "tune")
 
 
-def _configs(sizes, depth, activations, calls):
+def _configs(sizes, depth, activations, calls, modes=_MODES):
     cfgs = []
     for n, d in sizes:
-        for mode in _MODES:
+        for mode in modes:
             base = dict(n=n, d=d, mode=mode, depth=depth, calls=calls, warm=20)
-            ref_mode = "grad" if mode == "grad" else "call"
+            ref_mode = {"grad": "grad", "tune": "tune"}.get(mode, "call")
             cfgs.append(dict(base, kind="RBF", act="", mode=ref_mode))
             for act, kind in _KERNELS:
                 if act in activations:
                     warm = 20 if act != "tanh" else 3
                     n_calls = calls if act != "tanh" else max(10, calls // 10)
-                    cfgs.append(dict(base, kind=kind, act=act, warm=warm, calls=n_calls))
+                    cfgs.append(
+                        dict(base, kind=kind, act=act, warm=warm, calls=n_calls)
+                    )
     return cfgs
 
 
@@ -103,10 +116,11 @@ def main(argv=None):
     p.add_argument("--activation", nargs="+", default=["relu", "erf", "tanh"])
     p.add_argument("--calls", type=int, default=200, help="calls per measurement")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--mode", nargs="+", default=list(_MODES), choices=_MODES)
     args = p.parse_args(argv)
     trees = args.tree or [here]
     sizes = [(20, 3), (100, 10)]
-    cfgs = _configs(sizes, args.depth, args.activation, args.calls)
+    cfgs = _configs(sizes, args.depth, args.activation, args.calls, args.mode)
     caches = [tempfile.mkdtemp(prefix="sknnk_bench_") for _ in trees]
     workers = []
     for tree, cache in zip(trees, caches):
@@ -149,7 +163,7 @@ def main(argv=None):
         f"trees: {' | '.join(trees)}"
     )
     head = f"{'config':<28}"
-    for t in range(len(trees)):
+    for _ in trees:
         head += f" {'median us':>10} {'best us':>9} {'xRBF':>6}"
     if len(trees) > 1:
         head += f" {'new/old':>8}"

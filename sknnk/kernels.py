@@ -10,6 +10,7 @@ from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 from ._memory import check_gram
 from ._numerics import engine
 from ._validation import (
+    NETWORK_PARAMETERS,
     check_bounds,
     check_input,
     check_int,
@@ -92,19 +93,36 @@ class _InfiniteWidthKernel(Kernel):
         They are pure functions of the constructor parameters, so they are
         kept in :data:`_CHECKED` under the kernel's class and the ``(type,
         value)`` of every parameter when each one is a plain scalar or a tuple
-        of them (:func:`_params_key`; e.g. during GP tuning only ``sigma_w``
-        and ``sigma_b`` change). Other values (arrays, activation objects,
-        callables: possibly mutable) are checked on every call.
+        of them (:func:`_params_key`). During GP tuning only ``sigma_w`` and
+        ``sigma_b`` change: parameters that differ from checked ones only in
+        these two (:func:`_shape_key`; the columns depend on ``sigma_b`` only
+        through ``sigma_b == 0``) check just the two. Other values (arrays,
+        activation objects, callables: possibly mutable) are checked on every
+        call.
         """
         key = _params_key(self)
-        hit = _CHECKED.get(key) if key is not None else None
+        if key is None:
+            return self._check_all(), self._free_columns(), {}
+        hit = _CHECKED.get(key)
         if hit is not None:
             return hit
-        checked = (self._check_all(), self._free_columns(), {})
-        if key is not None:
-            if len(_CHECKED) >= _CHECKED_SIZE:
-                _CHECKED.clear()
-            _CHECKED[key] = checked
+        # a new sigma_w or sigma_b (marginal-likelihood tuning): every other
+        # parameter has been checked with these values, so only the two
+        # scales are (with the same constraints and messages)
+        shape = _shape_key(key, type(self))
+        known = _SHAPES.get(shape)
+        if known is not None:
+            owner = type(self).__name__
+            for name in _SCALES:
+                NETWORK_PARAMETERS[name].check(owner, name, getattr(self, name))
+            checked = (known[0], known[1], {})
+        else:
+            checked = (self._check_all(), self._free_columns(), {})
+        if len(_CHECKED) >= _CHECKED_SIZE:
+            _CHECKED.clear()
+            _SHAPES.clear()
+        _CHECKED[key] = checked
+        _SHAPES[shape] = checked
         return checked
 
     def _check_all(self):
@@ -703,6 +721,24 @@ def _params_key(kernel):
             return None
         key.append(item)
     return tuple(key)
+
+
+#: Checked parameters by :func:`_shape_key` (emptied with :data:`_CHECKED`).
+_SHAPES: dict = {}
+_SCALES = ("sigma_w", "sigma_b")
+_SCALE = object()  # stands for a scale's value in a shape key
+
+
+def _shape_key(key, cls):
+    """:func:`_params_key` ``key`` of a ``cls`` kernel without the values of
+    ``sigma_w`` and ``sigma_b`` (only whether ``sigma_b`` is 0, which fixes
+    its hyperparameter)."""
+    names = _INIT_NAMES[cls]
+    items = list(key)
+    items[1 + names.index("sigma_w")] = _SCALE
+    i_b = 1 + names.index("sigma_b")
+    items[i_b] = (_SCALE, _is_zero(items[i_b][1]))
+    return tuple(items)
 
 
 def _is_zero(value):

@@ -269,14 +269,13 @@ _BLAS_DURING_TILE = """
 """
 
 
-def test_small_calls_run_their_tile_on_one_blas_thread_and_restore_the_limits():
-    """In a fresh process with two BLAS threads: the tile's gemm runs on one
-    (its bits do not depend on BLAS's thread count), and the limits are
-    exactly the previous ones after the call."""
+def _with_two_blas_threads(script):
+    """``json`` of the last line printed by ``script`` run in a fresh process
+    with two OpenBLAS threads."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS="2")
     env.setdefault("PYTHONPATH", str(ROOT))
     res = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_BLAS_DURING_TILE)],
+        [sys.executable, "-c", textwrap.dedent(script)],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -284,7 +283,14 @@ def test_small_calls_run_their_tile_on_one_blas_thread_and_restore_the_limits():
         timeout=300,
     )
     assert res.returncode == 0, res.stderr
-    before, seen, after = json.loads(res.stdout.strip().splitlines()[-1])
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_small_calls_run_their_tile_on_one_blas_thread_and_restore_the_limits():
+    """In a fresh process with two BLAS threads: the tile's gemm runs on one
+    (its bits do not depend on BLAS's thread count), and the limits are
+    exactly the previous ones after the call."""
+    before, seen, after = _with_two_blas_threads(_BLAS_DURING_TILE)
     assert before and max(before) == 2, before
     assert seen and all(max(s) == 1 for s in seen), seen
     assert after == before
@@ -375,3 +381,133 @@ def test_checked_parameters_follow_every_change():
         kernel.set_params(**params)
         _, dK = kernel(X, eval_gradient=True)
         assert dK.shape == (20, 20, len(kernel.theta)), params
+
+
+# ------------------------------------------------- kept per-input results
+def test_kept_norms_follow_the_contents_of_a_mutated_input():
+    """The squared norms of small inputs are kept by content: an array
+    changed in place between two calls gets the kernel of its new values
+    (the reference: the same values with nothing kept), and what a call
+    returns is its own (writing to it changes no later call)."""
+    from sknnk._numerics import engine
+
+    kernel = NTKKernel(depth=3)
+    Z = RNG.normal(size=(20, 3))
+    K1 = kernel(Z)
+    Z[0] *= 2.0  # the same array object, new contents
+    K2 = kernel(Z)
+    engine._kept_norms.entries.clear()
+    assert np.array_equal(K2, kernel(Z.copy()))
+    assert not np.array_equal(K1[0], K2[0])
+    norms, _ = engine.squared_norms(Z)
+    norms[:] = np.nan  # the caller's copy
+    assert np.array_equal(engine.squared_norms(Z)[0], np.einsum("ij,ij->i", Z, Z) / 3)
+    assert np.array_equal(kernel(Z), K2)
+
+
+@pytest.mark.parametrize("kernel", [NTKKernel(depth=2, activation="tanh")], ids=repr)
+def test_kept_series_diagonals_are_those_of_a_new_computation(kernel):
+    """A series call on points seen before samples nothing (its diagonal
+    and tables are kept by variance array): the same bits as with nothing
+    kept, and a changed input is computed anew."""
+    from sknnk._numerics import series
+
+    Z = RNG.normal(size=(12, 3))
+    K, dK = kernel(Z, eval_gradient=True)
+    calls = []
+    sample = series.sample
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return sample(*args, **kwargs)
+
+    series.sample = counting
+    try:
+        K_again, dK_again = kernel(Z, eval_gradient=True)
+        assert not calls
+        Z2 = Z.copy()
+        Z2[3] *= 1.5
+        kernel(Z2)
+        assert calls
+    finally:
+        series.sample = sample
+    assert np.array_equal(K, K_again) and np.array_equal(dK, dK_again)
+    series._diag_cache.entries.clear()
+    series._table_cache.entries.clear()
+    K_new, dK_new = kernel(Z, eval_gradient=True)
+    assert np.array_equal(K, K_new) and np.array_equal(dK, dK_new)
+
+
+_BLAS_ACROSS_THREADS = """
+    import json, threading
+    import numpy as np
+    from threadpoolctl import threadpool_info
+    from sknnk import _parallel as par
+
+    def blas():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas()
+    ctx = par.single_threaded_blas()
+    seen = []
+    entered = threading.Event()
+    release = threading.Event()
+
+    def first():  # takes the limit, leaves while another call still runs
+        with ctx:
+            entered.set()
+            release.wait()
+
+    t = threading.Thread(target=first)
+    t.start()
+    entered.wait()
+    ctx.__enter__()  # the main thread's call starts while the first runs
+    release.set()
+    t.join()
+    seen.append(blas())
+    ctx.__exit__(None, None, None)  # the last to end: not the thread that took it
+    print(json.dumps([before, seen, blas()]))
+"""
+
+
+def test_blas_limit_taken_in_one_thread_is_restored_from_another():
+    """In a fresh process with two BLAS threads: a limit taken by a call in
+    one thread holds while an overlapping call in another thread runs, and
+    the last call to end (in that other thread) restores exactly the
+    previous limits (as threadpoolctl reports them)."""
+    before, seen, after = _with_two_blas_threads(_BLAS_ACROSS_THREADS)
+    assert before and max(before) == 2, before
+    assert all(max(s) == 1 for s in seen), seen
+    assert after == before
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("sigma_w", -1.0), ("sigma_w", True), ("sigma_w", 0.0), ("sigma_b", -0.5),
+     ("sigma_b", "0.1"), ("sigma_b", float("inf"))],
+)  # fmt: skip
+def test_tuned_scales_are_refused_as_in_a_first_check(name, value):
+    """A new ``sigma_w`` or ``sigma_b`` of checked parameters (GP tuning) is
+    checked alone: an invalid one raises the error (type and message) of a
+    kernel with nothing checked before; a valid one gives the kernel and the
+    gradient columns of a first check (``sigma_b = 0`` fixes its column)."""
+    import sknnk.kernels as kernels
+
+    def refusal():
+        with pytest.raises((TypeError, ValueError)) as excinfo:
+            NTKKernel(depth=2, **{name: value})(X)
+        return type(excinfo.value), str(excinfo.value)
+
+    kernels._CHECKED.clear()
+    kernels._SHAPES.clear()
+    first = refusal()
+    NTKKernel(depth=2)(X)  # the shape of the parameters is now known
+    assert refusal() == first
+    for sigma_b in (0.0, 0.3):
+        tuned = NTKKernel(depth=2, sigma_w=1.7, sigma_b=sigma_b)
+        K, dK = tuned(X, eval_gradient=True)
+        kernels._CHECKED.clear()
+        kernels._SHAPES.clear()
+        K_ref, dK_ref = tuned(X, eval_gradient=True)
+        assert np.array_equal(K, K_ref) and np.array_equal(dK, dK_ref)
+        assert dK.shape[2] == (1 if sigma_b == 0.0 else 2)

@@ -145,20 +145,45 @@ def squared_norms(X):
     and keeps its relative accuracy for tiny rows; other rows give exactly
     ``einsum("ij,ij->i", X, X) / d``.
 
+    The results of small inputs are kept for the last few inputs (by
+    content; copies, bitwise what the computation gives).
+
     Returns
     -------
     norms : ndarray of shape (n,)
     exponents : ndarray of shape (n,) of int64, or None
         ``row_exponents(X)`` (float64), which the float64 Gram plan reuses.
     """
+    small = X.nbytes <= _KEPT_INPUT_BYTES
+    if small:  # kept by content (never by identity: arrays are mutable)
+        key = (X.shape, X.dtype.str, X.tobytes())
+        kept = _kept_norms.get(key)
+        if kept is not None:
+            return _copies(kept)
     d = X.shape[1]
     sq = np.einsum("ij,ij->i", X, X)
     e = row_exponents(X, sq=sq)
     if e is None:
-        return sq / d, None
-    Xs = np.ldexp(X, -e[:, None])
-    with np.errstate(over="ignore"):
-        return np.ldexp(np.einsum("ij,ij->i", Xs, Xs) / d, 2 * e), e
+        out = sq / d, None
+    else:
+        Xs = np.ldexp(X, -e[:, None])
+        with np.errstate(over="ignore"):
+            out = np.ldexp(np.einsum("ij,ij->i", Xs, Xs) / d, 2 * e), e
+    if small:  # (copies: the caller owns what it gets)
+        _kept_norms.put(key, _copies(out), X.shape[0])
+    return out
+
+
+def _copies(arrays):
+    return tuple(None if a is None else a.copy() for a in arrays)
+
+
+#: Inputs of at most this many bytes keep their :func:`squared_norms` (GP
+#: tuning and grid searches call the kernel on the same small ``X`` with
+#: new parameters): the key is the array's shape, dtype and bytes, whose
+#: hashing costs less than the norms for such sizes.
+_KEPT_INPUT_BYTES = 1 << 14
+_kept_norms = series._Recent()
 
 
 def check_range(quantity, values, layer, network):
@@ -322,21 +347,18 @@ class Points:
             funcs = spec.funcs
 
             def values(q):
-                # sample each function once per layer, for the diagonal and
+                # each function sampled once per layer, for the diagonal and
                 # for the coefficient tables of the same layer
                 try:
-                    samples = series.sample(funcs[:n_tables], q, spec.kink, n_threads)
+                    out, tables = series.layer_values(
+                        funcs, q, want_grad, n_tables, spec.kink, n_threads, self._key
+                    )
                 except series.NonFiniteActivation as exc:
                     raise ValueError(
                         f"The activation {spec.name!r} (or a derivative the "
                         f"kernel needs) {exc}."
                     ) from None
-                out = series.diag_values(funcs, q, want_grad, spec.kink, samples)
-                layers.append(
-                    series.layer_tables(
-                        funcs[:n_tables], q, 8, spec.kink, samples, self._key
-                    )
-                )
+                layers.append(tables)
                 return out
 
         else:  # compiles only the family's own code
@@ -350,9 +372,19 @@ class Points:
         # derivative rows (+ log branch_scale, + the seed direction d / d g_xx
         # of a residual/LN network's length-scale gradient)
         n_rows = (4 if seeds else 3) if arch else 2
-        self.q = np.empty((depth + 1, n))
+        # the ReLU family in float64: the range checks of every layer (and of
+        # layer 0) in one pass at the end, on q and t held in one buffer (the
+        # same first error: its numpy diagonal maps a non-finite variance to
+        # a non-finite one without raising or warning)
+        late = (
+            spec.code in (RELU, ABRELU)
+            and np.dtype(network.dtype) == np.float64
+            and not arch
+        )
+        qt = np.empty((depth + 2, n))
+        self.q = qt[: depth + 1]
+        self.t = qt[depth + 1]
         self.dq = np.zeros((n_rows, depth + 1, n))
-        self.t = np.empty(n)
         self.dt = np.zeros((n_rows, n))
         out = (p, self.q, self.dq[:2], self.t, self.dt[:2])
         diag_step(-1, sq_norms, sq_norms, sq_norms, sq_norms, sq_norms, *out, want_grad)
@@ -364,19 +396,12 @@ class Points:
                 self.dg, self.dtg = np.empty((depth + 1, n)), np.empty(n)
             seed_out = (p, self.dg, self.t, self.dtg)
             diag_seed_step(-1, sq_norms, sq_norms, sq_norms, sq_norms, *seed_out)
-        if not (network.dtype == np.float64 and np.isfinite(self.q[0]).all()):
-            # (in float64 a finite Sigma^0 = sigma_w^2 |x|^2 / d + sigma_b^2
-            # has finite norms: nothing to report on them)
-            check_range(_NORMS, sq_norms, 0, network)
-            check_range(_VARIANCE, self.q[0], 0, network)
+        if not late:
+            self._check_seed(network, sq_norms)
         self.qa = self.q[:depth]  # the variances at which phi is evaluated
         # the series projections use BLAS: the same bits whatever its threads
         # (the closed forms use none)
         blas = _parallel.single_threaded_blas() if spec.code == SERIES else _NO_BLAS
-        # the ReLU family in float64: the layers' range checks in one pass at
-        # the end (the same first error: its numpy diagonal maps a non-finite
-        # variance to a non-finite one without raising or warning)
-        late = spec.code in (RELU, ABRELU) and np.dtype(network.dtype) == np.float64
         with blas:
             if arch:
                 self._residual_recursion(network, p, values)
@@ -387,15 +412,26 @@ class Points:
                 diag_step(layer, sq_norms, v, w, dv, dw, *out, want_grad)
                 if not late:
                     check_range(_VARIANCE, self.q[layer + 1], layer + 1, network)
-        if late and not arch and not np.isfinite(self.q).all():
+        if late and not np.isfinite(qt).all():
+            self._check_seed(network, sq_norms)
             for layer in range(1, depth + 1):
                 check_range(_VARIANCE, self.q[layer], layer, network)
-        if network.ntk:
+            late = False  # (a non-finite Theta is the NTK's to report)
+        if network.ntk and not late:
             check_range("the NTK Theta(x, x)", self.t, depth, network)
         self.coef, self.rem, self.nterms = _EMPTY_COEF, _EMPTY_REM, _EMPTY_N
         self._series = (spec.funcs, depth, n_tables, spec.kink)
         if layers:
             self.coef, self.rem, self.nterms = series.assemble(layers)
+
+    def _check_seed(self, network, sq_norms):
+        """The range checks of the norms and of layer 0 (see
+        :func:`check_range`)."""
+        if not (network.dtype == np.float64 and np.isfinite(self.q[0]).all()):
+            # (in float64 a finite Sigma^0 = sigma_w^2 |x|^2 / d + sigma_b^2
+            # has finite norms: nothing to report on them)
+            check_range(_NORMS, sq_norms, 0, network)
+            check_range(_VARIANCE, self.q[0], 0, network)
 
     def _residual_recursion(self, network, p, values):
         """The 1-D recursion of a residual and/or normalised network

@@ -368,7 +368,7 @@ def assemble(layers):
     return coef, rem, np.array(used, dtype=np.int64)
 
 
-def layer_tables(funcs, q, min_terms=8, kink=False, samples=None, key=None):
+def layer_tables(funcs, q, min_terms=8, kink=False, samples=None, key=None, copy=True):
     """Coefficient tables of one layer with an adaptive number of terms.
 
     Parameters
@@ -389,6 +389,10 @@ def layer_tables(funcs, q, min_terms=8, kink=False, samples=None, key=None):
     key : tuple, optional
         ``(activation name, kernel, depth)``: the truncation warning is shown
         once per key and process (:func:`report_truncation`).
+    copy : bool, default=True
+        False returns the kept arrays themselves (tables are kept for recent
+        variance arrays, :class:`_Recent`): to be read only, e.g. by
+        :func:`assemble`, which copies them.
 
     Returns
     -------
@@ -420,29 +424,71 @@ def layer_tables(funcs, q, min_terms=8, kink=False, samples=None, key=None):
     direct = 0
     while direct < n_tables and funcs[direct] is not None:
         direct += 1
-    if samples is None:
-        samples = sample(funcs[:direct], q, kink)
-    step = samples[0].step
+    # (the step of the samples that sample() gives by default)
+    step = _step_for(q, kink) if samples is None else samples[0].step
     cache_key = (funcs, q.tobytes(), min_terms, kink, step)
     fit = _table_cache.get(cache_key)
     if fit is None:
+        if samples is None:
+            samples = sample(funcs[:direct], q, kink)
         fit = _fit(samples[:direct], q, n_tables, min_terms, _terms_of(step), kink)
         if not _enough(fit, n_tables) and step == _Z_STEP_COARSEST:
             fine = sample(funcs[:direct], q, kink, step=_Z_STEP_COARSE)
             fit = _fit(fine, q, n_tables, min_terms, _MAX_TERMS + 1, kink)
         if not _enough(fit, n_tables):
             fit = _large_tier(funcs[:direct], q, n_tables, min_terms, kink, fit)
-        _table_cache.put(cache_key, fit)
+        _table_cache.put(cache_key, fit, fit.coef.size)
     report_truncation(key, q, fit, n_tables == 4)
+    if not copy:
+        return fit.coef, fit.rem, fit.n_terms
     return fit.coef.copy(), fit.rem.copy(), fit.n_terms
 
 
+def layer_values(funcs, q, want_grad, n_tables, kink=False, n_threads=1, key=None):
+    """The diagonal and the coefficient tables of one layer of a recursion.
+
+    :func:`diag_values` of ``funcs`` and :func:`layer_tables` of
+    ``funcs[:n_tables]`` (8 terms at least) at the variances ``q``, the
+    functions sampled once for both (on ``n_threads`` threads). Both are
+    kept for the last few variance arrays (:class:`_Recent`), so a call on
+    the same points (a grid search's folds, a repeated ``k(X)``) samples
+    nothing: the kept arrays are bitwise what the computation gives.
+
+    Returns
+    -------
+    values : tuple of 4 ndarrays of shape (n_points,)
+        ``V, W, dV/dq, dW/dq`` (:func:`diag_values`).
+    tables : tuple
+        ``(coef, rem, n_terms)`` (:func:`layer_tables` without a copy: read
+        them only, as :func:`assemble` does).
+
+    Raises
+    ------
+    NonFiniteActivation
+        From :func:`sample`.
+    ValueError
+        From :func:`layer_tables` (a gradient the series cannot resolve).
+    """
+    q = np.asarray(q, dtype=float)
+    diag_key = (funcs, q.tobytes(), bool(want_grad), kink)
+    kept = _diag_cache.get(diag_key)
+    samples = None
+    if kept is None:
+        samples = sample(funcs[:n_tables], q, kink, n_threads)
+        kept = diag_values(funcs, q, want_grad, kink, samples)
+        _diag_cache.put(diag_key, kept, 4 * q.size)
+    values = tuple(a.copy() for a in kept)
+    tables = layer_tables(funcs[:n_tables], q, 8, kink, samples, key, copy=False)
+    return values, tables
+
+
 class _Recent:
-    """The last few small tables (:func:`layer_tables` of one variance
-    array), so that repeated calls on the same points (a grid search's
-    folds, ``k(X)`` then ``k(X, X)``) do not project them again. Entries are
-    bitwise what a new projection gives; tables above ``_CACHED_SIZE``
-    numbers are not kept."""
+    """The last few small results of one variance array (the tables of
+    :func:`layer_tables`, the diagonals of :func:`layer_values`), so that
+    repeated calls on the same points (a grid search's folds, ``k(X)`` then
+    ``k(X, X)``) do not sample or project them again. Entries are bitwise
+    what a new computation gives; results above ``_CACHED_SIZE`` numbers are
+    not kept."""
 
     def __init__(self, size=8):
         self.size = size
@@ -453,17 +499,19 @@ class _Recent:
         with self.lock:
             return self.entries.get(key)
 
-    def put(self, key, fit):
-        if fit.coef.size > _CACHED_SIZE:
+    def put(self, key, value, size):
+        """Keep ``value`` (of ``size`` numbers) under ``key``."""
+        if size > _CACHED_SIZE:
             return
         with self.lock:
             if len(self.entries) >= self.size:
                 self.entries.pop(next(iter(self.entries)))
-            self.entries[key] = fit
+            self.entries[key] = value
 
 
 _CACHED_SIZE = 1 << 17
 _table_cache = _Recent()
+_diag_cache = _Recent()
 
 
 def _terms_of(step):
@@ -550,6 +598,9 @@ def _fit(sampled, q, n_tables, min_terms, n_basis, kink):
     sums = np.zeros((direct, n_points))  # sum of squares of the computed terms
     end = np.zeros(n_points, dtype=np.int64)
     active = np.arange(n_points)
+    if not extra:
+        energy_all = np.array(norms)
+        limit_all = tols[:, None] * energy_all + 1e-300
     lo, hi = 0, min(cap, _START_TERMS)
     while active.size:
         every = active.size == n_points
@@ -569,10 +620,10 @@ def _fit(sampled, q, n_tables, min_terms, n_basis, kink):
         if extra:
             sub = [c[rows, :hi] for c in coefs]
             tails, energy = _tails(sub, [n[rows] for n in norms], q[rows], hi, extra)
-        else:
-            energy = np.array([n[rows] for n in norms])
-            tails = energy - sums[:, rows]
-        ok = np.all(tails <= tols[:, None] * energy + 1e-300, axis=0)
+            ok = np.all(tails <= tols[:, None] * energy + 1e-300, axis=0)
+        else:  # (the energies and their limits of every point, formed once)
+            tails = energy_all[:, rows] - sums[:, rows]
+            ok = (tails <= limit_all[:, rows]).all(axis=0)
         active = active[~ok]
         if hi >= cap:
             break
@@ -714,6 +765,10 @@ def report_truncation(key, q, fit, grad):
     :data:`GRAD_RAISE_BOUND` (an optimizer would follow a wrong gradient);
     below it the warning's bound covers the gradients too.
     """
+    refuse = grad and fit.bound_grad > GRAD_RAISE_BOUND
+    bound = max(fit.bound_values, fit.bound_grad if grad else 0.0)
+    if not refuse and bound <= WARN_BOUND:
+        return  # (the common case: nothing to say, nothing to format)
     top = float(np.max(q, initial=0.0))
     name = f"{key[0]!r} " if key else ""
     fixes = (
@@ -723,15 +778,12 @@ def report_truncation(key, q, fit, grad):
         "stream's variance grows with depth: a smaller branch_scale, "
         "normalization='layer' or fewer layers"
     )
-    if grad and fit.bound_grad > GRAD_RAISE_BOUND:
+    if refuse:
         raise ValueError(
             f"The Hermite series of the activation {name}does not resolve the "
             f"kernel's gradient at layer variance {top:.3g} in {fit.n_terms} "
             f"terms (truncation bound {fit.bound_grad:.2e} relative): {fixes}."
         )
-    bound = max(fit.bound_values, fit.bound_grad if grad else 0.0)
-    if bound <= WARN_BOUND:
-        return
     if key is not None:
         if bound <= 10.0 * _stated.get(key, 0.0):
             return
