@@ -66,19 +66,9 @@ _blas = {"users": 0, "saved": ()}
 
 
 def _blas_libs():
-    """``(get, set)`` thread-limit functions of every loaded BLAS library,
-    found once (a ``ThreadpoolController`` costs milliseconds to create).
-
-    For OpenBLAS these are the library's own C functions, resolved once
-    through threadpoolctl's controller (``openblas_get_num_threads`` /
-    ``openblas_set_num_threads``, or the OpenMP ones of an OpenMP build,
-    exactly the symbols threadpoolctl calls): a call costs well under a
-    microsecond, and it bypasses threadpoolctl's Python-level "controlling
-    thread" (threadpoolctl >= 3.8 lets only one thread change the limits of
-    a process-wide OpenBLAS pool through its API), so a limit set in one
-    thread is restored from any other. Other libraries use their
-    controller's ``get_num_threads`` / ``set_num_threads``.
-    """
+    """``(controllers, clear)``: threadpoolctl's controllers of the loaded BLAS
+    libraries and :func:`_clear_controlling_thread`, found once (a
+    ``ThreadpoolController`` costs milliseconds to create)."""
     if not _blas_libs_cache:
         with _blas_libs_lock:
             if not _blas_libs_cache:
@@ -86,45 +76,56 @@ def _blas_libs():
 
                 found = ThreadpoolController().select(user_api="blas")
                 _blas_libs_cache.append(
-                    tuple(_limit_functions(lib) for lib in found.lib_controllers)
+                    (tuple(found.lib_controllers), _clear_controlling_thread())
                 )
     return _blas_libs_cache[0]
 
 
-def _limit_functions(lib):
-    """``(get, set)`` of one threadpoolctl library controller (see
-    :func:`_blas_libs`)."""
-    if getattr(lib, "internal_api", None) == "openblas":
-        openmp = getattr(lib, "threading_layer", None) == "openmp"
-        symbol = getattr(lib, "_get_symbol", None)
-        if symbol is not None:
-            get = symbol(
-                "omp_get_max_threads" if openmp else "openblas_get_num_threads"
-            )
-            put = symbol(
-                "omp_set_num_threads" if openmp else "openblas_set_num_threads"
-            )
-            if get is not None and put is not None:
-                return get, put
-    return lib.get_num_threads, lib.set_num_threads
+def _clear_controlling_thread():
+    """threadpoolctl's ``OpenBLASController.clear_controlling_thread`` (None
+    before threadpoolctl 3.8, which has no controlling thread)."""
+    try:
+        from threadpoolctl import OpenBLASController
+
+        return OpenBLASController.clear_controlling_thread
+    except (ImportError, AttributeError):  # pragma: no cover - threadpoolctl < 3.8
+        return None
+
+
+def _as_controller(action):
+    """Run a BLAS limit change so that it applies from any thread.
+
+    threadpoolctl >= 3.8 lets only one "controlling" thread change the limits
+    of a process-wide OpenBLAS pool (the others silently do nothing), so a
+    limit set in one thread could not be restored from another. Our changes
+    are serialized by ``_blas_lock``; each takes control and releases it.
+    """
+    clear = _blas_libs()[1]
+    if clear is None:  # pragma: no cover - threadpoolctl < 3.8
+        return action()
+    clear(force=True)
+    try:
+        return action()
+    finally:
+        clear(force=True)
 
 
 def _limit_blas():
-    """Set every BLAS library to one thread; return ``(set, limit)`` of those
-    changed (a library already at one thread, or whose limit cannot be
+    """Set every BLAS library to one thread; return ``(library, limit)`` of
+    those changed (a library already at one thread, or whose limit cannot be
     read, is left alone)."""
     saved = []
-    for get, put in _blas_libs():
-        limit = get()
+    for lib in _blas_libs()[0]:
+        limit = lib.get_num_threads()
         if limit is not None and limit != 1:
-            put(1)
-            saved.append((put, limit))
+            lib.set_num_threads(1)
+            saved.append((lib, limit))
     return tuple(saved)
 
 
 def _restore_blas(saved):
-    for put, limit in saved:
-        put(limit)
+    for lib, limit in saved:
+        lib.set_num_threads(limit)
 
 
 class _SingleThreadedBlas:
@@ -138,7 +139,7 @@ class _SingleThreadedBlas:
     def __enter__(self):
         with _blas_lock:
             if _blas["users"] == 0:
-                _blas["saved"] = _limit_blas()
+                _blas["saved"] = _as_controller(_limit_blas)
             _blas["users"] += 1
 
     def __exit__(self, *exc):
@@ -147,7 +148,7 @@ class _SingleThreadedBlas:
             if _blas["users"] == 0:
                 saved, _blas["saved"] = _blas["saved"], ()
                 if saved:
-                    _restore_blas(saved)
+                    _as_controller(lambda: _restore_blas(saved))
         return False
 
 
@@ -163,9 +164,8 @@ def single_threaded_blas():
     to finish (whichever thread it runs in) restores exactly the recorded
     limits. Nothing outlives the calls (a ``threadpool_limits`` per call would
     restore, under concurrency, the limit another call had set). The limits
-    are read and set by the libraries' own functions (:func:`_blas_libs`:
-    well under a microsecond each; a full ``threadpool_limits`` costs about
-    15).
+    are read and set through threadpoolctl's per-library controllers (a few
+    microseconds; a full ``threadpool_limits`` costs about 15).
 
     Returns
     -------
