@@ -280,9 +280,11 @@ def erf_terms(rho, ra, ta, rb, tb, a, b, want_grad):
             gb = -gn * (rb * rb)
             gc = gn * ((arg + arg) * (ra * rb))
         else:  # along fixed rho = +-1 (see erf_pair); F_c = G_c = 0
-            fa = -0.5 * fcoef * (ra * ra) / a
-            fb = -0.5 * fcoef * (rb * rb) / b
-            ga = gb = -gn * (ra * rb) ** 2
+            # grouped so that no factor underflows before the product does
+            # (r^2 / a ~ 1 / a^2 and r_a^2 r_b^2 ~ 1 / (a b) would at a ~ 1e160)
+            fa = -0.5 * (fcoef * ra) * (ra / a)
+            fb = -0.5 * (fcoef * rb) * (rb / b)
+            ga = gb = -g * ((ra * ra) * ((rb * rb) / dn))
     return f, g, fa, fb, fc, ga, gb, gc
 
 

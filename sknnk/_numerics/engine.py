@@ -29,8 +29,9 @@ import numpy as np
 from .. import _parallel
 from . import series
 from ._jit import njit
-from .activations import ABRELU, RELU, SERIES, ActivationSpec, diag_values
+from .activations import ABRELU, ERF_MIX, RELU, SERIES, ActivationSpec, diag_values
 from .gram import make_plan
+from .mixture import NTK_GRAD_MAX_VARIANCE as MIXTURE_NTK_GRAD_MAX
 from .layer import (
     diag_seed_step,
     diag_step,
@@ -468,7 +469,19 @@ def prepare(network, X, want_grad=False, n_jobs=None, seeds=False):
             return Points(network, X, want_grad, n_threads, seeds)
         except _BeyondSeries:
             network = network._replace(activation=spec.mixture)
-    return Points(network, X, want_grad, 1, seeds)
+    points = Points(network, X, want_grad, 1, seeds)
+    if want_grad and network.ntk and network.activation.code == ERF_MIX:
+        top = float(np.max(points.qa, initial=0.0))
+        if top > MIXTURE_NTK_GRAD_MAX:
+            raise ValueError(
+                f"The gradient of the NTK of {spec.name!r} at layer variance "
+                f"{top:.3g} is not representable in float64 (the partial "
+                f"dG/dSigma ~ Sigma^-2 underflows above {MIXTURE_NTK_GRAD_MAX:g}; "
+                "the kernel itself is fine): standardize X (e.g. "
+                "sklearn.preprocessing.StandardScaler), use a smaller sigma_w "
+                "or larger length_scale values, or fixed hyperparameters."
+            )
+    return points
 
 
 def _prepare_pair(network, X, Y, want_grad, n_jobs, seeds):

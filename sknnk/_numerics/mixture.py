@@ -52,6 +52,12 @@ INV_S = 1.0 / SCALES
 #: the faster and accurate choice below (benchmarks/series_error_map.py).
 SERIES_MAX_VARIANCE = {"tanh": 10.0, "sigmoid": 40.0}
 
+#: Layer variance above which the NTK gradients of the mixture are refused:
+#: the partials ``G_a``, ``G_b`` (~ ``q^-2`` at ``|rho| < 1``) underflow
+#: float64 near ``q ~ 1e150`` while the recursion multiplies them by
+#: ``dq * Theta ~ q^2`` (values and NNGP gradients are fine up to 1e300).
+NTK_GRAD_MAX_VARIANCE = 1e140
+
 
 def params(scale, offset, amplitude):
     """Engine parameters of ``phi(x) = offset + amplitude tanh(scale x)``."""
