@@ -426,27 +426,31 @@ def test_switch_between_series_and_mixture_is_continuous():
 # ---------------------------------------------------------------------------
 # issue 13, item 3: tanh NTK depth 2, sigma_w = sqrt(2), sigma_b = 1 at
 # first-layer variances ~38 (6.6e-6 off before the large tier)
-def test_issue_13_input_3():
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(3, 3))
-    X *= math.sqrt(3 * 18.5) / np.linalg.norm(X, axis=1)[:, None]
-    X[1] *= 1.02
+@pytest.mark.parametrize("method", ["series", "mixture"])
+def test_issue_13_input_3(method):
+    # layer-0 variances 37, 38 and 39.5 (q = 2 |x|^2 / 3 + 1), by either method
+    unit = np.random.default_rng(0).normal(size=(3, 3))
+    unit /= np.linalg.norm(unit, axis=1)[:, None]
+    q = np.array([37.0, 38.0, 39.5])
+    X = unit * np.sqrt(1.5 * (q - 1.0))[:, None]
     kernel = NTKKernel(depth=2, activation="tanh", sigma_w=math.sqrt(2.0), sigma_b=1.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        K, dK = kernel(X, eval_gradient=True)
+    spec = kernel._check_params()  # the resolved activation (shared, restored)
+    top = spec.series_max_variance
+    spec.series_max_variance = np.inf if method == "series" else 0.0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            K, dK = kernel(X, eval_gradient=True)
+    finally:
+        spec.series_max_variance = top
     names = [h.name for h in kernel.hyperparameters if not h.fixed]
-    q = [2.0 * (x @ x) / 3 + 1.0 for x in X]
-    assert 36.0 < min(q) and max(q) < 40.0
     for i, j in [(0, 1), (0, 2), (1, 2), (1, 1)]:
-        qx, qy = q[i], q[j]
-        rho = (2.0 * (X[i] @ X[j]) / 3 + 1.0) / (math.sqrt(qx) * math.sqrt(qy))
-        rho = min(rho, 1.0)
-        out = ref_kernels("tanh", 2, math.sqrt(2.0), 1.0, qx, qy, rho)
+        rho = min((2.0 * (X[i] @ X[j]) / 3 + 1.0) / math.sqrt(q[i] * q[j]), 1.0)
+        out = ref_kernels("tanh", 2, math.sqrt(2.0), 1.0, q[i], q[j], rho)
         scale = math.sqrt(out[3] * out[5])
         assert abs(K[i, j] - out[1]) <= 1e-9 * scale
-        g = _ref_log_gradient("tanh", True, 2, math.sqrt(2.0), 1.0, X[i] / math.sqrt(1.5),
-                              X[j] / math.sqrt(1.5))  # fmt: skip
+        g = _ref_log_gradient("tanh", True, 2, math.sqrt(2.0), 1.0,
+                              X[i] / math.sqrt(1.5), X[j] / math.sqrt(1.5))  # fmt: skip
         for col, p in enumerate("wb"):
             got = dK[i, j, names.index(f"sigma_{p}")]
             assert abs(got - g[col]) <= 1e-9 * scale
