@@ -454,3 +454,20 @@ def test_issue_13_input_3(method):
         for col, p in enumerate("wb"):
             got = dK[i, j, names.index(f"sigma_{p}")]
             assert abs(got - g[col]) <= 1e-9 * scale
+
+
+def test_signal_propagation_maps_at_large_variance():
+    # the scalar maps (Resolved.diag / dual) take the same method switch
+    from sknnk.signal_propagation import correlation_map, length_map
+
+    for act in ("tanh", "sigmoid"):
+        phi, dphi = REFERENCE[act]
+        for q in (10.0, 1e3, 1e10, 1e300):
+            want = ref_variance(phi, dphi, q)[0]
+            assert abs(length_map(q, act, sigma_w=1.0, sigma_b=0.0) - want) < 1e-14
+        q = 1e6
+        v = ref_variance(phi, dphi, q)[0]
+        for rho in (0.3, 0.99):
+            F, _ = ref_dual(phi, dphi, q, q, rho)
+            got = correlation_map(rho, act, sigma_w=1.0, sigma_b=0.0, q=q)
+            assert abs(got - F / v) < 1e-12, (act, rho, got, F / v)
