@@ -471,3 +471,13 @@ def test_signal_propagation_maps_at_large_variance():
             F, _ = ref_dual(phi, dphi, q, q, rho)
             got = correlation_map(rho, act, sigma_w=1.0, sigma_b=0.0, q=q)
             assert abs(got - F / v) < 1e-12, (act, rho, got, F / v)
+
+
+def test_bitwise_identical_for_every_n_jobs():
+    X = np.random.default_rng(4).normal(size=(70, 3)) * 20.0
+    kernel = NTKKernel(depth=2, activation="tanh", sigma_w=2.0)
+    K1, d1 = kernel(X, eval_gradient=True)
+    kernel.set_params(n_jobs=2)
+    K2, d2 = kernel(X, eval_gradient=True)
+    np.testing.assert_array_equal(K1, K2)
+    np.testing.assert_array_equal(d1, d2)
