@@ -15,6 +15,14 @@ sknnk: nested Gauss-Legendre quadrature of the 2-D Gaussian integrals and a
 five-point central difference of the reference recursion
 (``tests/test_series_accuracy.py``). ``refused`` marks a gradient the kernel
 refuses (a ``ValueError``); ``W`` a truncation warning of the kernel.
+
+tanh and sigmoid switch from the series to their Gaussian scale mixture
+(:mod:`sknnk._numerics.mixture`) above ``SERIES_MAX_VARIANCE``; ``--method
+series`` or ``--method mixture`` forces one method at every variance (to
+measure both where they overlap), ``--q`` chooses the variances::
+
+    python benchmarks/series_error_map.py --act tanh sigmoid --method mixture \
+        --q 1 38 100 1e3 1e6
 """
 
 import argparse
@@ -46,11 +54,18 @@ VARIANCES = (1e-2, 1e-1, 1.0, 10.0, 38.0, 100.0, 300.0, 1e3)
 RHOS = (-1.0, -0.9, -0.5, 0.0, 0.5, 0.9, 0.999, 1 - 1e-12)
 
 
-def entry_errors(activation, key, q, rho, ntk):
+#: ``series_max_variance`` that forces a method (tanh, sigmoid)
+FORCE = {"auto": None, "series": np.inf, "mixture": 0.0}
+
+
+def entry_errors(activation, key, q, rho, ntk, method="auto"):
     """``(value error, (grad_w error, grad_b error) or None, warned)``."""
     x, y, sw, sb = ref._pair(q, rho)
     cls = NTKKernel if ntk else NNGPKernel
     kernel = cls(depth=1, activation=activation, sigma_w=sw, sigma_b=sb)
+    spec = kernel._check_params()
+    if FORCE[method] is not None and spec.mixture is not None:
+        spec.series_max_variance = FORCE[method]  # the kernel's resolved copy
     X = np.vstack([x, y])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
@@ -70,7 +85,7 @@ def entry_errors(activation, key, q, rho, ntk):
     if dK is None:
         return e_value, None, warned
     g = ref.reference_gradient(x, y, key, 1, sw, sb, ntk)
-    names = [h.name for h in kernel.hyperparameters]
+    names = [h.name for h in kernel.hyperparameters if not h.fixed]
     e_grad = tuple(
         abs(dK[0, 1, names.index(f"sigma_{p}")] - g[i]) / scale
         for i, p in enumerate("wb")
@@ -82,18 +97,22 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--act", nargs="*", default=list(ACTIVATIONS))
     parser.add_argument("--ntk", type=int, default=1)
+    parser.add_argument("--method", choices=sorted(FORCE), default="auto")
+    parser.add_argument("--q", nargs="*", type=float, default=list(VARIANCES))
     args = parser.parse_args(argv)
     kind = "NTK" if args.ntk else "NNGP"
-    print(f"depth-1 {kind}; max over rho of |error| / sqrt(k(x,x) k(y,y))")
+    print(f"method {args.method}; depth-1 {kind}; max over rho of |error| / sqrt(k(x,x) k(y,y))")
     print(f"{'activation':14s} {'q':>7s} {'value':>9s} {'d/dlog sw':>10s} "
           f"{'d/dlog sb':>10s}  notes  seconds")  # fmt: skip
     for name in args.act:
         activation, key = ACTIVATIONS[name]
-        for q in VARIANCES:
+        for q in args.q:
             t0 = time.perf_counter()
             ev, gw, gb, warned, refused = 0.0, 0.0, 0.0, False, False
             for rho in RHOS:
-                e_value, e_grad, w = entry_errors(activation, key, q, rho, args.ntk)
+                e_value, e_grad, w = entry_errors(
+                    activation, key, q, rho, args.ntk, args.method
+                )
                 ev = max(ev, e_value)
                 warned = warned or w
                 if e_grad is None:

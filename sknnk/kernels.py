@@ -329,7 +329,9 @@ class NNGPKernel(_InfiniteWidthKernel):
         its leaky/absolute variants, erf, identity, step, sign, sin, cos,
         ArcCosine of every order, elu and selu are exact closed forms; the others
         (tanh, sigmoid, softplus, swish, gelu, ...) use a Hermite series
-        truncated adaptively at a relative remainder of 1e-13.
+        truncated adaptively at a relative remainder of 1e-13; tanh and
+        sigmoid switch to an exact Gaussian scale mixture of erf (closed-form
+        duals at every variance) above layer variance 38 and 100.
     sigma_w : float, default=sqrt(2)
         Standard deviation of the weights (before the ``1/sqrt(fan_in)``
         scaling). Must be > 0.

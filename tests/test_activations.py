@@ -283,8 +283,8 @@ def test_invalid_activation_objects(activation, exc, match):
 
 def test_large_variance_warns_with_bound():
     X = np.array([[30.0, 0.0], [0.0, 30.0]])
-    with pytest.warns(UserWarning, match="bounded by"):
-        NTKKernel(depth=2, activation="tanh", sigma_w=3.0)(X)
+    with pytest.warns(UserWarning, match="bounded by"):  # (tanh: no longer)
+        NTKKernel(depth=2, activation="softplus", sigma_w=3.0)(X)
 
 
 # ---------------------------------------------------------------------------

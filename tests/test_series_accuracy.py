@@ -350,7 +350,8 @@ def test_warning_once_names_the_user_line_and_the_fix():
     from sknnk._numerics import series
 
     series.reset_warnings()
-    kernel = NNGPKernel(depth=2, activation="tanh", sigma_w=3.0)
+    # (tanh and sigmoid no longer warn: their scale mixture takes over)
+    kernel = NNGPKernel(depth=2, activation="softplus", sigma_w=3.0)
     X = _big_inputs()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -373,7 +374,7 @@ def test_warning_inside_gpr_fit_points_outside_the_libraries():
     X = _big_inputs()
     y = np.sin(X[:, 0])
     kernel = NNGPKernel(
-        depth=2, activation="tanh", sigma_w=3.0, sigma_w_bounds="fixed",
+        depth=2, activation="softplus", sigma_w=3.0, sigma_w_bounds="fixed",
         sigma_b_bounds="fixed",
     )  # fmt: skip
     with warnings.catch_warnings(record=True) as caught:

@@ -27,6 +27,7 @@ import numpy as np
 from ._jit import njit
 from .bvn import elu_orthant, mills, mills_minus_half
 from .layer import correlation
+from .mixture import AMP_S, AMPLITUDES, INV_S, INV_S2
 
 # Integer codes used by the compiled recursion.
 SERIES = 0
@@ -40,8 +41,9 @@ ARCCOS = 7  # prm = (order,) with order >= 2 (0 is STEP, 1 is RELU)
 SIN = 8
 COS = 9
 ELU = 10  # prm = (alpha, lam): lam * (max(x, 0) + alpha * (exp(min(x, 0)) - 1))
+ERF_MIX = 11  # prm = (gamma, alpha, beta): alpha + beta tanh(gamma x), by a mixture
 
-N_PRM = 2  # length of the parameter array
+N_PRM = 3  # length of the parameter array
 
 _TWO_PI = 2.0 * math.pi
 _RHO_SNAP = 4e-15
@@ -268,6 +270,118 @@ def elu_partials(alpha, lam, a, b, c, want_grad):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def erf_terms(rho, ra, ta, rb, tb, a, b, want_grad):
+    """``(F, G, F_a, F_b, F_c, G_a, G_b, G_c)`` of erf at the variances ``a``,
+    ``b`` and the snapped correlation ``rho``, from the :func:`erf_point`
+    values ``(ra, ta)``, ``(rb, tb)`` of ``a`` and ``b`` (:func:`erf_pair`;
+    at ``rho = +-1`` the partials along fixed ``rho``). Partials zero unless
+    ``want_grad``."""
+    fa = fb = fc = ga = gb = gc = 0.0
+    arg, dn = erf_pair(rho, ra, rb, ta, tb, 1.0)
+    sdn = math.sqrt(dn)
+    g = 4.0 / math.pi * (ra * rb) / sdn
+    f = 2.0 / math.pi * math.atan2(arg, sdn)
+    if want_grad:
+        # D = A B Dn: F_a = -k c / (A sqrt(D)), G_a = -G B / D, G_c = 4 G c / D
+        fcoef = -2.0 / math.pi * arg / sdn
+        gn = g / dn
+        if abs(rho) < 1.0:
+            fa = fcoef * (ra * ra)
+            fb = fcoef * (rb * rb)
+            fc = g
+            ga = -gn * (ra * ra)
+            gb = -gn * (rb * rb)
+            gc = gn * ((arg + arg) * (ra * rb))
+        else:  # along fixed rho = +-1 (see erf_pair); F_c = G_c = 0
+            # grouped so that no factor underflows before the product does
+            # (r^2 / a ~ 1 / a^2 and r_a^2 r_b^2 ~ 1 / (a b) would at a ~ 1e160)
+            fa = -0.5 * (fcoef * ra) * (ra / a)
+            fb = -0.5 * (fcoef * rb) * (rb / b)
+            ga = gb = -g * ((ra * ra) * ((rb * rb) / dn))
+    return f, g, fa, fb, fc, ga, gb, gc
+
+
+@njit(cache=True, nogil=True)
+def mixture_partials(prm, a, b, c, want_grad):
+    r"""``(F, G, F_a, F_b, F_c, G_a, G_b, G_c)`` of ``phi(x) = alpha + beta
+    tanh(gamma x)``, ``prm = (gamma, alpha, beta)``, by the Gaussian scale
+    mixture ``tanh(x) ~= sum_k a_k erf(x / s_k)`` of
+    :mod:`sknnk._numerics.mixture` (sup errors of ``phi`` to ``phi'''``
+    below 6e-13; tanh is ``(1, 0, 1)``, sigmoid ``(1/2, 1/2, 1/2)``).
+
+    With ``sigma_k = s_k / gamma`` each term is erf at the covariance scaled
+    by ``1 / (sigma_i sigma_j)``, whose correlation is the ``rho`` of
+    ``(a, b, c)`` for every pair (computed once, snapped as for every closed
+    form):
+
+    .. math::
+
+        F = \alpha^2 + \beta^2 \sum_{ij} a_i a_j
+            F_{erf}(a / \sigma_i^2, b / \sigma_j^2; \rho),\qquad
+        G = \beta^2 \sum_{ij} \frac{a_i a_j}{\sigma_i \sigma_j}
+            G_{erf}(a / \sigma_i^2, b / \sigma_j^2; \rho)
+
+    (``E[erf(u / s)] = 0``: the offset only adds ``alpha^2``), and the partials
+    by the chain rule (``d/da`` of a term is its erf partial over
+    ``sigma_i^2``, ``d/dc`` over ``sigma_i sigma_j``), from :func:`erf_terms`
+    -- at ``rho = +-1`` along fixed ``rho``. ``K^2`` terms whatever the
+    variances. The points are taken in a canonical order (the smaller
+    variance first), so ``F(a, b, c)`` and ``F(b, a, c)`` agree bit for bit.
+    """
+    if b < a:  # canonical order: the same bits for (a, b) and (b, a)
+        f, g, fb, fa, fc, gb, ga, gc = _mixture_sum(prm, b, a, c, want_grad)
+        return f, g, fa, fb, fc, ga, gb, gc
+    return _mixture_sum(prm, a, b, c, want_grad)
+
+
+@njit(cache=True, nogil=True)
+def _mixture_sum(prm, a, b, c, want_grad):
+    """The pair sum of :func:`mixture_partials` in the given order."""
+    gamma, alpha, beta = prm[0], prm[1], prm[2]
+    g2 = gamma * gamma
+    rho, _ = _rho(a, b, c)
+    k = AMPLITUDES.shape[0]
+    bs = np.empty(k)
+    rb = np.empty(k)
+    tb = np.empty(k)
+    for j in range(k):
+        bs[j] = b * (g2 * INV_S2[j])
+        rb[j], tb[j] = erf_point(bs[j])
+    f = g = fa = fb = fc = ga = gb = gc = 0.0
+    for i in range(k):
+        ai = a * (g2 * INV_S2[i])
+        ra, ta = erf_point(ai)
+        fi = gi = fai = fbi = fci = gai = gbi = gci = 0.0
+        for j in range(k):
+            t = erf_terms(rho, ra, ta, rb[j], tb[j], ai, bs[j], want_grad)
+            wj, vj = AMPLITUDES[j], AMP_S[j]
+            fi += wj * t[0]
+            gi += vj * t[1]
+            if want_grad:
+                fai += wj * t[2]
+                fbi += (wj * INV_S2[j]) * t[3]
+                fci += vj * t[4]
+                gai += vj * t[5]
+                gbi += (vj * INV_S2[j]) * t[6]
+                gci += (vj * INV_S[j]) * t[7]
+        wi, vi = AMPLITUDES[i], AMP_S[i]
+        f += wi * fi
+        g += vi * gi
+        if want_grad:
+            fa += (wi * INV_S2[i]) * fai
+            fb += wi * fbi
+            fc += vi * fci
+            ga += (vi * INV_S2[i]) * gai
+            gb += vi * gbi
+            gc += (vi * INV_S[i]) * gci
+    b2 = beta * beta
+    bg = b2 * g2
+    bg2 = bg * g2
+    return (alpha * alpha + b2 * f, bg * g, bg * fa, bg * fb, bg * fc,
+            bg2 * ga, bg2 * gb, bg2 * gc)  # fmt: skip
+
+
+@njit(cache=True, nogil=True, inline="always")
 def closed_form_partials(code, prm, a, b, c, want_grad):
     """Return ``(F, G, F_a, F_b, F_c, G_a, G_b, G_c)`` of a closed-form activation.
 
@@ -285,26 +399,9 @@ def closed_form_partials(code, prm, a, b, c, want_grad):
         rho, _ = _rho(a, b, c)
         ra, ta = erf_point(a)
         rb, tb = erf_point(b)
-        arg, dn = erf_pair(rho, ra, rb, ta, tb, 1.0)
-        sdn = math.sqrt(dn)
-        g = 4.0 / math.pi * (ra * rb) / sdn
-        f = 2.0 / math.pi * math.atan2(arg, sdn)
-        if want_grad:
-            # D = A B Dn: F_a = -k c / (A sqrt(D)), G_a = -G B / D, G_c = 4 G c / D
-            fcoef = -2.0 / math.pi * arg / sdn
-            gn = g / dn
-            if abs(rho) < 1.0:
-                fa = fcoef * (ra * ra)
-                fb = fcoef * (rb * rb)
-                fc = g
-                ga = -gn * (ra * ra)
-                gb = -gn * (rb * rb)
-                gc = gn * ((arg + arg) * (ra * rb))
-            else:  # along fixed rho = +-1 (see erf_pair); F_c = G_c = 0
-                fa = -0.5 * fcoef * (ra * ra) / a
-                fb = -0.5 * fcoef * (rb * rb) / b
-                ga = gb = -gn * (ra * rb) ** 2
-        return f, g, fa, fb, fc, ga, gb, gc
+        return erf_terms(rho, ra, ta, rb, tb, a, b, want_grad)
+    if code == ERF_MIX:
+        return mixture_partials(prm, a, b, c, want_grad)
     if code == SIN or code == COS:
         # e^{-(a+b)/2} (sinh c, cosh c) = h (+-(1 - e^{-2|c|}), 1 + e^{-2|c|})
         # with h = e^{-t/2} / 2 <= 1/2 (no overflow) and 1 - e^{-2|c|} by expm1
@@ -397,6 +494,9 @@ def closed_form_diag(code, prm, q):
     Not for the ReLU family (:func:`relu_family_diag_values`) nor ELU
     (:func:`elu_diag_values`).
     """
+    if code == ERF_MIX:  # the pair sum at rho = 1 (duplicates get these numbers)
+        t = mixture_partials(prm, q, q, q, True)
+        return t[0], t[1], t[2] + t[3] + t[4], t[5] + t[6] + t[7]
     if code == ERF:
         # the pair form at rho = 1 (duplicates get the same numbers):
         # Dn = (1 + 4q) / (1 + 2q)^2, W = 4 / (pi sqrt(1 + 4q)) = 4/pi r^2 / sqrt(Dn)
@@ -497,15 +597,25 @@ class ActivationSpec:
         None, in which case the series engine derives them by Stein's identity.
     kink : bool
         Whether ``phi`` or a derivative the series needs has a kink at 0.
+    mixture : ActivationSpec or None
+        For a series activation with an exact closed form at large variance
+        (tanh, sigmoid: the scale mixture ``ERF_MIX``), that closed form.
+    series_max_variance : float
+        With ``mixture``: the largest layer variance at which the series is
+        used (the engine evaluates every layer of a call by the mixture when
+        one of its variances exceeds it).
     """
 
-    def __init__(self, name, code, prm=(), funcs=None, kink=False):
+    def __init__(self, name, code, prm=(), funcs=None, kink=False, mixture=None,
+                 series_max_variance=math.inf):  # fmt: skip
         self.name = name
         self.kink = kink
         self.code = code
         self.prm = np.zeros(N_PRM)
         self.prm[: len(prm)] = prm
         self.funcs = funcs
+        self.mixture = mixture
+        self.series_max_variance = float(series_max_variance)
 
 
 def diag_values(code, prm, q):

@@ -29,8 +29,9 @@ import numpy as np
 from .. import _parallel
 from . import series
 from ._jit import njit
-from .activations import ABRELU, RELU, SERIES, ActivationSpec, diag_values
+from .activations import ABRELU, ERF_MIX, RELU, SERIES, ActivationSpec, diag_values
 from .gram import make_plan
+from .mixture import NTK_GRAD_MAX_VARIANCE as MIXTURE_NTK_GRAD_MAX
 from .layer import (
     diag_seed_step,
     diag_step,
@@ -343,10 +344,13 @@ class Points:
         layers = []
         # the series' truncation warning: once per activation, kernel, depth
         self._key = (spec.name, "NTK" if network.ntk else "NNGP", network.depth)
+        self.activation = spec  # the method of this call (see prepare)
         if spec.code == SERIES:
             funcs = spec.funcs
 
             def values(q):
+                if np.max(q, initial=0.0) > spec.series_max_variance:
+                    raise _BeyondSeries  # prepare switches to spec.mixture
                 # each function sampled once per layer, for the diagonal and
                 # for the coefficient tables of the same layer
                 try:
@@ -479,17 +483,57 @@ class Points:
         return self.q[-1], self.dq[:3, -1]
 
 
+class _BeyondSeries(Exception):
+    """A layer variance beyond the series range of an activation that has a
+    closed-form mixture (raised before any series work for that layer)."""
+
+
 def prepare(network, X, want_grad=False, n_jobs=None, seeds=False):
     """The :class:`Points` of ``X`` (validated, float64, 2-D, already divided
     by the length scales) for ``network``.
 
     ``n_jobs`` bounds the threads that sample series activations; ``seeds``
-    also runs the seed direction of the length-scale gradient.
+    also runs the seed direction of the length-scale gradient. A series
+    activation with a closed-form mixture (tanh, sigmoid) uses the mixture
+    for every layer as soon as one layer variance exceeds its
+    ``series_max_variance`` (``Points.activation`` is the spec used).
     """
-    n_threads = 1
-    if network.activation.code == SERIES:
+    spec = network.activation
+    if spec.code == SERIES:
         n_threads = min(_parallel.n_workers_of(n_jobs), os.cpu_count() or 1)
-    return Points(network, X, want_grad, n_threads, seeds)
+        try:
+            return Points(network, X, want_grad, n_threads, seeds)
+        except _BeyondSeries:
+            network = network._replace(activation=spec.mixture)
+    points = Points(network, X, want_grad, 1, seeds)
+    if want_grad and network.ntk and network.activation.code == ERF_MIX:
+        top = float(np.max(points.qa, initial=0.0))
+        if top > MIXTURE_NTK_GRAD_MAX:
+            raise ValueError(
+                f"The gradient of the NTK of {spec.name!r} at layer variance "
+                f"{top:.3g} is not representable in float64 (the partial "
+                f"dG/dSigma ~ Sigma^-2 underflows above {MIXTURE_NTK_GRAD_MAX:g}; "
+                "the kernel itself is fine): standardize X (e.g. "
+                "sklearn.preprocessing.StandardScaler), use a smaller sigma_w "
+                "or larger length_scale values, or fixed hyperparameters."
+            )
+    return points
+
+
+def _prepare_pair(network, X, Y, want_grad, n_jobs, seeds):
+    """``(network, px, py)``: the :class:`Points` of ``X`` and of ``Y`` (``py
+    is px`` for ``Y = None``) by one method, and the network of that method
+    (a series activation switches to its mixture for both point sets when
+    either needs it, see :func:`prepare`)."""
+    px = prepare(network, X, want_grad, n_jobs, seeds)
+    py = px if Y is None else prepare(network, Y, want_grad, n_jobs)
+    if px.activation is not py.activation:
+        mixed = network._replace(activation=network.activation.mixture)
+        if px.activation.code == SERIES:
+            px = prepare(mixed, X, want_grad, n_jobs, seeds)
+        else:
+            py = prepare(mixed, Y, want_grad, n_jobs)
+    return network._replace(activation=px.activation), px, py
 
 
 def _common_terms(px, py):
@@ -560,8 +604,7 @@ def gram(network, X, Y=None, eval_gradient=False, n_jobs=None, verbose=0, label=
     )
     X = scaled_inputs(network, X)
     Y = None if symmetric else scaled_inputs(network, Y)
-    px = prepare(network, X, want_grad, n_jobs, seeds=ard)
-    py = px if symmetric else prepare(network, Y, want_grad, n_jobs)
+    network, px, py = _prepare_pair(network, X, Y, want_grad, n_jobs, ard)
     _common_terms(px, py)
     diagonal = px.diagonal(network.ntk) if symmetric else None
     params = px.params  # layer_params(network, X.shape[1])

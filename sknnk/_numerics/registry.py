@@ -38,6 +38,7 @@ import numpy as np
 from scipy import special
 
 from . import activations as _na
+from . import mixture as _mix
 from . import series, smooth
 
 Funcs = tuple  # (phi, phi', phi'' or None, phi''' or None)
@@ -67,6 +68,12 @@ class Entry:
     jump : callable
         ``jump(*prm)``: whether ``phi`` jumps (``phi'`` has a Dirac mass,
         taken as 0 by the duals, as a finite network has no gradient there).
+    mixture : callable or None
+        For a series family with an exact closed form where the series is not
+        accurate: ``mixture(*prm)`` returns its ``(code, engine_prm)``
+        (:data:`~sknnk._numerics.activations.ERF_MIX`, used above the
+        layer variance ``SERIES_MAX_VARIANCE[family]`` of
+        :mod:`sknnk._numerics.mixture`).
     """
 
     family: str
@@ -76,6 +83,7 @@ class Entry:
     kinks: Callable = lambda *prm: ()
     degree: Callable = lambda *prm: None
     jump: Callable = lambda *prm: False
+    mixture: Callable | None = None
 
 
 def _series(*prm):
@@ -130,8 +138,11 @@ _ENTRY_LIST = [
     Entry("cos", {"cos": ()}, smooth.cos, lambda: (_na.COS, ())),
     Entry("elu", {"elu": (1.0, 1.0), "selu": (smooth.SELU_ALPHA, smooth.SELU_SCALE)},
           smooth.elu, lambda alpha, lam: (_na.ELU, (alpha, lam)), kinks=_at_zero),
-    Entry("tanh", {"tanh": ()}, smooth.tanh, _series),
-    Entry("sigmoid", {"sigmoid": ()}, smooth.sigmoid, _series),
+    Entry("tanh", {"tanh": ()}, smooth.tanh, _series,
+          mixture=lambda: (_na.ERF_MIX, _mix.params(1.0, 0.0, 1.0))),
+    # sigmoid(x) = 1/2 + tanh(x / 2) / 2
+    Entry("sigmoid", {"sigmoid": ()}, smooth.sigmoid, _series,
+          mixture=lambda: (_na.ERF_MIX, _mix.params(0.5, 0.5, 0.5))),
     Entry("softplus", {"softplus": ()}, smooth.softplus, _series),
     Entry("swish", {"swish": (), "silu": ()}, smooth.swish, _series),
     Entry("gelu", {"gelu": ()}, smooth.gelu, _series),
@@ -192,7 +203,12 @@ class Resolved(_na.ActivationSpec):
         funcs = entry.funcs(*prm)
         kinks = tuple(entry.kinks(*prm))
         kink = code == _na.SERIES and 0.0 in kinks
-        super().__init__(name, code, engine_prm, funcs=funcs, kink=kink)
+        mix, top = None, np.inf
+        if entry.mixture is not None:
+            mix = _na.ActivationSpec(name, *entry.mixture(*prm), funcs=funcs)
+            top = _mix.SERIES_MAX_VARIANCE[entry.family]
+        super().__init__(name, code, engine_prm, funcs=funcs, kink=kink,
+                         mixture=mix, series_max_variance=top)  # fmt: skip
         self.entry = entry
         self.params = prm
         self.kinks = kinks
@@ -231,11 +247,20 @@ class Resolved(_na.ActivationSpec):
         V, W, dV, dW : ndarray of shape (n,)
         """
         q = np.ascontiguousarray(q, dtype=float).reshape(-1)
-        if self.code == _na.SERIES:
+        spec = self._method(q)
+        if spec.code == _na.SERIES:
             return series.diag_values(self.funcs, q, derivatives, self.kink)
         return tuple(
-            np.asarray(a, dtype=float) for a in _na.diag_values(self.code, self.prm, q)
+            np.asarray(a, dtype=float) for a in _na.diag_values(spec.code, spec.prm, q)
         )
+
+    def _method(self, q):
+        """The spec that evaluates the variances ``q``: the mixture where one
+        exceeds :attr:`series_max_variance` (as the engine chooses), else
+        this one."""
+        if self.mixture is not None and np.max(q, initial=0.0) > self.series_max_variance:
+            return self.mixture
+        return self
 
     def dual(self, q: float, c) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         r"""``F, G, dF/dc`` at the covariance ``[[q, c q], [c q, q]]``.
@@ -257,10 +282,11 @@ class Resolved(_na.ActivationSpec):
         F, G, F_c : ndarray of shape (n,)
         """
         c = np.asarray(c, dtype=float).reshape(-1)
-        if self.code != _na.SERIES:
+        spec = self._method(np.array([q], dtype=float))
+        if spec.code != _na.SERIES:
             out = np.array(
                 [
-                    _na.closed_form_partials(self.code, self.prm, q, q, ci * q, True)
+                    _na.closed_form_partials(spec.code, spec.prm, q, q, ci * q, True)
                     for ci in c
                 ]  # fmt: skip
             ).reshape(-1, 8)

@@ -1,0 +1,64 @@
+r"""Gaussian scale mixture of tanh (and of sigmoid): the fitted constants.
+
+.. math::
+
+    \tanh(x) \approx \sum_{k=1}^{K} a_k \operatorname{erf}(x / s_k),\qquad
+    \operatorname{sech}^2(x) \approx \sum_k w_k e^{-x^2 / s_k^2},\quad
+    w_k = \frac{2 a_k}{\sqrt\pi\, s_k},
+
+with ``K = 22`` geometric scales ``s_k`` in ``[0.32, 4.5]`` and positive
+amplitudes ``a_k`` (no cancellation between terms), fitted by
+``benchmarks/fit_mixture.py`` (linear least squares on the residuals of
+``phi .. phi'''`` over ``x in [0, 30]``, with ``sum a_k = 1`` and ``sum w_k =
+1`` exact: the sign-function limit at large variance and the slope
+``tanh'(0) = 1`` at small variance). Sup errors on ``x in [0, 40]`` (step
+1e-3) against numpy's ``tanh``: ``phi`` 6.0e-15, ``phi'`` 3.9e-15, ``phi''``
+3.6e-14, ``phi'''`` 5.5e-13 (``tests/test_mixture.py`` checks them
+independently). ``sigmoid(x) = 1/2 + tanh(x/2) / 2`` uses the same mixture
+with scales ``2 s_k``.
+
+Each term ``erf(x / s)`` has the closed-form dual of erf at the scaled
+covariance ``[[a, c], [c, b]] / s^2`` (the cross terms at ``c / (s_i s_j)``),
+so ``E[tanh(u) tanh(v)] = sum_ij a_i a_j F_erf(a / s_i^2, b / s_j^2, c / (s_i
+s_j))``: ``K^2`` arcsine terms per entry at every layer variance (1e-300 to
+1e300), see :func:`sknnk._numerics.activations.mixture_partials`.
+"""
+
+import numpy as np
+
+#: Number of terms.
+K = 22
+#: Scales ``s_k``.
+SCALES = np.geomspace(0.32, 4.5, K)
+#: Amplitudes ``a_k`` of ``erf(x / s_k)`` (benchmarks/fit_mixture.py).
+AMPLITUDES = np.array([
+    2.2884205394838759e-09, 3.2805055981238717e-07, 1.4435293048139779e-05,
+    2.5042329724161532e-04, 2.1051415949319783e-03, 1.0058531445698160e-02,
+    3.0907318845048486e-02, 6.7172037997507081e-02, 1.1104842385830312e-01,
+    1.4749631235981731e-01, 1.6373414535033023e-01, 1.5582806020183920e-01,
+    1.2848750058133721e-01, 9.1133128031402319e-02, 5.4139739933309207e-02,
+    2.5748211707073684e-02, 9.2088863189297883e-03, 2.2831025870889304e-03,
+    3.5328220517694044e-04, 2.9819528032505507e-05, 1.1516584966401394e-06,
+    1.6866406894436012e-08,
+])  # fmt: skip
+#: ``1 / s_k^2`` and ``a_k / s_k`` (the amplitudes of ``phi'`` up to ``2/sqrt(pi)``,
+#: which the erf dual's ``G`` carries).
+INV_S2 = 1.0 / SCALES**2
+AMP_S = AMPLITUDES / SCALES
+INV_S = 1.0 / SCALES
+
+#: Layer variance above which the engine uses the mixture instead of the
+#: Hermite series, per activation (``sknnk._numerics.engine``): the series is
+#: the faster and accurate choice below (benchmarks/series_error_map.py).
+SERIES_MAX_VARIANCE = {"tanh": 38.0, "sigmoid": 100.0}
+
+#: Layer variance above which the NTK gradients of the mixture are refused:
+#: the partials ``G_a``, ``G_b`` (~ ``q^-2`` at ``|rho| < 1``) underflow
+#: float64 near ``q ~ 1e150`` while the recursion multiplies them by
+#: ``dq * Theta ~ q^2`` (values and NNGP gradients are fine up to 1e300).
+NTK_GRAD_MAX_VARIANCE = 1e140
+
+
+def params(scale, offset, amplitude):
+    """Engine parameters of ``phi(x) = offset + amplitude tanh(scale x)``."""
+    return (float(scale), float(offset), float(amplitude))
