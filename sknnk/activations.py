@@ -20,8 +20,8 @@ neural-tangents). ELU and SELU are evaluated through the bivariate normal
 distribution function (about 1e-14 relative, see :class:`ELU`).
 
 Hermite series (see Notes of :class:`sknnk.NTKKernel`; ``"tanh"`` and
-``"sigmoid"`` above layer variance 38 and 100 by an exact Gaussian scale
-mixture of erf, :mod:`sknnk._numerics.mixture`): ``"tanh"``,
+``"sigmoid"`` above layer variance 38 and 100 by a Gaussian scale mixture
+of erf (sup error of phi below 1e-14), :mod:`sknnk._numerics.mixture`): ``"tanh"``,
 ``"sigmoid"``, ``"softplus"``, ``"swish"`` (= ``"silu"``), ``"gelu"`` (exact
 ``x Phi(x)``), ``"gelu_tanh"``, the other names of :data:`ACTIVATION_NAMES`,
 user callables (:class:`Custom`).
