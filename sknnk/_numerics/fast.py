@@ -443,6 +443,22 @@ def begin_row(out, grad, i, tile, diag, task, want_grad):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def start_row(out, grad, i, tile, diag, task, want_grad, buffers, p):
+    """:func:`begin_row` and, for a non-empty row segment, its layer 0
+    (:func:`seed_row` into ``buffers = (s, t, dsb, dsw, dtb, dtw)``).
+
+    Returns ``(ri, xi, w, c0, y0, orow)`` (those of :func:`begin_row` and
+    the segment's view ``out[ri, c0 : c0 + w]``); ``w <= 0``: nothing to do.
+    """
+    ri, xi, _, w, c0, y0 = begin_row(out, grad, i, tile, diag, task, want_grad)
+    orow = out[ri, c0 : c0 + max(w, 0)]
+    if w > 0:
+        s, t, dsb, dsw, dtb, dtw = buffers
+        seed_row(orow, w, s, t, dsb, dsw, dtb, dtw, p, want_grad)
+    return ri, xi, w, c0, y0, orow
+
+
+@njit(cache=True, nogil=True, inline="always")
 def row_buffers(width, want_grad, like):
     """Scratch state of a row segment, ``(s, t, dsb, dsw, dtb, dtw)`` in the
     dtype of ``like`` (the derivatives empty unless ``want_grad``)."""
@@ -505,15 +521,16 @@ def fast_driver(erf, want_grad):
         Py = cols.P
         ab_, dd = fam
         kc = unpack(cst)
-        s, t, dsb, dsw, dtb, dtw = row_buffers(j1 - j0, want_grad, out)
+        buffers = row_buffers(j1 - j0, want_grad, out)
+        s, t, dsb, dsw, dtb, dtw = buffers
         for i in range(i0, i1):
-            ri, xi, _, w, c0, y0 = begin_row(out, grad, i, tile, diag, task, want_grad)
+            # orow and the views below are 1-D: indices in range(w) need no
+            # wraparound checks, so the loops vectorise
+            ri, xi, w, c0, y0, orow = start_row(
+                out, grad, i, tile, diag, task, want_grad, buffers, p
+            )
             if w <= 0:
                 continue
-            # 1-D views: indices in range(w) need no wraparound checks, so the
-            # loops below vectorise
-            orow = out[ri, c0 : c0 + w]
-            seed_row(orow, w, s, t, dsb, dsw, dtb, dtw, p, want_grad)
             for layer in range(depth):
                 x0 = Px[layer, F_SQ, xi]
                 x1 = Px[layer, F_RS, xi]

@@ -72,7 +72,7 @@ from .fast import (
     mirror_tile,
     relu_point_table,
     row_buffers,
-    seed_row,
+    start_row,
     store_row,
     unpack,
 )
@@ -575,12 +575,13 @@ def tile_series(out, grad, tile, rows, cols, diag, par, nterms, p, task):
         for lev in range(LEVELS + 1):
             for j in range(j0, j1):
                 ncol[layer, lev] = max(ncol[layer, lev], cols.need[layer, lev, j - yo])
+    buffers = (s, t, dsb, dsw, dtb, dtw)
     for i in range(i0, i1):
-        ri, xi, _, w, c0, y0 = begin_row(out, grad, i, tile, diag, task, want_grad)
+        ri, xi, w, c0, y0, orow = start_row(
+            out, grad, i, tile, diag, task, want_grad, buffers, p
+        )
         if w <= 0:
             continue
-        orow = out[ri, c0 : c0 + w]
-        seed_row(orow, w, s, t, dsb, dsw, dtb, dtw, p, want_grad)
         for layer in range(depth):
             ia = rows.iq[layer, xi]
             iqy = cols.iq[layer, y0 : y0 + w]
