@@ -105,3 +105,17 @@ def client():
     yield client
     client.close()
     cluster.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_truncation_warnings():
+    """Every test starts with no series truncation warning shown yet.
+
+    sknnk states each truncation warning once per key and process; a test that
+    expects one (``pytest.warns``) or reads the bound it states must not
+    depend on which tests ran before it in the same process (pytest-xdist
+    runs the files in two processes, in an order that varies).
+    """
+    from sknnk._numerics import series
+
+    series.reset_warnings()

@@ -7,13 +7,21 @@ overflows or cancels), the outer one over ``u`` by mpmath's tanh-sinh
 quadrature split at the kink and at the scales of the integrand. Partial
 derivatives and kernel gradients are central differences of that reference.
 Nothing here calls sknnk to obtain a right value.
+
+The mpmath values of :func:`dual` and :func:`dual40` at the arguments of the
+tests below take minutes to compute: they are stored in
+``tests/elu_references.json`` (``tests/make_elu_references.py`` regenerates the
+file or checks every value), and ``test_stored_references_are_the_mpmath_values``
+recomputes a sample of them here.
 """
 
 import warnings
+from pathlib import Path
 
 import mpmath as mp
 import numpy as np
 import pytest
+from _stored import stored
 from scipy.integrate import IntegrationWarning
 
 from sknnk import NNGPKernel, NTKKernel
@@ -22,6 +30,11 @@ DPS = 20
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 PRM = {"elu": (1.0, 1.0), "selu": (SELU_ALPHA, SELU_SCALE)}
+_STORED = stored(
+    Path(__file__).with_name("elu_references.json"),
+    "mpmath values of dual (20 digits, tanh-sinh) and dual40 (40 digits, "
+    "Gauss-Legendre) of tests/test_elu_scale.py at the arguments its tests use",
+)
 
 
 def _mills(x):
@@ -59,6 +72,7 @@ def _inner(alpha, mu, sg):
     return f, g
 
 
+@_STORED
 def dual(key, a, b, c):
     """``(F, G)`` of ELU/SELU for the covariance ``[[a, c], [c, b]]`` (mpmath)."""
     alpha, lam = (mp.mpf(v) for v in PRM[key])
@@ -122,6 +136,7 @@ def _inner40(alpha, mu, sg):
     return pos + alpha * (tilt - mp.ncdf(-t)), mp.ncdf(t) + alpha * tilt
 
 
+@_STORED
 def dual40(key, a, b, c):
     """``(F, G)`` of ELU/SELU at ``[[a, c], [c, b]]`` to ~40 digits (mpmath),
     at every scale including the smallest (no digits lost to cancellation).
@@ -588,3 +603,29 @@ def test_ntk_gradient_at_tiny_variance(key):
     assert np.all(np.isfinite(dK))
     err = np.abs(dK - gref) / (sd[:, None] * sd[None, :])[..., None]
     assert np.max(err) < 1e-8
+
+
+# ---------------------------------------------------------------------------
+# the stored values are the mpmath values
+
+
+def test_stored_references_are_the_mpmath_values():
+    # every 64th stored 40-digit value (all regimes: the grid sorts by
+    # activation, then by the binary value of the variances) and two 20-digit
+    # ones, recomputed; the other tests' calls find their values in the file
+    from _stored import from_text
+
+    table = dual40.store.values()["dual40"]
+    keys = sorted(table)[::64]
+    assert len(keys) >= 10
+    for key in keys:
+        name, *numbers = key.split("|")
+        got = dual40.compute(name, *(from_text(t) for t in numbers))
+        for g, w in zip(got, (from_text(t) for t in table[key])):
+            assert abs(g - w) <= mp.mpf("1e-35") * abs(w), key
+    for key, a, b, rho in [("elu", 60.0, 80.0, 0.5), ("selu", 4e4, 3e4, 0.99999)]:
+        c = rho * np.sqrt(a) * np.sqrt(b)
+        want = dual.lookup(key, a, b, c)
+        assert want is not None, (key, a, b, c)
+        for g, w in zip(dual.compute(key, a, b, c), want):
+            assert abs(g - w) <= mp.mpf("1e-18") * abs(w)
