@@ -442,3 +442,35 @@ def test_relu_like_series_huge_inputs_finite_within_bound(activation, ntk):
     np.testing.assert_allclose(k(X[:3], X), K[:3], rtol=1e-13)
     with pytest.raises(ValueError, match="does not resolve the kernel's gradient"):
         k(X, eval_gradient=True)
+
+
+# ---------------------------------------------------------------------------
+# series activations at layer variances below 1e-300
+
+
+@pytest.mark.parametrize("activation, slope2", [("tanh", 1.0), ("gelu", 0.25)])
+@pytest.mark.parametrize("v", [1e-200, 1e-302, 1e-306])
+def test_series_tiny_variances_keep_the_correlation(activation, slope2, v):
+    """At layer variance ``v`` these activations are linear to O(v): phi(u)
+    = phi'(0) u, so by hand K = phi'(0)^2 c (NNGP) and Theta = 2 phi'(0)^2 c
+    (NTK, depth 1, sigma_w = 1, sigma_b = 0), c = x.y / d. The correlation
+    was lost below 1e-300 (a floor of 1e-300 in the series' inverse square
+    roots and truncation limits: 0.006 instead of 0.6 at 1e-302)."""
+    X = np.array([[1.0, 0.0], [0.6, 0.8]]) * np.sqrt(2 * v)
+    c = X @ X.T / 2
+    for cls, factor in ((NNGPKernel, 1.0), (NTKKernel, 2.0)):
+        K = cls(activation=activation, sigma_w=1.0, sigma_b=0.0)(X)
+        np.testing.assert_allclose(K, factor * slope2 * c, rtol=1e-12)
+
+
+def test_series_deep_small_sigma_w_keeps_the_correlation():
+    """tanh with sigma_w = 0.01, sigma_b = 0 is linear at every layer: the
+    layer variance shrinks by 1e-4 per layer (to ~5e-309 at depth 76) and
+    the correlation stays that of the inputs, 0.6, up to the O(q^2) bend of
+    an odd activation's correlation map at the first layers' variances
+    (q <= 5e-5: a few 1e-9); it was 0.06."""
+    X = np.array([[1.0, 0.0], [0.6, 0.8]])
+    K = NNGPKernel(activation="tanh", depth=76, sigma_w=0.01, sigma_b=0.0)(X)
+    assert np.isfinite(K).all() and K[0, 0] > 0
+    np.testing.assert_allclose(K[0, 1] / np.sqrt(K[0, 0]) / np.sqrt(K[1, 1]), 0.6,
+                               rtol=1e-7)  # fmt: skip

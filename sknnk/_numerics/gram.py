@@ -931,8 +931,13 @@ def _transposed(coef):
 
 
 def _inv_sqrt(q):
-    """``1 / sqrt(q)``, 0 where ``q <= 0``."""
-    return np.where(q > 0.0, 1.0 / np.sqrt(np.maximum(q, 1e-300)), 0.0)
+    """``1 / sqrt(q)``, 0 where ``q <= 0`` (a positive layer variance is at
+    least the smallest normal number, :func:`sknnk._numerics.engine.check_range`,
+    so the floor only guards the masked entries)."""
+    return np.where(q > 0.0, 1.0 / np.sqrt(np.maximum(q, _TINY)), 0.0)
+
+
+_TINY = np.finfo(np.float64).tiny
 
 
 def _points(record, sl):

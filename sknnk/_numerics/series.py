@@ -100,6 +100,9 @@ _ACCEPT_BOUND = 1e-10  # stated bound up to which a tier is kept (_enough)
 _THREADED_SIZE = 1 << 18  # grid samples from which sampling uses threads
 
 _basis_cache = {}
+# smallest normal float64: floors of divisions by variances and energies, which
+# are either 0 or normal numbers (sknnk._numerics.engine.check_range)
+_TINY = np.finfo(np.float64).tiny
 
 
 def _step_for(q, kink):
@@ -317,7 +320,7 @@ def diag_values(funcs, q, want_grad=True, kink=False, samples=None):
     zero = np.zeros_like(v)
     if not want_grad:
         return v, wv, zero, zero
-    inv2q = np.where(q > 0, 0.5 / np.maximum(q, 1e-300), 0.0)
+    inv2q = np.where(q > 0, 0.5 / np.maximum(q, _TINY), 0.0)
     wz = w * (z * z - 1.0)
     if funcs[2] is None:
         dv = (f0.times(f0) @ wz) * inv2q
@@ -614,7 +617,7 @@ def _fit(sampled, q, n_tables, min_terms, n_basis, kink):
     active = np.arange(n_points)
     if not extra:
         energy_all = np.array(norms)
-        limit_all = tols[:, None] * energy_all + 1e-300
+        limit_all = tols[:, None] * energy_all  # relative at every scale
     lo, hi = 0, min(cap, _START_TERMS)
     while active.size:
         every = active.size == n_points
@@ -634,7 +637,7 @@ def _fit(sampled, q, n_tables, min_terms, n_basis, kink):
         if extra:
             sub = [c[rows, :hi] for c in coefs]
             tails, energy = _tails(sub, [n[rows] for n in norms], q[rows], hi, extra)
-            ok = np.all(tails <= tols[:, None] * energy + 1e-300, axis=0)
+            ok = np.all(tails <= tols[:, None] * energy, axis=0)
         else:  # (the energies and their limits of every point, formed once)
             tails = energy_all[:, rows] - sums[:, rows]
             ok = (tails <= limit_all[:, rows]).all(axis=0)
@@ -650,7 +653,7 @@ def _fit(sampled, q, n_tables, min_terms, n_basis, kink):
     n_terms = width - extra
     coef = np.stack([c[:, :n_terms] for c in tails[1]])
     rem = tails[0]
-    rel = np.max(rem / np.maximum(energy, 1e-300), axis=1, initial=0.0)
+    rel = np.max(rem / np.maximum(energy, _TINY), axis=1, initial=0.0)
     return _Fit(coef, rem, n_terms, ok, 2 * float(max(rel[:2])), float(max(rel)))
 
 
