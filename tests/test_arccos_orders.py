@@ -99,3 +99,44 @@ def test_high_order_psd_and_no_warning():
             K = NTKKernel(depth=3, activation=ArcCosine(5))(X)
     w = np.linalg.eigvalsh(K)
     assert w.min() >= -1e-12 * w.max()
+
+
+def _k_recurrence(n, rho, dps=150):
+    """``k_n(rho)`` by the arc-cosine recurrence in ``dps``-digit arithmetic
+    (an independent evaluation: it cancels for ``rho < 0``, which the digits
+    absorb)."""
+    with mp.workdps(dps):
+        rho = mp.mpf(rho)
+        theta = mp.acos(rho)
+        s2 = (1 - rho) * (1 + rho)
+        k_prev = (mp.pi - theta) / (2 * mp.pi)
+        k = (mp.sqrt(s2) + (mp.pi - theta) * rho) / (2 * mp.pi)
+        for m in range(2, n + 1):
+            k, k_prev = (2 * m - 1) * rho * k + (m - 1) ** 2 * s2 * k_prev, k
+        return +k
+
+
+@pytest.mark.parametrize("n", [2, 6, 10, 20])
+@pytest.mark.parametrize("rho", [-0.3, -0.9, -0.99, -0.999999])
+def test_negative_correlation_relative_accuracy(n, rho):
+    """At rho < 0 the kernel is far below its diagonal (k_10(-0.99) ~ 1e-16
+    k_10(1)); it must keep its own relative accuracy and never be negative
+    (the forward recurrence returned -3e-8 for n = 10 at rho = -0.99)."""
+    X = _pair(rho, 1.0, 1.0)
+    # the correlation of the float rows, exactly
+    x, y = (mp.matrix([float(v) for v in row]) for row in X)
+    r = mp.fsum(a * b for a, b in zip(x, y)) / mp.sqrt(
+        mp.fsum(a * a for a in x) * mp.fsum(b * b for b in y)
+    )
+    # k_n ~ (1 + rho)^(n + 1/2) near -1: a few ulps of rounding of rho in
+    # the kernel's float correlation move it by (n + 1/2) 4 eps / (1 + rho)
+    tol = 1e-12 + (n + 0.5) * 4 * 2.2e-16 / (1 + rho)
+    K = NNGPKernel(depth=1, activation=ArcCosine(n), sigma_w=1.0, sigma_b=0.0)(X)
+    ref = float(_k_recurrence(n, r))
+    assert K[0, 1] > 0.0
+    assert abs(K[0, 1] - ref) <= tol * ref, (K[0, 1], ref)
+    # the NTK, Theta = k_n + n^2 k_(n-1) rho, itself subtracts at rho < 0:
+    # relative to the diagonal
+    T = NTKKernel(depth=1, activation=ArcCosine(n), sigma_w=1.0, sigma_b=0.0)(X)
+    ref_t = ref + n * n * float(_k_recurrence(n - 1, r) * r)
+    assert abs(T[0, 1] - ref_t) <= 1e-14 * T[0, 0]

@@ -74,9 +74,8 @@ def _arccos_k(n, rho, theta, sin_t):
 
     which follows from ``E[relu(u)^m relu(v)^m]`` by Gaussian integration by
     parts and gives Cho and Saul's ``J_2``, ``J_3`` and ``k_m(1) = (2m - 1)!!
-    / 2``. Every term is non-negative for ``rho >= 0``; for ``rho < 0`` the
-    rounding stays at ``eps k_n(1)``, i.e. relative to ``sqrt(k(x, x) k(y,
-    y))``.
+    / 2``. Every term is non-negative for ``rho >= 0``, where it is used;
+    ``rho < 0`` is :func:`_arccos_k_obtuse`.
     """
     s2 = sin_t * sin_t
     k_prev2 = 0.0
@@ -86,6 +85,49 @@ def _arccos_k(n, rho, theta, sin_t):
         k_next = (2 * m - 1) * rho * k + (m - 1) * (m - 1) * s2 * k_prev
         k_prev2, k_prev, k = k_prev, k, k_next
     return k, k_prev, k_prev2
+
+
+#: Gauss-Legendre rule of :func:`_arccos_k_obtuse` (exact for polynomials of
+#: degree 127: the integrand is ``(1 - t^2)^n`` times a smooth factor).
+_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(64)
+
+
+@njit(cache=True, nogil=True)
+def _arccos_k_obtuse(n, rho, sin_t):
+    r"""``(k_n, k_(n-1), k_(n-2))`` for ``rho < 0``, ``n >= 2``, by quadrature.
+
+    With ``w ~ N(0, I_2)`` in polar form, ``k_m = 2^m m! / (2 pi) int
+    (cos(a) cos(a - theta))^m da`` over the arc where both cosines are
+    positive (length ``pi - theta``); about its midpoint, with ``h = (pi -
+    theta) / 2``,
+
+    .. math::
+
+        k_m = \frac{2^m m!\, h}{2\pi} \int_{-1}^{1}
+              \left[\sin(h(1 + t)) \sin(h(1 - t))\right]^m dt,
+
+    a positive integrand: no cancellation (the recurrence of
+    :func:`_arccos_k` cancels for ``rho < 0``, where ``k_n`` is far below
+    ``k_n(1)``). ``pi - theta = atan2(sin(theta), -rho)`` keeps its relative
+    accuracy as ``rho -> -1``. Measured against the recurrence in 150-digit
+    arithmetic: <= 1e-13 relative for ``n <= 60`` down to ``rho = -0.99``,
+    <= 2e-12 for ``n <= 20`` at ``rho = -0.999999``.
+    """
+    h = 0.5 * math.atan2(sin_t, -rho)
+    s0 = s1 = s2 = 0.0  # the integrals of b^n, b^(n-1), b^(n-2)
+    for i in range(_GL_NODES.shape[0]):
+        t = _GL_NODES[i]
+        b = math.sin(h * (1.0 + t)) * math.sin(h * (1.0 - t))
+        p = _GL_WEIGHTS[i] * b ** (n - 2)
+        s2 += p
+        s1 += p * b
+        s0 += (p * b) * b
+    c2 = h / _TWO_PI  # 2^m m! h / (2 pi) at m = n - 2
+    for m in range(1, n - 1):
+        c2 *= 2.0 * m
+    c1 = c2 * (2.0 * (n - 1))
+    c0 = c1 * (2.0 * n)
+    return c0 * s0, c1 * s1, c2 * s2
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -471,7 +513,10 @@ def closed_form_partials(code, prm, a, b, c, want_grad):
     if s == 0.0:
         return 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
     theta, sin_t = _angle(rho)
-    kn, kn1, kn2 = _arccos_k(n, rho, theta, sin_t)
+    if rho < 0.0:
+        kn, kn1, kn2 = _arccos_k_obtuse(n, rho, sin_t)
+    else:
+        kn, kn1, kn2 = _arccos_k(n, rho, theta, sin_t)
     sn1 = s ** (n - 1)
     f = sn1 * s * kn
     g = n * n * sn1 * kn1
