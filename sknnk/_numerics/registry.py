@@ -69,7 +69,7 @@ class Entry:
         ``jump(*prm)``: whether ``phi`` jumps (``phi'`` has a Dirac mass,
         taken as 0 by the duals, as a finite network has no gradient there).
     mixture : callable or None
-        For a series family with an exact closed form where the series is not
+        For a series family with a closed form where the series is not
         accurate: ``mixture(*prm)`` returns its ``(code, engine_prm)``
         (:data:`~sknnk._numerics.activations.ERF_MIX`, used above the
         layer variance ``SERIES_MAX_VARIANCE[family]`` of
