@@ -330,8 +330,8 @@ class NNGPKernel(_InfiniteWidthKernel):
         ArcCosine of every order, elu and selu are exact closed forms; the others
         (tanh, sigmoid, softplus, swish, gelu, ...) use a Hermite series
         truncated adaptively at a relative remainder of 1e-13; tanh and
-        sigmoid switch to a Gaussian scale mixture of erf (sup error 6e-15; closed-form
-        duals at every variance) above layer variance 38 and 100.
+        sigmoid switch to a Gaussian scale mixture of erf (sup error 6e-15;
+        closed-form duals at every variance) above layer variance 38 and 100.
     sigma_w : float, default=sqrt(2)
         Standard deviation of the weights (before the ``1/sqrt(fan_in)``
         scaling). Must be > 0.
