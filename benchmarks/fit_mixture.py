@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/fit_mixture.py            # fit, print the constants and sup errors
+    python benchmarks/fit_mixture.py  # fit; print the constants, sup errors
     python benchmarks/fit_mixture.py --scan     # also scan K and the scale range
 
 ``tanh(x) ~= sum_k a_k erf(x / s_k)`` with ``K`` geometric scales ``s_k`` in
@@ -94,9 +94,14 @@ def main():
     np.set_printoptions(precision=17, floatmode="unique")
     print(f"K = {K}, scales = np.geomspace({S_MIN}, {S_MAX}, {K})")
     print("amplitudes =", repr(a))
-    print("sum a - 1 =", a.sum() - 1.0, " sum w - 1 =", (2 * a / (s * _SQRT_PI)).sum() - 1)
+    print(
+        "sum a - 1 =", a.sum() - 1.0, " sum w - 1 =", (2 * a / (s * _SQRT_PI)).sum() - 1
+    )
     names = ("phi", "phi'", "phi''", "phi'''")
-    print("sup errors:", ", ".join(f"{n} {e:.2e}" for n, e in zip(names, sup_errors(s, a))))
+    print(
+        "sup errors:",
+        ", ".join(f"{n} {e:.2e}" for n, e in zip(names, sup_errors(s, a))),
+    )
 
 
 if __name__ == "__main__":

@@ -101,7 +101,10 @@ def main(argv=None):
     parser.add_argument("--q", nargs="*", type=float, default=list(VARIANCES))
     args = parser.parse_args(argv)
     kind = "NTK" if args.ntk else "NNGP"
-    print(f"method {args.method}; depth-1 {kind}; max over rho of |error| / sqrt(k(x,x) k(y,y))")
+    print(
+        f"method {args.method}; depth-1 {kind}; "
+        "max over rho of |error| / sqrt(k(x,x) k(y,y))"
+    )
     print(f"{'activation':14s} {'q':>7s} {'value':>9s} {'d/dlog sw':>10s} "
           f"{'d/dlog sb':>10s}  notes  seconds")  # fmt: skip
     for name in args.act:

@@ -174,7 +174,9 @@ def _inputs(q, rho, one_minus=None, d=2):
     if one_minus is None:
         one_minus = 1.0 - abs(rho)
     sin = math.sqrt(one_minus * (2.0 - one_minus))
-    return np.array([r, 0.0]), np.array([math.copysign(1.0, rho) * (1.0 - one_minus) * r, sin * r])
+    return np.array([r, 0.0]), np.array(
+        [math.copysign(1.0, rho) * (1.0 - one_minus) * r, sin * r]
+    )
 
 
 def ref_kernels(act, depth, sw, sb, qx, qy, rho, one_minus=None):
@@ -283,6 +285,7 @@ def _ref_log_gradient(act, ntk, depth, sw, sb, x, y, h=1e-3):
     five-point central difference: truncation ``h^4 k^(5) / 30`` (``k^(5)``
     of the order of ``k`` times the log-slopes to the fifth, at most ~1e2
     here) ~ 3e-12 k, rounding ~ 1e-15 k / h ~ 1e-12 k."""
+
     def k(e, which):
         w = sw * math.exp(e) if which == "w" else sw
         b = sb * math.exp(e) if which == "b" else sb

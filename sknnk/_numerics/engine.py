@@ -31,7 +31,6 @@ from . import series
 from ._jit import njit
 from .activations import ABRELU, ERF_MIX, RELU, SERIES, ActivationSpec, diag_values
 from .gram import make_plan
-from .mixture import NTK_GRAD_MAX_VARIANCE as MIXTURE_NTK_GRAD_MAX
 from .layer import (
     diag_seed_step,
     diag_step,
@@ -40,6 +39,7 @@ from .layer import (
     row_exponents,
     scales,
 )
+from .mixture import NTK_GRAD_MAX_VARIANCE as MIXTURE_NTK_GRAD_MAX
 
 _EMPTY_COEF = np.zeros((1, 1, 1, 1))
 _EMPTY_REM = np.zeros((1, 1, 1))

@@ -258,7 +258,8 @@ class Resolved(_na.ActivationSpec):
         """The spec that evaluates the variances ``q``: the mixture where one
         exceeds :attr:`series_max_variance` (as the engine chooses), else
         this one."""
-        if self.mixture is not None and np.max(q, initial=0.0) > self.series_max_variance:
+        top = np.max(q, initial=0.0)
+        if self.mixture is not None and top > self.series_max_variance:
             return self.mixture
         return self
 
