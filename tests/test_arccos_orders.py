@@ -12,7 +12,9 @@ import pytest
 from sknnk import NNGPKernel, NTKKernel
 from sknnk.activations import ArcCosine
 
-mp.mp.dps = 20
+# mpmath precision is set per reference (mp.workdps), never globally: other
+# test modules rely on the digits they set at import
+_DPS = 20
 
 
 def _relu_moment(n, mu, sd):
@@ -31,15 +33,16 @@ def _k_ref(n, rho):
     """``E[relu(u)^n relu(v)^n]`` for unit variances and correlation ``rho``
     by quadrature over ``u`` in [0, 14] (the rest is below 1e-30 of the
     diagonal for n <= 7) of ``u^n E[relu(v)^n | u]``, ``v | u ~ N(rho u,
-    1 - rho^2)``."""
-    rho = mp.mpf(rho)
-    if rho == 1:
-        return mp.fac2(2 * n - 1) / 2
-    if rho == -1:
-        return mp.mpf(0)
-    sd = mp.sqrt(1 - rho * rho)
-    return mp.quad(lambda u: u**n * mp.npdf(u) * _relu_moment(n, rho * u, sd),
-                   [0, 3, 14], method="gauss-legendre")  # fmt: skip
+    1 - rho^2)``, at ``_DPS`` digits."""
+    with mp.workdps(_DPS):
+        rho = mp.mpf(rho)
+        if rho == 1:
+            return mp.fac2(2 * n - 1) / 2
+        if rho == -1:
+            return mp.mpf(0)
+        sd = mp.sqrt(1 - rho * rho)
+        return mp.quad(lambda u: u**n * mp.npdf(u) * _relu_moment(n, rho * u, sd),
+                       [0, 3, 14], method="gauss-legendre")  # fmt: skip
 
 
 def _pair(rho, scale_x, scale_y, d=3):
@@ -123,11 +126,12 @@ def test_negative_correlation_relative_accuracy(n, rho):
     k_10(1)); it must keep its own relative accuracy and never be negative
     (the forward recurrence returned -3e-8 for n = 10 at rho = -0.99)."""
     X = _pair(rho, 1.0, 1.0)
-    # the correlation of the float rows, exactly
-    x, y = (mp.matrix([float(v) for v in row]) for row in X)
-    r = mp.fsum(a * b for a, b in zip(x, y)) / mp.sqrt(
-        mp.fsum(a * a for a in x) * mp.fsum(b * b for b in y)
-    )
+    # the correlation of the float rows, to 50 digits
+    with mp.workdps(50):
+        x, y = (mp.matrix([float(v) for v in row]) for row in X)
+        r = mp.fsum(a * b for a, b in zip(x, y)) / mp.sqrt(
+            mp.fsum(a * a for a in x) * mp.fsum(b * b for b in y)
+        )
     # k_n ~ (1 + rho)^(n + 1/2) near -1: a few ulps of rounding of rho in
     # the kernel's float correlation move it by (n + 1/2) 4 eps / (1 + rho)
     tol = 1e-12 + (n + 0.5) * 4 * 2.2e-16 / (1 + rho)
