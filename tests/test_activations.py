@@ -298,19 +298,19 @@ def _mp_phi2(h, k, rho):
     split where the second factor is a (smoothed) step."""
     import mpmath as mp
 
-    mp.mp.dps = 30
-    h, k, rho = mp.mpf(h), mp.mpf(k), mp.mpf(rho)
-    if rho == 1:
-        return mp.ncdf(min(h, k))
-    if rho == -1:
-        return max(mp.mpf(0), mp.ncdf(h) - mp.ncdf(-k))
-    r = mp.sqrt((1 - rho) * (1 + rho))
-    # breakpoints resolve the far tail (the integrand lives within ~1/|h| of h)
-    pts = [h - 20, h - 5, h - 1, h - 0.2]
-    if rho != 0 and k / rho < h:
-        pts.append(k / rho)
-    pts = [-mp.inf] + sorted(pts) + [h]
-    return mp.quad(lambda x: mp.npdf(x) * mp.ncdf((k - rho * x) / r), pts)
+    with mp.workdps(30):  # (never the global precision other modules set)
+        h, k, rho = mp.mpf(h), mp.mpf(k), mp.mpf(rho)
+        if rho == 1:
+            return mp.ncdf(min(h, k))
+        if rho == -1:
+            return max(mp.mpf(0), mp.ncdf(h) - mp.ncdf(-k))
+        r = mp.sqrt((1 - rho) * (1 + rho))
+        # breakpoints resolve the far tail (the integrand lives within ~1/|h| of h)
+        pts = [h - 20, h - 5, h - 1, h - 0.2]
+        if rho != 0 and k / rho < h:
+            pts.append(k / rho)
+        pts = [-mp.inf] + sorted(pts) + [h]
+        return mp.quad(lambda x: mp.npdf(x) * mp.ncdf((k - rho * x) / r), pts)
 
 
 @pytest.mark.parametrize(
@@ -336,24 +336,25 @@ def test_bivariate_normal_cdf_log_weight_deep_tail():
 
     from sknnk._numerics.bvn import phi2w
 
-    mp.mp.dps = 40
-    for s in (2.0, 6.0, 30.0, 45.0):
-        for rho in (-0.5, 0.3, 0.95, 0.9999):
-            r = np.sqrt((1 - rho) * (1 + rho))
-            h, k, lw = -s, -rho * s, 0.5 * s * s
-            # Plackett: Phi(h) Phi(k) + int_0^asin(rho) of the density in t
-            H, K, LW = mp.mpf(h), mp.mpf(k), mp.mpf(lw)
+    with mp.workdps(40):  # (never the global precision other modules set)
+        for s in (2.0, 6.0, 30.0, 45.0):
+            for rho in (-0.5, 0.3, 0.95, 0.9999):
+                r = np.sqrt((1 - rho) * (1 + rho))
+                h, k, lw = -s, -rho * s, 0.5 * s * s
+                # Plackett: Phi(h) Phi(k) + int_0^asin(rho) of the density in t
+                H, K, LW = mp.mpf(h), mp.mpf(k), mp.mpf(lw)
 
-            def dens(t, H=H, K=K, LW=LW):
-                return mp.exp(
-                    LW - (H * H + K * K - 2 * H * K * mp.sin(t)) / (2 * mp.cos(t) ** 2)
-                )
+                def dens(t, H=H, K=K, LW=LW):
+                    return mp.exp(
+                        LW
+                        - (H * H + K * K - 2 * H * K * mp.sin(t)) / (2 * mp.cos(t) ** 2)
+                    )
 
-            ref = mp.exp(LW) * mp.ncdf(H) * mp.ncdf(K)
-            ref += mp.quad(dens, [0, mp.asin(rho)]) / (2 * mp.pi)
-            # rounding of lw alone costs lw * 1.1e-16 relative
-            rtol = 2e-14 + 2e-16 * lw
-            assert_allclose(phi2w(h, k, rho, r, lw), float(ref), rtol=rtol)
+                ref = mp.exp(LW) * mp.ncdf(H) * mp.ncdf(K)
+                ref += mp.quad(dens, [0, mp.asin(rho)]) / (2 * mp.pi)
+                # rounding of lw alone costs lw * 1.1e-16 relative
+                rtol = 2e-14 + 2e-16 * lw
+                assert_allclose(phi2w(h, k, rho, r, lw), float(ref), rtol=rtol)
 
 
 def _elu_partials(key, a, b, c):
