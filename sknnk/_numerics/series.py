@@ -31,7 +31,7 @@ on a unit scale in ``u``, so at layer variance ``q`` their sampled form
 ``phi(sqrt(q) z)`` has features of width ``1 / sqrt(q)`` in ``z``. Their
 Hermite coefficients stay flat up to ``k ~ q`` and decay beyond, like
 ``exp(-c sqrt(k / q))`` for tanh-like functions (nearest singularity at
-``|Im u| = pi / 2``) and algebraically for kinks (user activations with kinks). The
+``|Im u| = pi / 2``) and algebraically for kinks (user activations). The
 number of terms is therefore linear in the variance (measured, tolerance
 1e-13 on ``r_N``: tanh about 90 q for ``phi``, 130 q for ``phi'``, 180 q
 for ``phi''``; gelu, softplus, sigmoid and swish 20-40 q), and so is the cost
@@ -68,7 +68,6 @@ relu + r``: arc-cosine kernels; cross terms such as ``E[relu(u) r(v)]`` are
 decaying residual ``r``), or, for gelu and swish, the dual of ``x erf(x /
 s)`` with the same mixture. Not implemented yet.
 """
-
 
 import math
 import os
