@@ -293,7 +293,8 @@ def _probe_terms(network, X, Y, want_grad):
         return None
     kink = network.activation.kink
     terms, grids = [], []
-    for layer, t in enumerate(one.nterms):
+    # (a depth-0 network evaluates no activation: no layer, no table)
+    for layer, t in enumerate(one.nterms[: one.qa.shape[0]]):
         step = series._step_for(one.qa[layer], kink)
         if t > series._MAX_TERMS:
             step = series._Z_STEP  # the large tier

@@ -244,6 +244,13 @@ def test_homogeneous_activations_keep_their_correlation(activation, degree, c):
         with pytest.raises(ValueError, match="overflows"):
             k(X * c)
         return
+    # the true diagonal c^(2k) K_ii in log10 (not representable as a product)
+    true_log = power + np.log10(np.diag(K))
+    if np.any(true_log < np.log10(np.finfo(float).smallest_subnormal)):
+        # below every float64 number: refused, not returned as an all-zero row
+        with pytest.raises(ValueError, match="underflows float64 to 0"):
+            k(X * c)
+        return
     if power < -300:  # below the normal range: finite, gradually underflowed
         Kc = k(X * c)
         assert np.all(np.isfinite(Kc)) and np.max(np.abs(Kc)) < 1e-290
@@ -474,3 +481,25 @@ def test_series_deep_small_sigma_w_keeps_the_correlation():
     assert np.isfinite(K).all() and K[0, 0] > 0
     np.testing.assert_allclose(K[0, 1] / np.sqrt(K[0, 0]) / np.sqrt(K[1, 1]), 0.6,
                                rtol=1e-7)  # fmt: skip
+
+
+@pytest.mark.parametrize("cls", [NNGPKernel, NTKKernel])
+def test_kernel_underflowing_to_zero_is_a_clear_error(cls):
+    # ArcCosine(10), depth 2, no bias, inputs ~1e-3: Sigma^1 ~ q0^10 ~ 1e-56 and
+    # k(x, x) ~ (1e-56)^10 ~ 1e-560, below every float64 number: an all-zero
+    # Gram would lose every correlation, so it is refused (the diagonal too)
+    from sknnk.activations import ArcCosine
+
+    X = np.random.default_rng(0).normal(size=(5, 3)) * 1e-3
+    k = cls(depth=2, activation=ArcCosine(10), sigma_b=0.0)
+    for call in (k, k.diag):
+        match = "row 0 underflows float64 to 0.*sigma_b > 0"
+        with pytest.raises(ValueError, match=match):
+            call(X)
+    # with a bias the variances stay >= sigma_b^2: computed
+    K = cls(depth=2, activation=ArcCosine(10), sigma_b=0.1)(X)
+    assert np.all(K > 0.0) and np.all(np.isfinite(K))
+    # a zero row without bias is exactly 0 (no underflow): computed
+    Z = np.vstack([np.zeros(3), np.ones(3)])
+    K0 = cls(depth=2, activation=ArcCosine(3), sigma_b=0.0)(Z)
+    assert K0[0, 0] == 0.0 and K0[1, 1] > 0.0

@@ -591,3 +591,19 @@ def test_cold_relu_value_call_compiles_one_sknnk_function(tmp_path):
     compiled = json.loads(proc.stdout.splitlines()[-1])
     ours = [name for name in compiled if name.startswith("sknnk.")]
     assert ours == ["sknnk._numerics.fast.fast_driver.<locals>.tile_fast"], compiled
+
+
+@pytest.mark.parametrize("depth", [0, 2])
+def test_series_probe_of_the_memory_model(depth):
+    # the probe of the series terms (taken by the memory guard when memory is
+    # tight) for a depth-0 network, whose recursion evaluates no activation
+    from sknnk._memory import _probe_terms
+    from sknnk._validation import check_length_scale
+
+    X = np.random.default_rng(0).normal(size=(50, 4))
+    est = NTKKernel(depth=depth, activation="tanh")
+    ls = check_length_scale("NTKKernel", est.length_scale, 4)
+    network = est._network(est._check_params(), np.dtype("float64"), ls)
+    terms, grids = _probe_terms(network, X, None, True)
+    assert len(terms) == len(grids) == depth  # one entry per activated layer
+    assert all(t > 0 for t in terms) and all(g > 0 for g in grids)

@@ -236,6 +236,32 @@ def check_range(quantity, values, layer, network):
     )
 
 
+def _check_lost(final, first, network):
+    """Refuse a kernel that underflows to 0 for a row of positive variance.
+
+    ``k(x, x)`` is then below the smallest number of float64 (e.g.
+    ``ArcCosine(10)`` at depth 2 on inputs ~1e-3 without bias: ~1e-510), so
+    the whole row of the Gram would be returned as 0 and every correlation
+    lost. Values in the subnormal range keep their absolute accuracy and
+    are returned (gradual underflow). ``final`` is the last layer's
+    ``Sigma(x, x)`` or ``Theta(x, x)``, ``first`` the layer-0 variances.
+    """
+    if not final.shape[0] or final.min() > 0.0:
+        return  # the common case, one reduction
+    lost = (final == 0.0) & (first > 0.0)
+    if not lost.any():
+        return
+    i = int(np.flatnonzero(lost)[0])
+    raise ValueError(
+        f"The kernel k(x, x) of row {i} underflows {np.dtype(network.dtype).name} "
+        f"to 0 at depth={network.depth} (sigma_w={network.sigma_w:g}, "
+        f"sigma_b={network.sigma_b:g}, activation {network.activation.name!r}) "
+        "although its input variance is positive: the kernel is not "
+        "representable; standardize X (e.g. sklearn.preprocessing.StandardScaler), "
+        "use sigma_b > 0, a larger sigma_w or a smaller depth."
+    )
+
+
 def _check_normalised_tangent(q, t, layer, network):
     """Refuse a layer-normalised NTK at a point of zero variance whose tangent
     kernel is not 0 (trained biases of the standard parameterization with
@@ -423,6 +449,7 @@ class Points:
             late = False  # (a non-finite Theta is the NTK's to report)
         if network.ntk and not late:
             check_range("the NTK Theta(x, x)", self.t, depth, network)
+        _check_lost(self.t if network.ntk else self.q[depth], self.q[0], network)
         self.coef, self.rem, self.nterms = _EMPTY_COEF, _EMPTY_REM, _EMPTY_N
         self._series = (spec.funcs, depth, n_tables, spec.kink)
         if layers:
