@@ -723,7 +723,8 @@ class FiniteMLP:
         Minimises :math:`\frac{1}{2N}\sum_i\|f(x_i) - y_i\|^2 +
         \frac{\lambda}{2}\|w - w_0\|^2` (``ridge`` :math:`\lambda`) from the
         current weights, which are updated in place (call :meth:`initialize`
-        first, or let ``train`` do it when there are no weights yet).
+        first, or let ``train`` do it when there are no weights yet). A run
+        that diverges raises and restores the weights it started from.
 
         Parameters
         ----------
@@ -786,18 +787,25 @@ class FiniteMLP:
         record = set(steps.tolist())
         N = X.shape[0]
         eta = float(learning_rate)
-        w0 = [W.copy() for W in self.weights_] if ridge else None
-        b0 = [b.copy() for b in self.biases_] if ridge else None
+        # the weights at the call: the ridge's anchor, and what a diverged
+        # run restores (no network is left with overflowed weights)
+        w0 = [W.copy() for W in self.weights_]
+        b0 = [b.copy() for b in self.biases_]
+
+        def diverged(step):
+            self.weights_[:], self.biases_[:] = w0, b0
+            return _diverged(owner, step)
+
         snapshots = {}
         for k in range(n_steps + 1):
             f, acts, cache = self._forward(X)
             resid = f - y  # (E, N, n_outputs)
             if not np.isfinite(resid).all():
-                raise _diverged(owner, k)
+                raise diverged(k)
             if k in record:
                 snap = {"loss": 0.5 * np.sum(resid**2, axis=(1, 2)) / N}
                 if not np.isfinite(snap["loss"]).all():
-                    raise _diverged(owner, k)
+                    raise diverged(k)
                 if X_eval is not None:
                     snap["outputs"] = self.predict(X_eval)
                 snapshots[k] = snap

@@ -205,9 +205,15 @@ def test_finite_mlp_train_refuses_overflow_and_divergence():
     net = finite.FiniteMLP(width=16, depth=2, random_state=0)
     with pytest.raises(ValueError, match="at step 0 the initial network"):
         net.train(X0 * 1e160, Y0, n_steps=3)
-    net = finite.FiniteMLP(width=16, depth=2, random_state=0)
+    net = finite.FiniteMLP(width=16, depth=2, random_state=0).initialize(X0.shape[1])
+    start = [W.copy() for W in net.weights_] + [b.copy() for b in net.biases_]
     with pytest.raises(ValueError, match="training diverged: lower 'learning_rate'"):
         net.train(X0, Y0, n_steps=60, learning_rate=1e3)
+    # the diverged run leaves the network as it found it, and it still trains
+    after = net.weights_ + net.biases_
+    assert all(np.array_equal(a, b) for a, b in zip(start, after, strict=True))
+    loss = net.train(X0, Y0, n_steps=5, learning_rate=0.1)["train_loss"]
+    assert np.all(np.isfinite(loss))
     with pytest.raises(ValueError, match="y passed to FiniteMLP.train contains NaN"):
         net.train(X0, np.where(Y0 > 0, np.nan, Y0), n_steps=1)
 
