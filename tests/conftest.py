@@ -119,3 +119,49 @@ def _fresh_truncation_warnings():
     from sknnk._numerics import series
 
     series.reset_warnings()
+
+
+# --------------------------------------------------- tests that must run alone
+# The suite runs on pytest-xdist workers (setup.cfg). A test marked
+# ``exclusive`` measures wall-clock latency (Ctrl-C): the other workers' CPU
+# load would be measured with it. Every test holds a lock on one file of the
+# run, shared, and an exclusive test holds it exclusively, so it starts once
+# the other workers' current tests have finished and no test starts before it
+# ends. Without xdist (or without POSIX file locks) there is nothing to do.
+try:
+    import fcntl
+except ImportError:  # not POSIX
+    fcntl = None
+
+
+def _run_lock_path():
+    uid = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if uid is None or fcntl is None:
+        return None
+    return os.path.join(tempfile.gettempdir(), f"sknnk-tests-{uid}.lock")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    path = _run_lock_path()
+    if path is None:
+        yield
+        return
+    mode = fcntl.LOCK_EX if item.get_closest_marker("exclusive") else fcntl.LOCK_SH
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, mode)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # a worker whose tests are all done: the others run alone from here, so
+    # the file can go (a later open by them makes a new, uncontended one)
+    path = _run_lock_path()
+    if path is not None:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass

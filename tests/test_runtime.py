@@ -201,6 +201,7 @@ _INTERRUPT = """
 """
 
 
+@pytest.mark.exclusive  # a latency bound: no other test runs meanwhile
 @pytest.mark.slow  # a few seconds of sampling and tiles per case
 @pytest.mark.parametrize("n_jobs", [1, 2])
 def test_ctrl_c_stops_every_worker_and_releases_the_output(n_jobs):
@@ -243,6 +244,7 @@ _EARLY_INTERRUPT = """
 """
 
 
+@pytest.mark.exclusive  # a latency bound: no other test runs meanwhile
 @pytest.mark.slow  # a fresh interpreter per case
 @pytest.mark.parametrize("delay", [0.0, 0.02, 0.1])
 @pytest.mark.parametrize("n_jobs", [1, 2])

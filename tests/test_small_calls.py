@@ -218,6 +218,7 @@ def test_small_calls_start_no_worker(monkeypatch):
     assert threading.active_count() == threads
 
 
+@pytest.mark.exclusive  # a latency bound: no other test runs meanwhile
 def test_ctrl_c_stops_a_loop_of_small_calls():
     """A SIGINT during a loop of small calls raises a plain KeyboardInterrupt
     promptly, and the previous SIGINT handler is back afterwards."""
