@@ -279,16 +279,17 @@ def _probe_terms(network, X, Y, want_grad):
 
     sets = [X] if Y is None else [X, Y]
     tops = []
-    for Z in sets:
-        with np.errstate(over="ignore", under="ignore"):
-            Zs = Z / np.asarray(network.length_scale, dtype=float)
-            sq = np.einsum("ij,ij->i", Zs, Zs)
-        if Z.shape[0] == 0 or not np.all(np.isfinite(sq)):
-            return None
-        tops.append(Z[int(np.argmax(sq))])
-    top = max(tops, key=lambda z: float(np.sum((z / network.length_scale) ** 2)))
     try:
-        one = engine.prepare(network, top[None, :] / network.length_scale, want_grad)
+        for Z in sets:
+            Zs = engine.scaled_inputs(network, Z)  # the inputs the network sees
+            with np.errstate(over="ignore", under="ignore"):
+                sq = np.einsum("ij,ij->i", Zs, Zs)
+            if Z.shape[0] == 0 or not np.all(np.isfinite(sq)):
+                return None
+            i = int(np.argmax(sq))
+            tops.append((sq[i], Zs[i]))
+        top = max(tops, key=lambda t: t[0])[1]
+        one = engine.prepare(network, top[None, :], want_grad)
     except (ValueError, FloatingPointError):
         return None
     kink = network.activation.kink
