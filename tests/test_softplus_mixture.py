@@ -20,33 +20,23 @@ import warnings
 
 import numpy as np
 import pytest
+from _reference import (
+    conditional_panels,
+    five_point,
+    gauss_panels,
+    theta_difference,
+)
 from scipy import special
 
 from sknnk import NNGPKernel, NTKKernel
 from sknnk._numerics import activations as na
 
+
 # ---------------------------------------------------------------------------
 # the reference
-_GL_X, _GL_W = np.polynomial.legendre.leggauss(20)
-_LIM = 13.0  # standard deviations (exp(-84) beyond)
-
-
-def _nodes(m, s, width=None):
-    """Nodes ``m + s t`` and weights of ``E[f(m + s t)]``, ``t ~ N(0, 1)``:
-    Gauss-Legendre panels in ``t`` with edges where ``m + s t`` is an integer
-    in [-40, 40] (softplus bends on the unit scale), where it is a multiple
-    ``k width``, ``|k| <= 40`` (the inner expectation bends on the scale of
-    the conditional standard deviation), and 26 panels on [-13, 13]."""
-    fine = (np.arange(-40.0, 41.0) - m) / s
-    if width is not None and 1.0 < width < s:
-        fine = np.concatenate([fine, (np.arange(-40.0, 41.0) * width - m) / s])
-    edges = np.unique(np.concatenate([fine, np.linspace(-_LIM, _LIM, 27)]))
-    edges = edges[(edges >= -_LIM) & (edges <= _LIM)]
-    half = 0.5 * np.diff(edges)
-    mid = 0.5 * (edges[1:] + edges[:-1])
-    t = (mid[:, None] + half[:, None] * _GL_X).ravel()
-    w = (half[:, None] * _GL_W).ravel() * np.exp(-0.5 * t * t) / math.sqrt(2 * math.pi)
-    return m + s * t, w, t
+def _nodes(m, s, width=1.0):
+    """:func:`_reference.gauss_panels` with 20-point panels."""
+    return gauss_panels(m, s, width, order=20)
 
 
 def derivatives(x):
@@ -61,13 +51,7 @@ def ref_partials(a, b, rho, one_minus=None):
     b > 0`` and correlation ``rho`` (``one_minus = 1 - |rho|`` exactly if
     given); at ``rho = +-1`` the partials along fixed ``rho`` (``F_c = G_c =
     0``), as the engine takes them there."""
-    if one_minus is None:
-        one_minus = 1.0 - abs(rho)
-    sa, sb = math.sqrt(a), math.sqrt(b)
-    sin = math.sqrt(one_minus * (2.0 - one_minus))
-    cs = sb * sin
-    u, wu, tu = _nodes(0.0, sa, sa * min(sin / max(abs(rho), 1e-300), 1.0))
-    m = rho * sb * tu  # E[v | u]
+    u, wu, m, cs = conditional_panels(a, b, rho, one_minus, order=20)
     if cs == 0.0:
         inner = derivatives(m)
     else:
@@ -83,6 +67,7 @@ def ref_partials(a, b, rho, one_minus=None):
     out = [e(0, 0), e(1, 1), e(2, 0) / 2, e(0, 2) / 2, e(1, 1),
            e(3, 1) / 2, e(1, 3) / 2, e(2, 2)]  # fmt: skip
     if abs(rho) == 1.0:  # dc/da = c / (2a) along fixed rho
+        sa, sb = math.sqrt(a), math.sqrt(b)
         for p, cp in ((2, 4), (5, 7)):
             out[p] += out[cp] * 0.5 * rho * sb / sa
             out[p + 1] += out[cp] * 0.5 * rho * sa / sb
@@ -225,16 +210,13 @@ def ref_log_gradient(depth, sw, sb, x, y, ntk, h=1e-3):
     five-point central difference: truncation ``h^4 k^(5) / 30`` (the
     log-slopes of ``k`` are at most ~4 here: ~1e-11 k), rounding ~1e-15 k /
     h = 1e-12 k."""
-    out = []
-    for which in ("w", "b"):
 
-        def k(e, which=which):
-            w = sw * math.exp(e) if which == "w" else sw
-            b = sb * math.exp(e) if which == "b" else sb
-            return ref_kernels(depth, w, b, x, y)[int(ntk)]
+    def k(e, which):
+        w = sw * math.exp(e) if which == "w" else sw
+        b = sb * math.exp(e) if which == "b" else sb
+        return ref_kernels(depth, w, b, x, y)[int(ntk)]
 
-        out.append((8 * (k(h) - k(-h)) - (k(2 * h) - k(-2 * h))) / (12 * h))
-    return out
+    return [five_point(lambda e, p=p: k(e, p), h) for p in "wb"]
 
 
 def _kernel(ntk, depth, sw, sb, **kw):
@@ -301,12 +283,7 @@ def test_gradients_against_central_differences_of_the_kernel(ntk, depth, scale):
     h = 2e-4
     d = np.sqrt(np.diag(K))
     for col in range(dK.shape[2]):
-        out = []
-        for s in (h, -h, 2 * h, -2 * h):
-            theta = kernel.theta.copy()
-            theta[col] += s
-            out.append(kernel.clone_with_theta(theta)(X))
-        fd = (8 * (out[0] - out[1]) - (out[2] - out[3])) / (12 * h)
+        fd = theta_difference(kernel, X, col, h)
         assert np.max(np.abs(dK[:, :, col] - fd) / np.outer(d, d)) < 1e-9
 
 
