@@ -372,32 +372,48 @@ def mixture_partials(prm, a, b, c, want_grad):
     variance first), so ``F(a, b, c)`` and ``F(b, a, c)`` agree bit for bit.
     """
     if b < a:  # canonical order: the same bits for (a, b) and (b, a)
-        f, g, fb, fa, fc, gb, ga, gc = _mixture_sum(prm, b, a, c, want_grad)
+        out = _mixture_sum(prm, b, a, c, want_grad, False)
+        f, g, fb, fa, fc, gb, ga, gc = out[:8]
         return f, g, fa, fb, fc, ga, gb, gc
-    return _mixture_sum(prm, a, b, c, want_grad)
+    return _mixture_sum(prm, a, b, c, want_grad, False)[:8]
 
 
 @njit(cache=True, nogil=True)
-def _mixture_sum(prm, a, b, c, want_grad):
-    """The pair sum of :func:`mixture_partials` in the given order."""
+def _mixture_sum(prm, a, b, c, want_grad, integral):
+    """The pair sum of :func:`mixture_partials` in the given order, and with
+    ``integral`` the sums of :func:`softplus_partials` over the same pairs
+    (``sum_ij a_i a_j J(x_ij)`` and the two sums of its ``F_a``, ``F_b``;
+    else 0): ``(F, G, F_a, F_b, F_c, G_a, G_b, G_c, sJ, sF_a, sF_b)``."""
     gamma, alpha, beta = prm[0], prm[1], prm[2]
     g2 = gamma * gamma
-    rho, _ = _rho(a, b, c)
+    rho, s = _rho(a, b, c)
+    c = rho * s  # the covariance of the snapped correlation (integral)
     k = AMPLITUDES.shape[0]
     bs = np.empty(k)
     rb = np.empty(k)
     tb = np.empty(k)
+    cb = np.empty(k)  # c / T_j (integral)
     for j in range(k):
         bs[j] = b * (g2 * INV_S2[j])
         rb[j], tb[j] = erf_point(bs[j])
+        cb[j] = (c * rb[j]) * (rb[j] * (g2 * INV_S2[j]))
     f = g = fa = fb = fc = ga = gb = gc = 0.0
+    sj = sa_ = sb_ = 0.0
     for i in range(k):
         ai = a * (g2 * INV_S2[i])
         ra, ta = erf_point(ai)
         fi = gi = fai = fbi = fci = gai = gbi = gci = 0.0
+        ji = wai = wbi = 0.0
         for j in range(k):
             t = erf_terms(rho, ra, ta, rb[j], tb[j], ai, bs[j], want_grad)
             wj, vj = AMPLITUDES[j], AMP_S[j]
+            if integral:  # J = asin(x) - x / (1 + sqrt(1 - x^2))
+                x, dn = erf_pair(rho, ra, rb[j], ta, tb[j], 1.0)
+                w = wj * (x / (1.0 + math.sqrt(dn)))
+                ji += wj * (_HALF_PI * t[0]) - w
+                if want_grad:
+                    wai += w
+                    wbi += cb[j] * w
             fi += wj * t[0]
             gi += vj * t[1]
             if want_grad:
@@ -408,6 +424,11 @@ def _mixture_sum(prm, a, b, c, want_grad):
                 gbi += (vj * INV_S2[j]) * t[6]
                 gci += (vj * INV_S[j]) * t[7]
         wi, vi = AMPLITUDES[i], AMP_S[i]
+        if integral:
+            sj += wi * ji
+            if want_grad:
+                sa_ += wi * ((c * ra) * (ra * (g2 * INV_S2[i]))) * wai
+                sb_ += wi * wbi
         f += wi * fi
         g += vi * gi
         if want_grad:
@@ -421,18 +442,18 @@ def _mixture_sum(prm, a, b, c, want_grad):
     bg = b2 * g2
     bg2 = bg * g2
     return (alpha * alpha + b2 * f, bg * g, bg * fa, bg * fb, bg * fc,
-            bg2 * ga, bg2 * gb, bg2 * gc)  # fmt: skip
+            bg2 * ga, bg2 * gb, bg2 * gc, sj, sa_, sb_)  # fmt: skip
 
 
 #: ``mixture_partials`` parameters of sigmoid, ``1/2 + tanh(x / 2) / 2``
 #: (softplus' derivative)
 _SIGMOID_PRM = np.array([0.5, 0.5, 0.5])
-#: the mixture's scales ``sigma_k = 2 s_k`` of sigmoid: ``1 / sigma_k^2`` and
-#: the amplitudes ``a_k / (2 sqrt(pi))`` of softplus' mean (:func:`softplus_mean`)
-_SP_INV_SIG2 = 0.25 * INV_S2
+#: the mixture's scales ``sigma_k = 2 s_k`` of sigmoid and the amplitudes
+#: ``a_k / (2 sqrt(pi))`` of softplus' mean (:func:`softplus_mean`)
 _SP_SIG = 2.0 / INV_S
 _SP_AMP = AMPLITUDES / (2.0 * math.sqrt(math.pi))
 _LOG2 = math.log(2.0)
+_HALF_PI = 0.5 * math.pi
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -524,37 +545,16 @@ def softplus_partials(a, b, c, want_grad):
 
 @njit(cache=True, nogil=True)
 def _softplus_sum(a, b, c, want_grad):
-    """The sums of :func:`softplus_partials` in the given order."""
-    sig = mixture_partials(_SIGMOID_PRM, a, b, c, want_grad)
+    """The sums of :func:`softplus_partials` in the given order (one pass
+    over the pairs with sigmoid's, :func:`_mixture_sum`)."""
+    out = _mixture_sum(_SIGMOID_PRM, a, b, c, want_grad, True)
+    sj, sa_, sb_ = out[8], out[9], out[10]
     rho, s = _rho(a, b, c)
     c = rho * s
-    k = AMPLITUDES.shape[0]
-    rb = np.empty(k)
-    tb = np.empty(k)
-    cb = np.empty(k)  # c / T_j
-    for j in range(k):
-        rb[j], tb[j] = erf_point(b * _SP_INV_SIG2[j])
-        cb[j] = (c * rb[j]) * (rb[j] * _SP_INV_SIG2[j])
-    sj = sa_ = sb_ = 0.0  # sum a_i a_j J, and the sums of F_a, F_b
-    for i in range(k):
-        ra, ta = erf_point(a * _SP_INV_SIG2[i])
-        ji = wai = wbi = 0.0
-        for j in range(k):
-            x, dn = erf_pair(rho, ra, rb[j], ta, tb[j], 1.0)
-            sdn = math.sqrt(dn)
-            w = AMPLITUDES[j] * (x / (1.0 + sdn))
-            ji += AMPLITUDES[j] * math.atan2(x, sdn) - w
-            if want_grad:
-                wai += w
-                wbi += cb[j] * w
-        sj += AMPLITUDES[i] * ji
-        if want_grad:
-            sa_ += AMPLITUDES[i] * ((c * ra) * (ra * _SP_INV_SIG2[i])) * wai
-            sb_ += AMPLITUDES[i] * wbi
     ma, dma = softplus_mean(a)
     mb, dmb = softplus_mean(b)
     f = ma * mb + c * (0.25 + sj / _TWO_PI)
-    g = sig[0]
+    g = out[0]
     fa = fb = fc = 0.0
     if want_grad:
         fa = dma * mb - sa_ / _TWO_PI
@@ -565,7 +565,7 @@ def _softplus_sum(a, b, c, want_grad):
             fa += g * (0.5 * rho) * (sb / sa)
             fb += g * (0.5 * rho) * (sa / sb)
             fc = 0.0
-    return f, g, fa, fb, fc, sig[2], sig[3], sig[4]
+    return f, g, fa, fb, fc, out[2], out[3], out[4]
 
 
 @njit(cache=True, nogil=True, inline="always")
