@@ -397,3 +397,17 @@ def test_signal_propagation_at_large_variance():
     qs = float(q_star("softplus", math.sqrt(sw2), sb))
     assert qs > 1e3
     assert sw2 * ref_diag(qs)[0] + sb * sb == pytest.approx(qs, rel=1e-12)
+
+
+def test_one_method_for_both_point_sets():
+    # X within the series range, Y far beyond: k(X, Y) and k(Y, X) take the
+    # closed form for both, and agree with the reference
+    X = np.random.default_rng(3).normal(size=(3, 2))
+    Y = X * 100.0
+    kernel = _kernel(True, 1, 1.0, 0.0)
+    KXY = _checked(kernel, X, Y=Y)
+    np.testing.assert_array_equal(KXY, kernel(Y, X).T)
+    x, y = X[0], Y[1]
+    k = ref_kernels(1, 1.0, 0.0, x, y)[1]
+    kxx, kyy = ref_kernels(1, 1.0, 0.0, x, x)[1], ref_kernels(1, 1.0, 0.0, y, y)[1]
+    assert abs(KXY[0, 1] - k) < 1e-12 * math.sqrt(kxx * kyy)

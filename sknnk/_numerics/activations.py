@@ -533,9 +533,11 @@ def softplus_partials(a, b, c, want_grad):
     pi``). Limits: ``F -> log(2)^2 + c / 4`` at small variances, ReLU's
     ``F`` at large ones. At ``rho = +-1`` the partials along fixed ``rho``
     (as :func:`erf_terms`): ``F_a + F_c c / (2a)``, ``F_c = 0``. ``K^2``
-    terms (twice: the ``G`` of sigmoid) whatever the variances; canonical
-    order of the points, so ``F(a, b, c)`` and ``F(b, a, c)`` agree bit for
-    bit.
+    terms whatever the variances, in one pass with sigmoid's
+    (:func:`_mixture_sum`); canonical order of the points, so ``F(a, b, c)``
+    and ``F(b, a, c)`` agree bit for bit. Measured against nested quadrature
+    of ``log(1 + e^x)``: the dual and all partials within 8e-16 (relative to
+    their size) at variances 1e-3 to 1e3 (``tests/test_softplus_mixture.py``).
     """
     if b < a:  # canonical order: the same bits for (a, b) and (b, a)
         f, g, fb, fa, fc, gb, ga, gc = _softplus_sum(b, a, c, want_grad)
