@@ -17,7 +17,8 @@ five-point central difference of the reference recursion
 refuses (a ``ValueError``); ``W`` a truncation warning of the kernel.
 
 tanh and sigmoid switch from the series to their Gaussian scale mixture
-(:mod:`sknnk._numerics.mixture`) above ``SERIES_MAX_VARIANCE``; ``--method
+(:mod:`sknnk._numerics.mixture`), softplus to the closed form from sigmoid's
+(``SOFTPLUS_MIX``), above ``SERIES_MAX_VARIANCE``; ``--method
 series`` or ``--method mixture`` forces one method at every variance (to
 measure both where they overlap), ``--q`` chooses the variances::
 
@@ -54,7 +55,7 @@ VARIANCES = (1e-2, 1e-1, 1.0, 10.0, 38.0, 100.0, 300.0, 1e3)
 RHOS = (-1.0, -0.9, -0.5, 0.0, 0.5, 0.9, 0.999, 1 - 1e-12)
 
 
-#: ``series_max_variance`` that forces a method (tanh, sigmoid)
+#: ``series_max_variance`` that forces a method (tanh, sigmoid, softplus)
 FORCE = {"auto": None, "series": np.inf, "mixture": 0.0}
 
 

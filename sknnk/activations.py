@@ -21,7 +21,8 @@ distribution function (about 1e-14 relative, see :class:`ELU`).
 
 Hermite series (see Notes of :class:`sknnk.NTKKernel`; ``"tanh"`` and
 ``"sigmoid"`` above layer variance 38 and 100 by a Gaussian scale mixture
-of erf (sup error of phi below 1e-14), :mod:`sknnk._numerics.mixture`): ``"tanh"``,
+of erf (sup error of phi below 1e-14), :mod:`sknnk._numerics.mixture`, and
+``"softplus"`` above 200 by the integral of sigmoid's): ``"tanh"``,
 ``"sigmoid"``, ``"softplus"``, ``"swish"`` (= ``"silu"``), ``"gelu"`` (exact
 ``x Phi(x)``), ``"gelu_tanh"``, the other names of :data:`ACTIVATION_NAMES`,
 user callables (:class:`Custom`).

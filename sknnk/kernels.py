@@ -331,7 +331,8 @@ class NNGPKernel(_InfiniteWidthKernel):
         (tanh, sigmoid, softplus, swish, gelu, ...) use a Hermite series
         truncated adaptively at a relative remainder of 1e-13; tanh and
         sigmoid switch to a Gaussian scale mixture of erf (sup error 6e-15;
-        closed-form duals at every variance) above layer variance 38 and 100.
+        closed-form duals at every variance) above layer variance 38 and 100,
+        softplus to the integral of sigmoid's (Price's theorem) above 200.
     sigma_w : float, default=sqrt(2)
         Standard deviation of the weights (before the ``1/sqrt(fan_in)``
         scaling). Must be > 0.

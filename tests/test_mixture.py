@@ -21,6 +21,12 @@ import warnings
 
 import numpy as np
 import pytest
+from _reference import (
+    conditional_panels,
+    five_point,
+    gauss_panels,
+    theta_difference,
+)
 from scipy import special
 
 from sknnk import NNGPKernel, NTKKernel
@@ -79,29 +85,6 @@ def test_fit_against_sigmoid_on_a_dense_grid():
 
 # ---------------------------------------------------------------------------
 # the reference dual
-_GL_X, _GL_W = np.polynomial.legendre.leggauss(24)
-_LIM = 13.0  # standard deviations (exp(-84) beyond)
-
-
-def _nodes(m, s, width=1.0):
-    """Nodes ``m + s t`` and weights of ``E[f(m + s t)]``, ``t ~ N(0, 1)``:
-    Gauss-Legendre panels in ``t`` with every edge where ``m + s t`` is an
-    integer in [-40, 40] (unit panels where tanh bends), every edge where it
-    is a multiple ``k width``, ``|k| <= 40`` (the outer integral of
-    :func:`ref_dual`: the inner expectation bends on the scale of the
-    conditional standard deviation), and 26 coarse panels on [-13, 13]."""
-    fine = (np.arange(-40.0, 41.0) - m) / s
-    if 1.0 < width < s:
-        fine = np.concatenate([fine, (np.arange(-40.0, 41.0) * width - m) / s])
-    edges = np.unique(np.concatenate([fine, np.linspace(-_LIM, _LIM, 27)]))
-    edges = edges[(edges >= -_LIM) & (edges <= _LIM)]
-    half = 0.5 * np.diff(edges)
-    mid = 0.5 * (edges[1:] + edges[:-1])
-    t = (mid[:, None] + half[:, None] * _GL_X).ravel()
-    w = (half[:, None] * _GL_W).ravel() * np.exp(-0.5 * t * t) / math.sqrt(2 * math.pi)
-    return m + s * t, w, t
-
-
 def ref_dual(phi, dphi, a, b, rho, one_minus=None):
     """``(F, G)`` at variances ``a, b > 0`` and correlation ``rho``.
 
@@ -109,21 +92,15 @@ def ref_dual(phi, dphi, a, b, rho, one_minus=None):
     ``1 - 1e-8``); the conditional standard deviation is ``sqrt(b)
     sqrt((1 - rho)(1 + rho))``, and 0 (``v`` a function of ``u``) at ``|rho| = 1``.
     """
-    if one_minus is None:
-        one_minus = 1.0 - abs(rho)
-    sa, sb = math.sqrt(a), math.sqrt(b)
-    sin = math.sqrt(one_minus * (2.0 - one_minus))
-    cs = sb * sin
-    # E[phi(v) | u] bends where |rho sqrt(b / a) u| ~ cs, i.e. on |u| ~ sa sin
-    u, wu, tu = _nodes(0.0, sa, sa * min(sin / max(abs(rho), 1e-300), 1.0))
+    u, wu, mu, cs = conditional_panels(a, b, rho, one_minus)
     F = G = 0.0
     pu, du = phi(u), dphi(u)
     for k in range(u.size):
-        m = rho * sb * tu[k]  # E[v | u] = rho sqrt(b / a) u
+        m = mu[k]  # E[v | u] = rho sqrt(b / a) u
         if cs == 0.0:
             fv, gv = phi(np.array([m]))[0], dphi(np.array([m]))[0]
         else:
-            v, wv, _ = _nodes(m, cs)
+            v, wv, _ = gauss_panels(m, cs)
             fv, gv = wv @ phi(v), wv @ dphi(v)
         F += wu[k] * pu[k] * fv
         G += wu[k] * du[k] * gv
@@ -132,7 +109,7 @@ def ref_dual(phi, dphi, a, b, rho, one_minus=None):
 
 def ref_variance(phi, dphi, q):
     """``(E[phi(u)^2], E[phi'(u)^2])``, ``u ~ N(0, q)``."""
-    u, w, _ = _nodes(0.0, math.sqrt(q))
+    u, w, _ = gauss_panels(0.0, math.sqrt(q))
     return float(w @ phi(u) ** 2), float(w @ dphi(u) ** 2)
 
 
@@ -293,11 +270,7 @@ def _ref_log_gradient(act, ntk, depth, sw, sb, x, y, h=1e-3):
         rho = (w * w * (x @ y) / 2 + b * b) / (math.sqrt(qx) * math.sqrt(qy))
         return ref_kernels(act, depth, w, b, qx, qy, max(min(rho, 1.0), -1.0))[int(ntk)]
 
-    out = []
-    for which in ("w", "b"):
-        out.append((8 * (k(h, which) - k(-h, which))
-                    - (k(2 * h, which) - k(-2 * h, which))) / (12 * h))  # fmt: skip
-    return out
+    return [five_point(lambda e, p=p: k(e, p), h) for p in "wb"]
 
 
 @pytest.mark.parametrize("act", ["tanh", "sigmoid"])
@@ -333,12 +306,7 @@ def test_gradients_against_central_differences_of_the_kernel(act, scale):
     K, dK = kernel(X, eval_gradient=True)
     h = 1e-3
     for col in range(dK.shape[2]):
-        out = []
-        for s in (h, -h, 2 * h, -2 * h):
-            theta = kernel.theta.copy()
-            theta[col] += s
-            out.append(kernel.clone_with_theta(theta)(X))
-        fd = (8 * (out[0] - out[1]) - (out[2] - out[3])) / (12 * h)
+        fd = theta_difference(kernel, X, col, h)
         d = np.sqrt(np.diag(K))
         assert np.max(np.abs(dK[:, :, col] - fd) / np.outer(d, d)) < 1e-9
 

@@ -8,6 +8,7 @@ reference; never from sknnk itself.
 """
 
 import re
+import warnings
 
 import mpmath as mp
 import numpy as np
@@ -427,12 +428,12 @@ def test_sin_cos_huge_inputs_and_duplicates(activation, ntk):
 # series activations at layer variances ~1e300: finite, within the warned bound
 
 
-@pytest.mark.parametrize("activation", ["gelu", "softplus", "swish"])
+@pytest.mark.parametrize("activation", ["gelu", "swish"])
 @pytest.mark.parametrize("ntk", [False, True])
 def test_relu_like_series_huge_inputs_finite_within_bound(activation, ntk):
-    """gelu, softplus and swish differ from ReLU by a bounded function, so at
-    layer variances ~1e300 their kernels equal ReLU's to ~1e-150 relative:
-    the mpmath ReLU reference. The Hermite series (beyond its accurate range)
+    """gelu and swish differ from ReLU by a bounded function, so at layer
+    variances ~1e300 their kernels equal ReLU's to ~1e-150 relative: the
+    mpmath ReLU reference. The Hermite series (beyond its accurate range)
     must stay finite (its Cauchy-Schwarz tail overflowed to inf) and within
     the bound its warning states; gradients are refused."""
     X = np.random.default_rng(0).normal(size=(5, 3)) * 1e150
@@ -449,6 +450,30 @@ def test_relu_like_series_huge_inputs_finite_within_bound(activation, ntk):
     np.testing.assert_allclose(k(X[:3], X), K[:3], rtol=1e-13)
     with pytest.raises(ValueError, match="does not resolve the kernel's gradient"):
         k(X, eval_gradient=True)
+
+
+@pytest.mark.parametrize("ntk", [False, True])
+def test_softplus_huge_inputs_closed_form(ntk):
+    """softplus - relu is bounded too, and beyond layer variance 200 softplus
+    has a closed form (sknnk._numerics.activations.softplus_partials): at
+    ~1e300 its kernel and gradients equal the mpmath ReLU reference's to
+    rounding, without a warning."""
+    X = np.random.default_rng(0).normal(size=(5, 3)) * 1e150
+    ref = reference("relu", X, 2, 1.0, 1.0, ntk)
+    gref = reference_log_grad("relu", X, 2, 1.0, 1.0, ntk)
+    k = (NTKKernel if ntk else NNGPKernel)(
+        depth=2, activation="softplus", sigma_w=1.0, sigma_b=1.0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        K, dK = k(X, eval_gradient=True)
+    root = np.sqrt(np.diag(ref))
+    scale = np.outer(root, root)  # (the product of the diagonals overflows)
+    assert np.max(np.abs(K - ref) / scale) < 1e-13
+    names = [h.name for h in k.hyperparameters if not h.fixed]
+    for col, p in enumerate(("sigma_b", "sigma_w")):
+        got = dK[:, :, names.index(p)]
+        assert np.max(np.abs(got - gref[:, :, col]) / scale) < 1e-9
 
 
 # ---------------------------------------------------------------------------

@@ -71,7 +71,8 @@ class Entry:
     mixture : callable or None
         For a series family with a closed form where the series is not
         accurate: ``mixture(*prm)`` returns its ``(code, engine_prm)``
-        (:data:`~sknnk._numerics.activations.ERF_MIX`, used above the
+        (:data:`~sknnk._numerics.activations.ERF_MIX`,
+        :data:`~sknnk._numerics.activations.SOFTPLUS_MIX`; used above the
         layer variance ``SERIES_MAX_VARIANCE[family]`` of
         :mod:`sknnk._numerics.mixture`).
     """
@@ -143,7 +144,9 @@ _ENTRY_LIST = [
     # sigmoid(x) = 1/2 + tanh(x / 2) / 2
     Entry("sigmoid", {"sigmoid": ()}, smooth.sigmoid, _series,
           mixture=lambda: (_na.ERF_MIX, _mix.params(0.5, 0.5, 0.5))),
-    Entry("softplus", {"softplus": ()}, smooth.softplus, _series),
+    # softplus' = sigmoid: its dual from sigmoid's by Price's theorem
+    Entry("softplus", {"softplus": ()}, smooth.softplus, _series,
+          mixture=lambda: (_na.SOFTPLUS_MIX, ())),
     Entry("swish", {"swish": (), "silu": ()}, smooth.swish, _series),
     Entry("gelu", {"gelu": ()}, smooth.gelu, _series),
     Entry("gelu_tanh", {"gelu_tanh": ()}, smooth.gelu_tanh, _series),
