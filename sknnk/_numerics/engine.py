@@ -209,13 +209,11 @@ def check_range(quantity, values, layer, network):
         small = (values > 0.0) & (values < tiny)
         if small.any():
             i = int(np.flatnonzero(small)[0])
-            raise ValueError(
-                f"{quantity} of row {i} underflows {dtype.name} at layer {layer} "
-                f"of depth={network.depth} ({values[i]:.3g} < {tiny:.3g}, "
-                f"sigma_w={network.sigma_w:g}, sigma_b={network.sigma_b:g}): "
-                'use dtype="float64", a larger sigma_w or sigma_b, or a smaller '
-                "depth."
-            )
+            raise _underflow(
+                quantity, i, f"at layer {layer} of", f"{values[i]:.3g} < {tiny:.3g}",
+                network, 'use dtype="float64", a larger sigma_w or sigma_b, or a '
+                "smaller depth",
+            )  # fmt: skip
     if not bad.any():
         return
     i = int(np.flatnonzero(bad)[0])
@@ -252,13 +250,22 @@ def _check_lost(final, first, network):
     if not lost.any():
         return
     i = int(np.flatnonzero(lost)[0])
-    raise ValueError(
-        f"The kernel k(x, x) of row {i} underflows {np.dtype(network.dtype).name} "
-        f"to 0 at depth={network.depth} (sigma_w={network.sigma_w:g}, "
-        f"sigma_b={network.sigma_b:g}, activation {network.activation.name!r}) "
-        "although its input variance is positive: the kernel is not "
-        "representable; standardize X (e.g. sklearn.preprocessing.StandardScaler), "
-        "use sigma_b > 0, a larger sigma_w or a smaller depth."
+    raise _underflow(
+        "The kernel k(x, x)", i, "to 0 at", f"activation {network.activation.name!r}",
+        network, "its input variance is positive, so the kernel is not "
+        "representable: standardize X (e.g. sklearn.preprocessing.StandardScaler), "
+        "use sigma_b > 0, a larger sigma_w or a smaller depth",
+    )  # fmt: skip
+
+
+def _underflow(quantity, i, where, detail, network, fixes):
+    """The ``ValueError`` of ``quantity`` of row ``i`` that underflows the
+    precision of ``network`` ``where`` (a layer, or "to 0 at" the output),
+    with a ``detail`` and the ``fixes``."""
+    return ValueError(
+        f"{quantity} of row {i} underflows {np.dtype(network.dtype).name} {where} "
+        f"depth={network.depth} ({detail}, sigma_w={network.sigma_w:g}, "
+        f"sigma_b={network.sigma_b:g}): {fixes}."
     )
 
 
