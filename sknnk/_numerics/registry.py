@@ -155,6 +155,9 @@ _ENTRY_LIST = [
     Entry("custom", {}, smooth.custom, _series),
 ]  # fmt: skip
 
+#: series families that may take the split tier at large variances
+_AFFINE_SPLIT = ("mish", "custom")
+
 #: family name -> :class:`Entry`
 ENTRIES = {e.family: e for e in _ENTRY_LIST}
 #: public activation name -> (family, parameters)
@@ -204,6 +207,10 @@ class Resolved(_na.ActivationSpec):
     def __init__(self, name: str, entry: Entry, prm: tuple):
         code, engine_prm = entry.dual(*prm)
         funcs = entry.funcs(*prm)
+        if entry.family in _AFFINE_SPLIT and callable(funcs[0]):
+            # candidates of the split tier (sknnk._numerics.affine), which
+            # checks the tails and the smoothness itself
+            setattr(funcs[0], series.affine.ELIGIBLE, True)
         kinks = tuple(entry.kinks(*prm))
         kink = code == _na.SERIES and 0.0 in kinks
         mix, top = None, np.inf

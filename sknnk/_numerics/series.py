@@ -89,6 +89,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._parallel import map_blocks
+from . import affine
 from ._jit import njit
 
 _Z_MAX = 13.0
@@ -102,6 +103,11 @@ _COARSEST_TERMS = 300  # terms of the basis of step _Z_STEP_COARSEST
 _Q_SMOOTH = 100.0
 _MAX_TERMS = 1000  # default tier
 _MAX_TERMS_LARGE = 6000  # large tier, on the grid of step _Z_STEP
+# the split tier of asymptotically affine activations (sknnk._numerics.affine):
+# its points, its terms at most and the relative tail energy of phi and phi'
+_Q_SPLIT_LOW = 1.0
+_MAX_TERMS_SPLIT = 1 << 17
+_SPLIT_TOL = 1e-12
 _START_TERMS = 32  # end of the first block of terms (see _fit)
 _REL_TOL = 1e-13  # relative tail energy of the phi and phi' tables
 _GRAD_TOL = 1e-11  # of the phi'' and phi''' tables (gradients)
@@ -394,7 +400,9 @@ def assemble(layers):
     return coef, rem, np.array(used, dtype=np.int64)
 
 
-def layer_tables(funcs, q, min_terms=8, kink=False, samples=None, key=None, copy=True):
+def layer_tables(
+    funcs, q, min_terms=8, kink=False, samples=None, key=None, copy=True, fit_out=None
+):
     """Coefficient tables of one layer with an adaptive number of terms.
 
     Parameters
@@ -419,6 +427,9 @@ def layer_tables(funcs, q, min_terms=8, kink=False, samples=None, key=None, copy
         False returns the kept arrays themselves (tables are kept for recent
         variance arrays, :class:`_Recent`): to be read only, e.g. by
         :func:`assemble`, which copies them.
+    fit_out : list, optional
+        Receives the layer's :class:`_Fit` (its ``diag``: the split tier's
+        exact diagonal, see :func:`layer_values`).
 
     Returns
     -------
@@ -462,9 +473,15 @@ def layer_tables(funcs, q, min_terms=8, kink=False, samples=None, key=None, copy
             fine = sample(funcs[:direct], q, kink, step=_Z_STEP_COARSE)
             fit = _fit(fine, q, n_tables, min_terms, _MAX_TERMS + 1, kink)
         if not _enough(fit, n_tables):
-            fit = _large_tier(funcs[:direct], q, n_tables, min_terms, kink, fit)
+            split = None if kink else affine.split_of_eligible(funcs)
+            if split is not None:
+                fit = _split_tier(split, q, n_tables, min_terms, fit)
+            else:
+                fit = _large_tier(funcs[:direct], q, n_tables, min_terms, kink, fit)
         _table_cache.put(cache_key, fit, fit.coef.size)
     report_truncation(key, q, fit, n_tables == 4)
+    if fit_out is not None:
+        fit_out.append(fit)
     if not copy:
         return fit.coef, fit.rem, fit.n_terms
     return fit.coef.copy(), fit.rem.copy(), fit.n_terms
@@ -504,7 +521,14 @@ def layer_values(funcs, q, want_grad, n_tables, kink=False, n_threads=1, key=Non
         kept = diag_values(funcs, q, want_grad, kink, samples)
         _diag_cache.put(diag_key, kept, 4 * q.size)
     values = tuple(a.copy() for a in kept)
-    tables = layer_tables(funcs[:n_tables], q, 8, kink, samples, key, copy=False)
+    fits = []
+    tables = layer_tables(funcs[:n_tables], q, 8, kink, samples, key, False, fits)
+    fit = fits[0]
+    if fit.diag is not None:
+        # the split tier's diagonal: exact also where the grid's is not
+        idx, *exact = fit.diag
+        for i, a in enumerate(exact[: 4 if want_grad else 2]):
+            values[i][idx] = a
     return values, tables
 
 
@@ -582,6 +606,30 @@ def _large_tier(funcs, q, n_tables, min_terms, kink, fit):
     return big if accurate(big) else fit
 
 
+def _split_tier(split, q, n_tables, min_terms, fit):
+    """The layer's tables with the points of variance at least
+    :data:`_Q_SPLIT_LOW` on the split tier (:mod:`sknnk._numerics.affine`),
+    the others (resolved by the default tier) from ``fit``."""
+    big = np.flatnonzero(q >= _Q_SPLIT_LOW)
+    tols = np.array([_SPLIT_TOL, _SPLIT_TOL, _GRAD_TOL, _GRAD_TOL])[:n_tables]
+    part = affine.split_fit(split, q[big], n_tables, min_terms, _MAX_TERMS_SPLIT, tols)
+    n_terms = max(part.n_terms, fit.n_terms if big.size < q.size else 0)
+    coef = np.zeros((n_tables, q.size, n_terms))
+    rem = fit.rem.copy()
+    small = np.setdiff1d(np.arange(q.size), big)
+    coef[:, small, : fit.n_terms] = fit.coef[:, small]
+    coef[:, big, : part.n_terms] = part.coef
+    rem[:, big] = part.rem
+    bounds = [part.bound_values, part.bound_grad]
+    if small.size:  # (the default tier's bounds of its own points)
+        energy = rem[:, small] + np.sum(coef[:, small] ** 2, axis=2)
+        rel = np.max(rem[:, small] / np.maximum(energy, _TINY), axis=1)
+        bounds[0] = max(bounds[0], 2 * float(max(rel[:2])))
+        bounds[1] = max(bounds[1], float(max(rel)))
+    ok = part.ok
+    return _Fit(coef, rem, n_terms, ok, bounds[0], bounds[1], (big, *part.diag))
+
+
 class _Fit(NamedTuple):
     """Tables of one layer at ``n_terms`` terms and their truncation bounds
     (relative to ``sqrt(k(x, x) k(y, y))`` of the layer)."""
@@ -592,6 +640,9 @@ class _Fit(NamedTuple):
     ok: bool
     bound_values: float
     bound_grad: float
+    #: ``(indices, V, W, dV/dq, dW/dq)`` of the points of the split tier
+    #: (exact at every variance), or None
+    diag: tuple | None = None
 
 
 def _fit(sampled, q, n_tables, min_terms, n_basis, kink):
