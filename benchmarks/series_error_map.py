@@ -50,6 +50,17 @@ ACTIVATIONS = {
     "gelu_tanh": ("gelu_tanh", "gelu_tanh"),
     "ArcCosine(4)": (ArcCosine(4), "arccos4"),
     "Custom(tanh)": (Custom(np.tanh), "tanh"),
+    "mish": ("mish", "mish"),
+    # mish as a user writes it, with its derivative (the split tier)
+    "Custom(mish)": (
+        Custom(
+            lambda x: x * np.tanh(np.log1p(np.exp(x))),
+            derivative=lambda x: np.tanh(np.log1p(np.exp(x)))
+            + x * (1.0 - np.tanh(np.log1p(np.exp(x))) ** 2) / (1.0 + np.exp(-x)),
+            name="mish",
+        ),
+        "mish",
+    ),
 }
 VARIANCES = (1e-2, 1e-1, 1.0, 10.0, 38.0, 100.0, 300.0, 1e3)
 RHOS = (-1.0, -0.9, -0.5, 0.0, 0.5, 0.9, 0.999, 1 - 1e-12)

@@ -81,6 +81,15 @@ def _drelu4(x):
     return 4.0 * np.maximum(x, 0.0) ** 3
 
 
+def _mish(x):
+    return x * np.tanh(np.logaddexp(0.0, x))
+
+
+def _dmish(x):
+    t = np.tanh(np.logaddexp(0.0, x))
+    return t + x * (1.0 - t * t) * special.expit(x)
+
+
 #: activation -> (phi, phi') of the reference
 REFERENCE = {
     "tanh": (_tanh, _dtanh),
@@ -90,6 +99,7 @@ REFERENCE = {
     "gelu": (_gelu, _dgelu),
     "gelu_tanh": (_gelu_tanh, _dgelu_tanh),
     "arccos4": (_relu4, _drelu4),
+    "mish": (_mish, _dmish),
 }
 
 
@@ -348,17 +358,27 @@ def _big_inputs():
     return np.random.default_rng(1).normal(size=(6, 3)) * 30.0
 
 
-#: softplus as a user callable: a series activation at every variance (the
-#: named "softplus", tanh and sigmoid no longer warn: their closed forms take
-#: over beyond the series range)
-SERIES_SOFTPLUS = Custom(_softplus, derivative=special.expit)
+def _softsign(x):
+    return x / (1.0 + np.abs(x))
+
+
+def _dsoftsign(x):
+    return 1.0 / (1.0 + np.abs(x)) ** 2
+
+
+#: a series activation that warns at these variances: softsign as a user
+#: callable (algebraic tails). The named "softplus", tanh and sigmoid no
+#: longer warn (their closed forms take over beyond the series range), nor do
+#: affine-tailed user callables such as softplus (the split tier,
+#: tests/test_series_large.py)
+SERIES_WARNS = Custom(_softsign, derivative=_dsoftsign)
 
 
 def test_warning_once_names_the_user_line_and_the_fix():
     from sknnk._numerics import series
 
     series.reset_warnings()
-    kernel = NNGPKernel(depth=2, activation=SERIES_SOFTPLUS, sigma_w=3.0)
+    kernel = NNGPKernel(depth=2, activation=SERIES_WARNS, sigma_w=3.0)
     X = _big_inputs()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -381,7 +401,7 @@ def test_warning_inside_gpr_fit_points_outside_the_libraries():
     X = _big_inputs()
     y = np.sin(X[:, 0])
     kernel = NNGPKernel(
-        depth=2, activation=SERIES_SOFTPLUS, sigma_w=3.0, sigma_w_bounds="fixed",
+        depth=2, activation=SERIES_WARNS, sigma_w=3.0, sigma_w_bounds="fixed",
         sigma_b_bounds="fixed",
     )  # fmt: skip
     with warnings.catch_warnings(record=True) as caught:

@@ -1,8 +1,9 @@
 """Hermite tables of asymptotically affine activations at large variances.
 
 An activation with affine tails, ``phi(x) ~ alpha_+- x + beta_+-`` as
-``x -> +-inf`` up to exponentially small remainders (mish, user activations
-such as ``x tanh(softplus(x))``), is split as ``phi = r + g`` with
+``x -> +-inf`` up to exponentially small remainders (``x tanh(softplus(x))``,
+user activations such as softplus or ``x tanh(x)``), is split as
+``phi = r + g`` with
 
 .. math::
 
@@ -25,9 +26,9 @@ At a variance ``q = s^2`` the Hermite coefficients ``f_k = E[f(s z) h_k(z)]``
   stable three-term recurrence, evaluated point by point (no stored basis).
 
 The integrand oscillates at the frequency ``sqrt(k / q)`` in ``x`` and ``g``
-is analytic in a strip of width ``a`` (mish: about 2.4), so the rule's error
-is about ``exp(-2 pi a / h + a sqrt(k / q))``: negligible at ``h = 1/8`` for
-the ``k <= 60 q`` terms ever used. The cost of a point is ``(L / h) N``
+is analytic in a strip of width ``a`` (about 2.4 for ``x tanh(softplus(x))``),
+so the error is about ``exp(-2 pi a / h + a sqrt(k / q))``: negligible at
+``h = 1/8`` for the ``k <= 128 q`` terms ever used. The cost of a point is ``(L / h) N``
 multiply-adds for ``N`` terms, ``N`` about linear in ``q``, and nothing is
 stored but the tables themselves.
 
@@ -99,7 +100,7 @@ def _r_pointwise(split, x):
 
 
 #: attribute of ``phi`` that makes an activation a candidate (set by the
-#: registry for mish and user activations)
+#: registry for the families of ``registry._AFFINE_SPLIT``)
 ELIGIBLE = "_sknnk_affine_split"
 
 
