@@ -28,9 +28,10 @@ At a variance ``q = s^2`` the Hermite coefficients ``f_k = E[f(s z) h_k(z)]``
 The integrand oscillates at the frequency ``sqrt(k / q)`` in ``x`` and ``g``
 is analytic in a strip of width ``a`` (about 2.4 for ``x tanh(softplus(x))``),
 so the error is about ``exp(-2 pi a / h + a sqrt(k / q))``: negligible at
-``h = 1/8`` for the ``k <= 128 q`` terms ever used. The cost of a point is ``(L / h) N``
-multiply-adds for ``N`` terms, ``N`` about linear in ``q``, and nothing is
-stored but the tables themselves.
+``h = 1/8`` for the ``k <= 128 q`` terms ever used (``h = 1/16`` where the
+spectrum of ``g`` asks for it: tanh-like strips of width ``pi / 2``). The
+cost of a point is ``(L / h) N`` multiply-adds for ``N`` terms, ``N`` about
+linear in ``q``, and nothing is stored but the tables themselves.
 
 The tables of ``phi'``, ``phi''`` and ``phi'''`` follow by Stein's identity
 (``(f')_k = sqrt((k + 1) / q) f_(k+1)``), and every energy ``E[phi^(t)^2]``
@@ -42,7 +43,7 @@ localised ``E[g^(t) (2 r^(t) + g^(t))]`` by the same trapezoid rule, with
 that the remainders are consistent with the tables to rounding.
 
 :func:`split_of` decides whether an activation qualifies: finite affine tails
-fitted at ``|x| = 256, 512`` and met at 64 and 128, ``g`` below ``1e-17``
+fitted at ``|x| = 256, 512`` and met at 64 and 128, ``g`` below ``1e-15``
 relative beyond ``L``, a spectrum of ``g`` decaying to ``1e-13`` by half the
 grid's Nyquist frequency (smooth on the grid's scale: kinks fail), and the
 spectral ``g'`` within ``1e-7`` of the given ``phi' - r'``. Activations that do
@@ -58,10 +59,10 @@ from scipy import special
 
 from ._jit import njit
 
-_H = 0.125  # node step in x
+_STEPS = (0.125, 0.0625)  # node steps in x, tried in this order
 _L_MAX = 64.0  # largest half-width of the support of g
 _L_CHOICES = (24.0, 32.0, 40.0, 48.0, 56.0, 64.0)
-_TAIL_REL = 1e-17  # |g| beyond L, relative to max |g| + max |phi| on |x| <= L
+_TAIL_REL = 1e-15  # |g| beyond L against |phi| + max |g| + max_{|x|<=8} |phi|
 _SPECTRUM_REL = 1e-13  # spectrum of g beyond half the Nyquist frequency
 _CUT = 0.75  # spectrum checked (and cut) beyond this fraction of Nyquist's
 _DERIV_REL = 1e-7  # spectral g' against the given phi' - r'
@@ -149,20 +150,33 @@ def _detect(funcs):
     # exact small numbers: alpha, beta to rounding (their errors ~1e-16 |x|
     # would reappear as a linear g); round to 1e-12 relative of their scale
     am, bm, ap, bp = (_snap(t) for t in (am, bm, ap, bp))
-    m = int(round(_L_MAX / _H))
-    x = _H * np.arange(-m, m + 1)
-    x = 0.5 * (x - x[::-1])
     split = Split(bm, am, ap - am, bp - bm, None, None, None)
+    for h in _STEPS:  # (a finer step for a narrower strip of analyticity)
+        out = _sampled(split, phi, dphi, h)
+        if out is not None:
+            return out
+    return None
+
+
+def _sampled(split, phi, dphi, h):
+    """``split`` with its samples of ``g`` on the step ``h``, or None if the
+    spectrum of ``g`` does not decay on that grid (or ``g`` not within the
+    largest support, or the derivative disagrees)."""
+    m = int(round(_L_MAX / h))
+    x = h * np.arange(-m, m + 1)
+    x = 0.5 * (x - x[::-1])
     rx = _r_pointwise(split, x)
     pv = np.asarray(phi(x), dtype=float)
     if pv.shape != x.shape or not np.all(np.isfinite(pv)):
         return None
     g = pv - rx[0]
     scale = np.max(np.abs(g)) + np.max(np.abs(pv[np.abs(x) <= 8.0]))
-    # the smallest half-width beyond which g is negligible
+    # the smallest half-width beyond which g is negligible (against phi: a
+    # slope fitted to rounding leaves a g of ~1e-16 |x| there)
     L = None
+    small = np.abs(g) <= _TAIL_REL * (np.abs(pv) + scale)
     for cand in _L_CHOICES:
-        if np.max(np.abs(g[np.abs(x) > cand]), initial=0.0) <= _TAIL_REL * scale:
+        if np.all(small[np.abs(x) > cand]):
             L = cand
             break
     if L is None:
@@ -171,9 +185,8 @@ def _detect(funcs):
     x, g, rx = x[inside], g[inside], rx[:, inside]
     n = x.size
     spec = np.fft.rfft(g)
-    omega = 2.0 * math.pi * np.fft.rfftfreq(n, _H)
-    nyq = math.pi / _H
-    high = omega > _CUT * nyq
+    omega = 2.0 * math.pi * np.fft.rfftfreq(n, h)
+    high = omega > _CUT * math.pi / h
     if np.max(np.abs(spec[high])) > _SPECTRUM_REL * np.max(np.abs(spec)):
         return None
     spec[high] = 0.0  # (rounding noise, amplified by the derivatives)
@@ -334,7 +347,7 @@ def _quad_energies(split, q):
     trapezoid rule in ``x``."""
     x = split.x
     s = math.sqrt(q)
-    dens = np.exp(-0.5 * x * x / q) / (_SQRT_2PI * s) * _H
+    dens = np.exp(-0.5 * x * x / q) / (_SQRT_2PI * s) * (x[1] - x[0])
     dens[0] *= 0.5  # the node 0 appears once in the folded sums
     rx = _r_pointwise(split, x)
     rxm = _r_pointwise(split, -x)

@@ -44,8 +44,36 @@ strip (:func:`_step_for`): 0.1 up to ``q = 1.5``, 0.05 up to 6, 0.025 up to
 moves to the large tier (6000 terms, 62 MB of basis) when that makes it
 accurate, which keeps tanh within 1e-9 up to ``q ~ 40`` and the other smooth
 activations up to ``q ~ 100-300`` (``benchmarks/series_error_map.py``).
-Beyond, the terms needed (``10^4-10^5`` at ``q = 1e3``) make a Hermite
-series the wrong tool: values warn with their bound, gradients are refused.
+Beyond, the terms needed (``10^4-10^5`` at ``q = 1e3``) are cheap but their
+coefficients are not: a stored basis on a grid fine enough for features of
+width ``1 / sqrt(q)`` would take gigabytes. Values warn with their bound,
+gradients are refused -- except for the split tier below.
+
+**The split tier** (:mod:`sknnk._numerics.affine`) takes over from the
+default tier, instead of the large one, for activations with affine tails
+(the registry's ``_AFFINE_SPLIT`` families, user callables included, whose
+tails, smoothness and derivative :func:`sknnk._numerics.affine.split_of`
+checks): ``phi = r + g`` with ``r`` a combination of ``1, x, Phi(x),
+x Phi(x)`` of the same tails, whose coefficients are closed forms, and ``g``
+smooth and localised in ``|x| <= L`` (40 for ``x tanh(softplus(x))``),
+whose coefficients are integrals in ``x`` itself (step 1/8 or 1/16,
+independent of ``q``) against the Hermite functions of ``x / sqrt(q)``,
+point by point: nothing stored, cost ``(L / h) N`` per point for ``N``
+terms. The tables of ``phi'`` to ``phi'''`` follow by Stein's
+identity and every energy (remainders, tails, diagonal) from the same split,
+so the bounds stay those above (tolerance ``_SPLIT_TOL = 1e-12`` on the
+values' tables: ``1e-13`` is at the rounding of the sums of ``7e4``
+squares). Points of variance below 1 keep the default tier's tables.
+Measured for ``x tanh(softplus(x))`` (named and as a user callable with its
+derivative, ``benchmarks/series_error_map.py``; depth 1, NTK and NNGP,
+correlations ``-1 ... 1 - 1e-12``): values within ``2e-15`` and gradients
+within ``6e-12`` (the resolution of the reference's differences) at ``q =
+100, 300, 1e3``; terms about ``50 q`` (values) and ``76 q`` (gradients),
+about ``1.2 us`` per term and point, ``95 ms`` per point at ``q = 1e3`` with
+gradients (``benchmarks/bench_series_large.py``). The tier stops at
+``_MAX_TERMS_SPLIT = 2^17`` terms (``q ~ 1.7e3`` with gradients, ``2.6e3``
+for values); beyond, the stated bound (which covers values and gradients)
+warns, and a gradient bound above 1e-2 is refused as for the other tiers.
 
 **tanh and sigmoid** leave the series there: the engine
 (:func:`sknnk._numerics.engine.prepare`) evaluates every layer of a call by
@@ -71,12 +99,9 @@ for its closed form ``SOFTPLUS_MIX``
 limits (``log(2)^2 + c / 4``, ReLU's) from 1e-300 to 1e300, NTK gradients
 included (``tests/test_softplus_mixture.py``).
 
-For the other activations the accurate continuation to large variances
-would split off the activation's large-scale form in closed form (``gelu =
-relu + r``: arc-cosine kernels; cross terms such as ``E[relu(u) r(v)]`` are
-1-D integrals, and ``E[r(u) r(v)]`` a 2-D quadrature over the support of the
-decaying residual ``r``), or, for gelu and swish, the dual of ``x erf(x /
-s)`` with the same mixture. Not implemented yet.
+For gelu, swish and gelu_tanh (not candidates of the split tier) the
+continuation to large variances would be the dual of ``x erf(x / s)`` with
+the same mixture; not in this module.
 """
 
 import math
