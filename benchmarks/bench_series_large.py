@@ -8,8 +8,9 @@ Usage::
 For each variance ``q``: the seconds per point of a layer's coefficient tables
 (``series.layer_tables``, gradients' 4 tables and values' 2, fresh caches),
 the terms ``N``, and the seconds per entry of a depth-1 NTK Gram matrix with
-its gradient (``n`` points whose layer-0 variances are ``q (1 + i / (10 n))``),
-minus its tables. ``--tanh`` times tanh's depth-2 NTK with gradient at
+its gradient (points whose layer-0 variances are ``q (1 + i / (10 n))``): the
+time of ``4 n`` points minus that of ``n`` points and of the added tables, per
+added entry. ``--tanh`` times tanh's depth-2 NTK with gradient at
 ``q <= 10`` (the default tier, unchanged by the split tier): run it with
 ``PYTHONPATH`` on two trees to compare them in one session.
 """
@@ -50,20 +51,22 @@ def mish_costs(activation, qs, n, repeat):
     funcs = resolve_activation(activation).funcs
     print(f"{activation!s:10s} {'q':>6s} {'N(grad)':>8s} {'s/point(4)':>11s} "
           f"{'N(val)':>7s} {'s/point(2)':>11s} {'s/entry':>9s} "
-          f"{'us/entry/term':>13s}")  # fmt: skip
+          f"{'ns/entry/term':>13s}")  # fmt: skip
     for q in qs:
         qa = q * (1.0 + np.arange(n) / (10.0 * n))
         grad = _best(repeat, series.layer_tables, funcs[:4], qa)
         n4 = series.layer_tables(funcs[:4], qa)[2]
         val = _best(repeat, series.layer_tables, funcs[:2], qa)
         n2 = series.layer_tables(funcs[:2], qa)[2]
-        X = _inputs(n, q)
+        # a Gram matrix's entries: the difference of the calls on n and 4 n
+        # points (whose tables are 4 times as many) per added entry
         kernel = NTKKernel(depth=1, activation=activation, sigma_w=1.0, sigma_b=0.0)
-        total = _best(repeat, kernel, X, eval_gradient=True)
-        entries = n * (n + 1) / 2
-        per_entry = max(total - grad, 0.0) / entries
+        t1 = _best(repeat, kernel, _inputs(n, q), eval_gradient=True)
+        t4 = _best(repeat, kernel, _inputs(4 * n, q), eval_gradient=True)
+        added = (4 * n) * (4 * n + 1) / 2 - n * (n + 1) / 2
+        per_entry = max(t4 - t1 - 3 * grad, 0.0) / added
         print(f"{'':10s} {q:6g} {n4:8d} {grad / n:11.2e} {n2:7d} {val / n:11.2e} "
-              f"{per_entry:9.2e} {1e6 * per_entry / n4:13.2e}")  # fmt: skip
+              f"{per_entry:9.2e} {1e9 * per_entry / n4:13.2f}")  # fmt: skip
 
 
 def tanh_costs(repeat):

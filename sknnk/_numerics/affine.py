@@ -367,6 +367,27 @@ def _quad_energies(split, q):
     return e, e20, e31
 
 
+@njit(cache=True, nogil=True)
+def _stein_tables(f, q, out, energy, rem):
+    """``out[t, j] = sqrt((j + 1) ... (j + t) / q^t) f_(j+t)`` (Stein's
+    identity, zeros beyond ``f``) and the remainders ``rem[t] = energy[t] -
+    sum_j out[t, j]^2`` (clipped at 0)."""
+    n_tables, n_terms = out.shape
+    for t in range(n_tables):
+        total = 0.0
+        for j in range(n_terms):
+            k = j + t
+            v = 0.0
+            if k < f.size:
+                fac = 1.0
+                for i in range(t):
+                    fac *= (k - i) / q
+                v = math.sqrt(fac) * f[k]
+            out[t, j] = v
+            total += v * v
+        rem[t] = max(energy[t] - total, 0.0)
+
+
 class SplitFit(NamedTuple):
     coef: np.ndarray  # (n_tables, n_points, n_terms)
     rem: np.ndarray  # (n_tables, n_points)
@@ -400,20 +421,11 @@ def split_fit(split, q, n_tables, min_terms, n_max, tols):
         ok = ok and done
     width = max(max(ends, default=0), min_terms + extra)
     n_terms = width - extra
-    coef = np.zeros((n_tables, n_points, n_terms))
+    coef = np.empty((n_tables, n_points, n_terms))
     rem = np.empty((n_tables, n_points))
-    energy = np.array(energies).T[:n_tables]
+    energy = np.ascontiguousarray(np.array(energies).T[:n_tables])
     for p, f in enumerate(fs):
-        full = np.zeros(width)
-        full[: f.size] = f
-        k = np.arange(width, dtype=float)
-        for t in range(n_tables):
-            fac = np.ones(width)
-            for i in range(t):
-                fac *= np.maximum(k - i, 0.0) / q[p]
-            col = np.sqrt(fac) * full
-            coef[t, p] = col[t : t + n_terms]
-            rem[t, p] = max(energy[t, p] - np.sum(coef[t, p] ** 2), 0.0)
+        _stein_tables(f, q[p], coef[:, p], energy[:, p], rem[:, p])
     rel = np.max(rem / np.maximum(energy, 1e-300), axis=1, initial=0.0)
     return SplitFit(
         coef, rem, n_terms, bool(ok), 2.0 * float(max(rel[:2])), float(max(rel)),

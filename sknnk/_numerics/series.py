@@ -638,15 +638,20 @@ def _split_tier(split, q, n_tables, min_terms, fit):
     big = np.flatnonzero(q >= _Q_SPLIT_LOW)
     tols = np.array([_SPLIT_TOL, _SPLIT_TOL, _GRAD_TOL, _GRAD_TOL])[:n_tables]
     part = affine.split_fit(split, q[big], n_tables, min_terms, _MAX_TERMS_SPLIT, tols)
-    n_terms = max(part.n_terms, fit.n_terms if big.size < q.size else 0)
+    if big.size == q.size:  # (every point on the split tier)
+        return _Fit(
+            part.coef, part.rem, part.n_terms, part.ok, part.bound_values,
+            part.bound_grad, (big, *part.diag),
+        )  # fmt: skip
+    n_terms = max(part.n_terms, fit.n_terms)
     coef = np.zeros((n_tables, q.size, n_terms))
     rem = fit.rem.copy()
     small = np.setdiff1d(np.arange(q.size), big)
-    coef[:, small, : fit.n_terms] = fit.coef[:, small]
     coef[:, big, : part.n_terms] = part.coef
     rem[:, big] = part.rem
     bounds = [part.bound_values, part.bound_grad]
-    if small.size:  # (the default tier's bounds of its own points)
+    if small.size:  # (the default tier's tables and bounds of its points)
+        coef[:, small, : fit.n_terms] = fit.coef[:, small]
         energy = rem[:, small] + np.sum(coef[:, small] ** 2, axis=2)
         rel = np.max(rem[:, small] / np.maximum(energy, _TINY), axis=1)
         bounds[0] = max(bounds[0], 2 * float(max(rel[:2])))
