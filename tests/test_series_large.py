@@ -63,6 +63,7 @@ def _errors(act, q, rho, ntk):
 
 
 FAST = [
+    ("mish", 15.0, 0.5, True),  # the default tier falls short: every point split
     ("mish", 1e3, 1 - 1e-12, True),
     ("custom", 1e3, 0.999, False),
     ("mish", 300.0, -1.0, True),
@@ -84,6 +85,28 @@ def test_grid_against_quadrature(act, q, ntk):
     for rho in (-1.0, 0.0, 0.9, 0.999, 1 - 1e-12, 1.0):
         worst = max(worst, *_errors(act, q, rho, ntk))
     assert worst < 1e-9, worst
+
+
+def test_points_of_small_and_large_variance_in_one_layer():
+    # q = 0.5 keeps the default tier's tables, q = 1e3 takes the split tier's:
+    # the merged layer against the reference, values and gradients
+    sigma_w, sigma_b = 1.0, 0.1
+    x = np.array([1.0, 0.0]) * math.sqrt(2 * (0.5 - sigma_b**2))
+    y = np.array([0.6, 0.8]) * math.sqrt(2 * (1e3 - sigma_b**2))
+    kernel = NTKKernel(depth=1, activation="mish", sigma_w=sigma_w, sigma_b=sigma_b)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        K, dK = kernel(np.vstack([x, y]), eval_gradient=True)
+    args = (1, sigma_w, sigma_b)
+    scale = math.sqrt(
+        acc.reference_kernels(x, x, "mish", *args)[1]
+        * acc.reference_kernels(y, y, "mish", *args)[1]
+    )
+    assert abs(K[0, 1] - acc.reference_kernels(x, y, "mish", *args)[1]) < 1e-9 * scale
+    g = acc.reference_gradient(x, y, "mish", *args, True)
+    names = [h.name for h in kernel.hyperparameters if not h.fixed]
+    for i, p in enumerate("wb"):
+        assert abs(dK[0, 1, names.index(f"sigma_{p}")] - g[i]) < 1e-9 * scale
 
 
 # ---------------------------------------------------------------------------
