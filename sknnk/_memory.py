@@ -415,9 +415,16 @@ def check_gram(
     if X is not None and network.activation.code == SERIES:
         # the probe of the series terms costs a one-point preparation (ms):
         # only when the fixed-terms model, times the most the probe has been
-        # seen to add, would not fit in the memory available
+        # seen to add, would not fit in the memory available -- or always for
+        # a candidate of the split tier, whose terms grow without bound with
+        # the variance (sknnk._numerics.affine: 8e4 at q = 1e3)
+        from ._numerics import affine
+
         avail = available_memory()
-        if avail is not None and peak[0] + _PROBE_MARGIN * peak[1] > avail:
+        split = getattr(network.activation.funcs[0], affine.ELIGIBLE, False)
+        if avail is not None and (
+            split or peak[0] + _PROBE_MARGIN * peak[1] > avail
+        ):
             peak = gram_model(network, n_rows, n_cols, eval_gradient, symmetric, X, Y)
     what = (
         f"a {n_rows} x {n_cols} Gram matrix ({n_matrices} "

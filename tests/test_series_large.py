@@ -204,3 +204,17 @@ def test_a_kinked_user_activation_keeps_its_warning():
     X = np.random.default_rng(1).normal(size=(4, 3)) * 30.0
     with pytest.warns(UserWarning, match="did not converge"):
         NNGPKernel(depth=1, activation=relu)(X)
+
+
+def test_tables_that_would_not_fit_are_refused_before_any_work():
+    # 2e4 points at layer variance 1e3: ~8e4 terms per table and point, some
+    # 50 GB of tables; the memory guard probes the split tier's terms on the
+    # point of largest norm and refuses
+    from sknnk._memory import MemoryBudgetError
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20000, 4))
+    X *= np.sqrt(4e3 / np.einsum("ij,ij->i", X, X))[:, None]
+    kernel = NTKKernel(depth=1, activation="mish", sigma_w=1.0, sigma_b=0.0)
+    with pytest.raises(MemoryBudgetError, match="working memory"):
+        kernel(X, eval_gradient=True)
