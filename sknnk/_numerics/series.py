@@ -65,15 +65,21 @@ so the bounds stay those above (tolerance ``_SPLIT_TOL = 1e-12`` on the
 values' tables: ``1e-13`` is at the rounding of the sums of ``7e4``
 squares). Points of variance below 1 keep the default tier's tables.
 Measured for ``x tanh(softplus(x))`` (named and as a user callable with its
-derivative, ``benchmarks/series_error_map.py``; depth 1, NTK and NNGP,
-correlations ``-1 ... 1 - 1e-12``): values within ``2e-15`` and gradients
-within ``6e-12`` (the resolution of the reference's differences) at ``q =
-100, 300, 1e3``; terms about ``50 q`` (values) and ``76 q`` (gradients),
-about ``1.2 us`` per term and point, ``95 ms`` per point at ``q = 1e3`` with
-gradients (``benchmarks/bench_series_large.py``). The tier stops at
-``_MAX_TERMS_SPLIT = 2^17`` terms (``q ~ 1.7e3`` with gradients, ``2.6e3``
-for values); beyond, the stated bound (which covers values and gradients)
-warns, and a gradient bound above 1e-2 is refused as for the other tiers.
+derivative, ``benchmarks/series_error_map.py``; depth 1, correlations ``-1
+... 1 - 1e-12``): values within ``2e-15`` (NTK; ``6e-14`` at ``3e3``) and
+``6e-14`` (NNGP), gradients within ``6e-12`` (the resolution of the
+reference's differences) at ``q = 100, 300, 1e3`` (NTK also ``3e3``);
+``tanh`` as a user callable (step 1/16): ``1.5e-13`` and ``6e-11`` at
+``q = 1e3``. Terms about ``50 q`` (values) and ``76-83 q`` (gradients);
+about ``1.2 us`` per term and point, ``0.1 s`` per point at ``q = 1e3``
+with gradients (``benchmarks/bench_series_large.py``).
+The tier stops at ``_MAX_TERMS_SPLIT = 2^17`` terms per point (the
+tolerance met up to ``q ~ 1.6e3`` with gradients, ``2.6e3`` for values);
+beyond, the bounds are what the terms reach: at ``q = 3e3`` still below
+``1e-7`` (no warning, measured errors as above), at ``1e4`` a warning
+states ``1.8e-3`` for values and gradients (measured ``1e-12``: the
+Cauchy-Schwarz tail is pessimistic), at ``3e4`` the gradient's bound
+(``0.13``) exceeds 1e-2 and it is refused.
 
 **tanh and sigmoid** leave the series there: the engine
 (:func:`sknnk._numerics.engine.prepare`) evaluates every layer of a call by
