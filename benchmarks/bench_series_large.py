@@ -7,10 +7,11 @@ Usage::
 
 For each variance ``q``: the seconds per point of a layer's coefficient tables
 (``series.layer_tables``, gradients' 4 tables and values' 2, fresh caches),
-the terms ``N``, and the seconds per entry of a depth-1 NTK Gram matrix with
-its gradient (points whose layer-0 variances are ``q (1 + i / (10 n))``): the
-time of ``4 n`` points minus that of ``n`` points and of the added tables, per
-added entry. ``--tanh`` times tanh's depth-2 NTK with gradient at
+the terms ``N``, and the seconds per entry of the tiles of a depth-1 NTK Gram
+matrix with its gradient (points whose layer-0 variances are ``q (1 + i / (10
+n))``), for random directions (most entries need few terms) and for
+near-duplicates (correlations near 1: every entry all ``N`` terms, also per
+term). ``--tanh`` times tanh's depth-2 NTK with gradient at
 ``q <= 10`` (the default tier, unchanged by the split tier): run it with
 ``PYTHONPATH`` on two trees to compare them in one session.
 """
@@ -20,14 +21,16 @@ import time
 
 import numpy as np
 
-from sknnk import NTKKernel
+from sknnk import NTKKernel, _parallel
 from sknnk._numerics import series
 from sknnk.activations import resolve_activation
 
 
-def _inputs(n, q, d=4):
+def _inputs(n, q, d=4, spread=1.0):
+    """``n`` points of layer-0 variances ``q (1 + i / (10 n))``; directions
+    random (``spread=1``) or within ``spread`` of one (correlations -> 1)."""
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(n, d))
+    X = 1.0 + spread * rng.normal(size=(n, d))
     target = q * (1.0 + np.arange(n) / (10.0 * n))
     return X * np.sqrt(target * d / np.einsum("ij,ij->i", X, X))[:, None]
 
@@ -50,23 +53,41 @@ def _best(repeat, fn, *args, **kwargs):
 def mish_costs(activation, qs, n, repeat):
     funcs = resolve_activation(activation).funcs
     print(f"{activation!s:10s} {'q':>6s} {'N(grad)':>8s} {'s/point(4)':>11s} "
-          f"{'N(val)':>7s} {'s/point(2)':>11s} {'s/entry':>9s} "
-          f"{'ns/entry/term':>13s}")  # fmt: skip
+          f"{'N(val)':>7s} {'s/point(2)':>11s} {'s/entry':>9s} {'(rho->1)':>9s} "
+          f"{'ns/term':>11s}")  # fmt: skip
     for q in qs:
         qa = q * (1.0 + np.arange(n) / (10.0 * n))
         grad = _best(repeat, series.layer_tables, funcs[:4], qa)
         n4 = series.layer_tables(funcs[:4], qa)[2]
         val = _best(repeat, series.layer_tables, funcs[:2], qa)
         n2 = series.layer_tables(funcs[:2], qa)[2]
-        # a Gram matrix's entries: the difference of the calls on n and 4 n
-        # points (whose tables are 4 times as many) per added entry
+        # a Gram matrix's entries: the time of the tiles alone (the wrapped
+        # sknnk._parallel.compute_gram), random directions and near-duplicates
         kernel = NTKKernel(depth=1, activation=activation, sigma_w=1.0, sigma_b=0.0)
-        t1 = _best(repeat, kernel, _inputs(n, q), eval_gradient=True)
-        t4 = _best(repeat, kernel, _inputs(4 * n, q), eval_gradient=True)
-        added = (4 * n) * (4 * n + 1) / 2 - n * (n + 1) / 2
-        per_entry = max(t4 - t1 - 3 * grad, 0.0) / added
+        entries = n * (n + 1) / 2
+        per = []
+        for X in (_inputs(n, q), _inputs(n, q, spread=1e-4)):
+            _tiles.clear()
+            _best(repeat, kernel, X, eval_gradient=True)
+            per.append(min(_tiles) / entries)
         print(f"{'':10s} {q:6g} {n4:8d} {grad / n:11.2e} {n2:7d} {val / n:11.2e} "
-              f"{per_entry:9.2e} {1e9 * per_entry / n4:13.2f}")  # fmt: skip
+              f"{per[0]:9.2e} {per[1]:9.2e} {1e9 * per[1] / n4:11.2f}")  # fmt: skip
+
+
+_tiles = []
+
+
+def _timed(fn):
+    def call(*args, **kwargs):
+        t0 = time.perf_counter()
+        out = fn(*args, **kwargs)
+        _tiles.append(time.perf_counter() - t0)
+        return out
+
+    return call
+
+
+_parallel.compute_gram = _timed(_parallel.compute_gram)
 
 
 def tanh_costs(repeat):

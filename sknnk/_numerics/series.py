@@ -72,11 +72,14 @@ reference's differences) at ``q = 100, 300, 1e3`` (NTK also ``3e3``);
 ``tanh`` as a user callable (step 1/16): ``1.5e-13`` and ``6e-11`` at
 ``q = 1e3``. Terms about ``50 q`` (values) and ``76-83 q`` (gradients);
 about ``1.2 us`` per term and point, ``0.1 s`` per point at ``q = 1e3``
-with gradients (``benchmarks/bench_series_large.py``).
+with gradients (``benchmarks/bench_series_large.py``; an entry at ``rho ->
+1`` reads all ``N`` terms of 4 tables of both points: about 20 ns per term
+on an idle machine once the tables leave the caches, ``q >~ 300``).
 The tier stops at ``_MAX_TERMS_SPLIT = 2^17`` terms per point (the
 tolerance met up to ``q ~ 1.6e3`` with gradients, ``2.6e3`` for values);
 beyond, the bounds are what the terms reach: at ``q = 3e3`` still below
-``1e-7`` (no warning, measured errors as above), at ``1e4`` a warning
+``1e-7`` (no warning, measured errors as above; a warning from ``3.2e3``,
+bound ``1.2e-7``), at ``1e4`` a warning
 states ``1.8e-3`` for values and gradients (measured ``1e-12``: the
 Cauchy-Schwarz tail is pessimistic), at ``3e4`` the gradient's bound
 (``0.13``) exceeds 1e-2 and it is refused.
