@@ -73,8 +73,10 @@ reference's differences) at ``q = 100, 300, 1e3`` (NTK also ``3e3``);
 ``q = 1e3``. Terms about ``50 q`` (values) and ``76-83 q`` (gradients);
 about ``1.2 us`` per term and point, ``0.1 s`` per point at ``q = 1e3``
 with gradients (``benchmarks/bench_series_large.py``; an entry at ``rho ->
-1`` reads all ``N`` terms of 4 tables of both points: about 20 ns per term
-on an idle machine once the tables leave the caches, ``q >~ 300``).
+1`` reads all ``N`` terms of 4 tables of both points: measured 70-100 ns
+per term at ``q = 300 ... 3e3``, flat once the tables leave the caches, on
+a 2-core machine at load ~12, where the tables took 2-3 times the times
+above).
 The tier stops at ``_MAX_TERMS_SPLIT = 2^17`` terms per point (the
 tolerance met up to ``q ~ 1.6e3`` with gradients, ``2.6e3`` for values);
 beyond, the bounds are what the terms reach: at ``q = 3e3`` still below
