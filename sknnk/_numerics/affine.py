@@ -44,9 +44,10 @@ that the remainders are consistent with the tables to rounding.
 
 :func:`split_of` decides whether an activation qualifies: finite affine tails
 fitted at ``|x| = 256, 512`` and met at 64 and 128, ``g`` below ``1e-15``
-relative beyond ``L``, a spectrum of ``g`` decaying to ``1e-13`` by half the
-grid's Nyquist frequency (smooth on the grid's scale: kinks fail), and the
-spectral ``g'`` within ``1e-7`` of the given ``phi' - r'``. Activations that do
+relative beyond ``L``, a spectrum of ``g`` below ``1e-13`` of its peak
+beyond 3/4 of the grid's Nyquist frequency (smooth on the grid's scale:
+kinks fail; ``h = 1/8``, else ``1/16``), and the spectral ``g'`` within
+``1e-7`` of the given ``phi' - r'``. Activations that do
 not qualify keep the grid method of :mod:`sknnk._numerics.series`.
 """
 
@@ -63,7 +64,7 @@ _STEPS = (0.125, 0.0625)  # node steps in x, tried in this order
 _L_MAX = 64.0  # largest half-width of the support of g
 _L_CHOICES = (24.0, 32.0, 40.0, 48.0, 56.0, 64.0)
 _TAIL_REL = 1e-15  # |g| beyond L against |phi| + max |g| + max_{|x|<=8} |phi|
-_SPECTRUM_REL = 1e-13  # spectrum of g beyond half the Nyquist frequency
+_SPECTRUM_REL = 1e-13  # spectrum of g beyond _CUT of Nyquist's, against its peak
 _CUT = 0.75  # spectrum checked (and cut) beyond this fraction of Nyquist's
 _DERIV_REL = 1e-7  # spectral g' against the given phi' - r'
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
