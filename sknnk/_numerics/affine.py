@@ -275,7 +275,7 @@ def _r_energies(q, a0, a1, da, db):
             last = max(last, w)
         if n > 6.0 * q + 64.0 and last * (4.0 * (1.0 + q)) <= 1e-19 * max(e[3], 1e-300):
             return e
-        if n > 4000.0 * (q + 1.0):  # (unreachable for finite q)
+        if n > 4000.0 * (q + 1.0) or n >= 1 << 24:  # (callers keep q <= 1e5)
             return e
         n *= 2
 

@@ -142,6 +142,7 @@ _MAX_TERMS_LARGE = 6000  # large tier, on the grid of step _Z_STEP
 # the split tier of asymptotically affine activations (sknnk._numerics.affine):
 # its points, its terms at most and the relative tail energy of phi and phi'
 _Q_SPLIT_LOW = 1.0
+_Q_SPLIT_HIGH = 1e5  # (its terms cap at q ~ 3e3 already; beyond, as before)
 _MAX_TERMS_SPLIT = 1 << 17
 _SPLIT_TOL = 1e-12
 _START_TERMS = 32  # end of the first block of terms (see _fit)
@@ -643,10 +644,11 @@ def _large_tier(funcs, q, n_tables, min_terms, kink, fit):
 
 
 def _split_tier(split, q, n_tables, min_terms, fit):
-    """The layer's tables with the points of variance at least
-    :data:`_Q_SPLIT_LOW` on the split tier (:mod:`sknnk._numerics.affine`),
-    the others (resolved by the default tier) from ``fit``."""
-    big = np.flatnonzero(q >= _Q_SPLIT_LOW)
+    """The layer's tables with the points of variance in
+    ``[_Q_SPLIT_LOW, _Q_SPLIT_HIGH]`` on the split tier
+    (:mod:`sknnk._numerics.affine`), the others from ``fit`` (the default
+    tier: resolved below, its bounds stated above)."""
+    big = np.flatnonzero((q >= _Q_SPLIT_LOW) & (q <= _Q_SPLIT_HIGH))
     tols = np.array([_SPLIT_TOL, _SPLIT_TOL, _GRAD_TOL, _GRAD_TOL])[:n_tables]
     part = affine.split_fit(split, q[big], n_tables, min_terms, _MAX_TERMS_SPLIT, tols)
     if big.size == q.size:  # (every point on the split tier)
