@@ -35,6 +35,7 @@ holding, the output) and the exception propagates unchanged -- a plain
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import signal
 import sys
@@ -153,6 +154,30 @@ class _SingleThreadedBlas:
 
 
 _SINGLE_THREADED_BLAS = _SingleThreadedBlas()
+_NO_LIMIT = contextlib.nullcontext()
+
+#: Multiply-adds ``m n k`` of a gemm that OpenBLAS runs on the calling thread
+#: whatever its thread count: at most its ``SMP_THRESHOLD_MIN`` (65536; the
+#: threshold of its gemm interface is that times ``GEMM_MULTITHREAD_THRESHOLD``,
+#: 4 by default, so this holds for every build with a threshold of 1 or more).
+SMALL_GEMM = 65536
+
+
+def small_gemm(m, n, k):
+    """Whether a ``(m, k) @ (k, n)`` gemm runs on the calling thread with the
+    loaded BLAS, whatever its thread limit: every BLAS library loaded is
+    OpenBLAS and ``m n k <= SMALL_GEMM`` (for other libraries nothing is
+    assumed: False)."""
+    if m * n * k > SMALL_GEMM:
+        return False
+    if not _all_openblas:
+        _all_openblas.append(
+            all(lib.internal_api == "openblas" for lib in _blas_libs()[0])
+        )
+    return _all_openblas[0]
+
+
+_all_openblas = []  # [whether every loaded BLAS library is OpenBLAS], found once
 
 
 def single_threaded_blas():
@@ -431,6 +456,7 @@ def map_blocks(
     remote: Remote | None = None,
     verbose: int = 0,
     label: str = "",
+    blas: bool = True,
 ) -> None:
     """Run ``fill(block)`` for every block, on joblib's workers.
 
@@ -455,6 +481,12 @@ def map_blocks(
         Progress lines on stdout (``1`` every 10 %, ``2`` also every second).
     label : str
         Name of the loop in the progress lines.
+    blas : bool, default=True
+        Limit BLAS to one thread while the blocks run
+        (:func:`single_threaded_blas`). False only for a single block whose
+        BLAS calls run on one thread anyway (:func:`small_gemm`): it then
+        runs in the calling thread, no other thread of the loop exists, and
+        the limit would change neither the threads nor the bits.
 
     Raises
     ------
@@ -462,6 +494,11 @@ def map_blocks(
         On Ctrl-C, after every worker has stopped (within one block).
     """
     blocks = list(blocks)
+    if len(blocks) <= 1 and verbose <= 0:
+        # one block runs in the calling thread whatever the backend (without
+        # asking joblib for it): the bits of any worker's
+        _run_here(fill, blocks, blas)
+        return
     backend, shared = active_backend()
     local = shared or remote is None  # the blocks run in this process
     if local and len(blocks) <= 1:
@@ -498,6 +535,22 @@ def map_blocks(
             raise KeyboardInterrupt from None
         raise
     progress.finish()
+
+
+def _run_here(fill, blocks, blas):
+    """The blocks of :func:`map_blocks` in the calling thread, without
+    progress lines (BLAS on one thread unless ``blas`` is False)."""
+    watch = threading.current_thread() is threading.main_thread()
+    try:
+        with _SINGLE_THREADED_BLAS if blas else _NO_LIMIT:
+            for b in blocks:
+                _check_held(watch)
+                fill(b)
+        _check_held(watch)
+    except SystemError as exc:  # numba's wrapper of a Ctrl-C in a dispatcher
+        if _was_interrupted(exc):
+            raise KeyboardInterrupt from None
+        raise
 
 
 def _run_threads(fill, blocks, n_workers, weight, require_shared, progress, watch):
@@ -627,8 +680,14 @@ def compute_gram(plan, K, grad, symmetric, n_jobs, verbose=0, label="Gram"):
                 if symmetric and not diag:
                     grad[j0:j1, i0:i1] = gb.transpose(1, 0, 2)
 
-    remote = Remote(lambda tiles, k: band_tasks(tiles, n, k), job, store)
     tiles = tile_grid(n, m, symmetric, plan.tile)
+    # (one tile runs in the calling thread: no tasks to describe)
+    remote = None
+    if len(tiles) > 1:
+        remote = Remote(lambda tiles, k: band_tasks(tiles, n, k), job, store)
+    # one tile whose gemm (plan.compute's x . y) BLAS runs on this thread
+    # anyway: no limit to take
+    blas = not (len(tiles) == 1 and small_gemm(n, m, plan.X.shape[1]))
     map_blocks(
         fill,
         tiles,
@@ -637,4 +696,5 @@ def compute_gram(plan, K, grad, symmetric, n_jobs, verbose=0, label="Gram"):
         remote=remote,
         verbose=verbose,
         label=label,
+        blas=blas,
     )

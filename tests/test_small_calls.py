@@ -247,7 +247,7 @@ def test_ctrl_c_stops_a_loop_of_small_calls():
 _BLAS_DURING_TILE = """
     import json
     import numpy as np
-    from threadpoolctl import threadpool_info
+    from threadpoolctl import threadpool_info, threadpool_limits
     from sknnk import NTKKernel
     from sknnk._numerics import gram
 
@@ -262,11 +262,19 @@ _BLAS_DURING_TILE = """
         return compute(self, *args)
 
     gram.GramPlan.compute = watched
-    X = np.random.default_rng(0).normal(size=(20, 3))
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 3))
     before = blas()
-    K = NTKKernel(depth=3)(X, eval_gradient=True)
+    K, dK = NTKKernel(depth=3)(X, eval_gradient=True)
     NTKKernel(depth=3).diag(X)
-    print(json.dumps([before, seen, blas()]))
+    small = seen[:]
+    del seen[:]
+    Z = rng.normal(size=(200, 64))  # one tile, a gemm of 200 * 200 * 64
+    NTKKernel(depth=3)(Z, eval_gradient=True)
+    with threadpool_limits(1, user_api="blas"):
+        K1, dK1 = NTKKernel(depth=3)(X, eval_gradient=True)
+    same = bool(np.array_equal(K, K1) and np.array_equal(dK, dK1))
+    print(json.dumps([before, small, seen, same, blas()]))
 """
 
 
@@ -289,11 +297,22 @@ def _with_two_blas_threads(script):
 
 def test_small_calls_run_their_tile_on_one_blas_thread_and_restore_the_limits():
     """In a fresh process with two BLAS threads: the tile's gemm runs on one
-    (its bits do not depend on BLAS's thread count), and the limits are
-    exactly the previous ones after the call."""
-    before, seen, after = _with_two_blas_threads(_BLAS_DURING_TILE)
+    (no oversubscription, and its bits do not depend on BLAS's thread count),
+    and the limits are exactly the previous ones after the call.
+
+    A single tile whose gemm OpenBLAS runs on the calling thread whatever
+    its limit (at most ``SMALL_GEMM`` multiply-adds, 20 x 20 x 3 here) takes
+    no limit: it runs in the calling thread alone, and its bits are those
+    of a call under a limit of one thread. A single tile of a larger gemm
+    (200 x 200 x 64) runs under the limit."""
+    before, small, seen, same, after = _with_two_blas_threads(_BLAS_DURING_TILE)
     assert before and max(before) == 2, before
     assert seen and all(max(s) == 1 for s in seen), seen
+    assert small and same
+    if par.small_gemm(20, 20, 3):  # (OpenBLAS only: otherwise the limit holds)
+        assert all(s == before for s in small), small
+    else:
+        assert all(max(s) == 1 for s in small), small
     assert after == before
 
 
