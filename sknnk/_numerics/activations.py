@@ -723,11 +723,15 @@ def closed_form_diag(code, prm, q):
     return q, 1.0, 1.0, 0.0  # IDENTITY
 
 
-def relu_family_diag_values(code, prm, q):
+def relu_family_diag_values(code, prm, q, arrays=True):
     """``(V, W, dV/dq, dW/dq) = (m q, m, m, 0)`` of ``RELU``/``ABRELU`` at the
     variances ``q`` (numpy, nothing to compile): ``m = (alpha^2 + beta^2) / 2``
-    for ``alpha min(x, 0) + beta max(x, 0)``, 1/2 for ReLU."""
-    m = 0.5 if code == RELU else 0.5 * (prm[0] ** 2 + prm[1] ** 2)
+    for ``alpha min(x, 0) + beta max(x, 0)``, 1/2 for ReLU. ``arrays=False``
+    gives the three constants as Python floats (for numpy arithmetic with
+    arrays of ``q``'s shape: the same bits as the constant arrays)."""
+    m = 0.5 if code == RELU else float(0.5 * (prm[0] ** 2 + prm[1] ** 2))
+    if not arrays:
+        return m * q, m, m, 0.0
     const = np.full(q.shape, m)
     return m * q, const, const, np.zeros(q.shape)
 
@@ -813,14 +817,16 @@ class ActivationSpec:
         self.series_max_variance = float(series_max_variance)
 
 
-def diag_values(code, prm, q):
+def diag_values(code, prm, q, arrays=True):
     """``(V, W, dV/dq, dW/dq)`` of any closed-form activation at the variances
     ``q`` (1-D float64), dispatched to the one implementation of its family:
     :func:`relu_family_diag_values` (numpy), :func:`elu_diag_values` or
     :func:`closed_form_diag_values` (compiled). The one entry point of the
-    engine's diagonal recursion and of the registry's scalar maps."""
+    engine's diagonal recursion and of the registry's scalar maps.
+    ``arrays=False`` lets the ReLU family return its constants as floats
+    (see :func:`relu_family_diag_values`)."""
     if code == RELU or code == ABRELU:
-        return relu_family_diag_values(code, prm, q)
+        return relu_family_diag_values(code, prm, q, arrays)
     if code == ELU:
         return elu_diag_values(prm, q)
     return closed_form_diag_values(code, prm, q)

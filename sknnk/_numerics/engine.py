@@ -44,7 +44,7 @@ from .mixture import NTK_GRAD_MAX_VARIANCE as MIXTURE_NTK_GRAD_MAX
 _EMPTY_COEF = np.zeros((1, 1, 1, 1))
 _EMPTY_REM = np.zeros((1, 1, 1))
 _EMPTY_N = np.zeros(1, dtype=np.int64)
-_NO_BLAS = contextlib.nullcontext()
+_NO_BLAS = _AS_IS = contextlib.nullcontext()
 
 
 class Network(NamedTuple):
@@ -399,9 +399,13 @@ class Points:
                 return out
 
         else:  # compiles only the family's own code
+            # the numpy steps of a plain network take the ReLU family's
+            # constants as floats (the compiled seed and residual steps index
+            # arrays)
+            arrays = bool(seeds) or is_residual_or_normalised(network)
 
             def values(q):
-                return diag_values(spec.code, spec.prm, q)
+                return diag_values(spec.code, spec.prm, q, arrays)
 
         n, depth = X.shape[0], network.depth
         self.residual = None  # ResidualPoints fields of a residual/LN network
@@ -424,31 +428,38 @@ class Points:
         self.dq = np.zeros((n_rows, depth + 1, n))
         self.dt = np.zeros((n_rows, n))
         out = (p, self.q, self.dq[:2], self.t, self.dt[:2])
-        diag_step(-1, sq_norms, sq_norms, sq_norms, sq_norms, sq_norms, *out, want_grad)
-        self.dg = self.dtg = None
-        if seeds:
-            if arch:  # the fourth row of dq, dt (diag_step_residual)
-                self.dg, self.dtg = self.dq[3], self.dt[3]
-            else:
-                self.dg, self.dtg = np.empty((depth + 1, n)), np.empty(n)
-            seed_out = (p, self.dg, self.t, self.dtg)
-            diag_seed_step(-1, sq_norms, sq_norms, sq_norms, sq_norms, *seed_out)
-        if not late:
-            self._check_seed(network, sq_norms)
-        self.qa = self.q[:depth]  # the variances at which phi is evaluated
-        # the series projections use BLAS: the same bits whatever its threads
-        # (the closed forms use none)
-        blas = _parallel.single_threaded_blas() if spec.code == SERIES else _NO_BLAS
-        with blas:
-            if arch:
-                self._residual_recursion(network, p, values)
-            for layer in range(0 if arch else depth):
-                v, w, dv, dw = values(self.q[layer])
-                if seeds:  # before diag_step moves t to the next layer
-                    diag_seed_step(layer, v, w, dv, dw, *seed_out)
-                diag_step(layer, sq_norms, v, w, dv, dw, *out, want_grad)
-                if not late:
-                    check_range(_VARIANCE, self.q[layer + 1], layer + 1, network)
+        # a plain closed form's recursion in one numpy error state (its
+        # diag_values raise no numpy warning); the steps of a series (whose
+        # sampling keeps numpy's state) and of residual/LN networks take their
+        # own
+        quiet = spec.code == SERIES or arch
+        with _AS_IS if quiet else np.errstate(over="ignore", invalid="ignore"):
+            x = sq_norms
+            diag_step(-1, x, x, x, x, x, *out, want_grad, quiet)
+            self.dg = self.dtg = None
+            if seeds:
+                if arch:  # the fourth row of dq, dt (diag_step_residual)
+                    self.dg, self.dtg = self.dq[3], self.dt[3]
+                else:
+                    self.dg, self.dtg = np.empty((depth + 1, n)), np.empty(n)
+                seed_out = (p, self.dg, self.t, self.dtg)
+                diag_seed_step(-1, sq_norms, sq_norms, sq_norms, sq_norms, *seed_out)
+            if not late:
+                self._check_seed(network, sq_norms)
+            self.qa = self.q[:depth]  # the variances at which phi is evaluated
+            # the series projections use BLAS: the same bits whatever its threads
+            # (the closed forms use none)
+            series_blas = spec.code == SERIES
+            with _parallel.single_threaded_blas() if series_blas else _NO_BLAS:
+                if arch:
+                    self._residual_recursion(network, p, values)
+                for layer in range(0 if arch else depth):
+                    v, w, dv, dw = values(self.q[layer])
+                    if seeds:  # before diag_step moves t to the next layer
+                        diag_seed_step(layer, v, w, dv, dw, *seed_out)
+                    diag_step(layer, sq_norms, v, w, dv, dw, *out, want_grad, quiet)
+                    if not late:
+                        check_range(_VARIANCE, self.q[layer + 1], layer + 1, network)
         if late and not np.isfinite(qt).all():
             self._check_seed(network, sq_norms)
             for layer in range(1, depth + 1):

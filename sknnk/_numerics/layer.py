@@ -146,9 +146,12 @@ def as_dtype(params, dtype) -> LayerParams:
     """The record with every field in ``dtype`` (float32 drivers); the record
     itself for float64 (its Python floats are float64 to numba too)."""
     t = np.dtype(dtype).type
-    if t is np.float64 and all(type(v) is float for v in params):
+    if t is np.float64 and set(map(type, params)) == _FLOATS:
         return params
     return LayerParams(*(t(v) for v in params))
+
+
+_FLOATS = {float}
 
 
 def row_exponents(X, dtype=np.float64, sq=None):
@@ -321,7 +324,7 @@ def correlation(c, rx, ry, snap):
     return rho
 
 
-def diag_step(layer, x, v, w, dv, dw, p, q, dq, t, dt, want_grad=True):
+def diag_step(layer, x, v, w, dv, dw, p, q, dq, t, dt, want_grad=True, quiet=True):
     """One step of the 1-D recursion of every point, in place, in numpy.
 
     ``layer = -1`` seeds layer 0 from ``x = |x|^2 / d`` (:func:`seed`):
@@ -340,22 +343,32 @@ def diag_step(layer, x, v, w, dv, dw, p, q, dq, t, dt, want_grad=True):
     each operation as one correctly rounded IEEE operation in the order of
     the source, as numba does without fast-math flags: the bits are those of
     the same source compiled per point. Overflow gives inf (no warning),
-    which the engine's range checks report.
+    which the engine's range checks report; ``quiet=False`` leaves numpy's
+    error state to the caller (a recursion of many steps in one
+    ``np.errstate(over="ignore", invalid="ignore")``).
     """
-    with np.errstate(over="ignore", invalid="ignore"):
-        if not want_grad:
-            if layer < 0:
-                q[0], t[...] = seed_value.py_func(x, p)
-            else:
-                q[layer + 1], t[...] = dense_value.py_func(v, w, t, p)
-            return
+    if quiet:
+        with np.errstate(over="ignore", invalid="ignore"):
+            _step(layer, x, v, w, dv, dw, p, q, dq, t, dt, want_grad)
+    else:
+        _step(layer, x, v, w, dv, dw, p, q, dq, t, dt, want_grad)
+
+
+def _step(layer, x, v, w, dv, dw, p, q, dq, t, dt, want_grad):
+    """The body of :func:`diag_step` (in the caller's numpy error state)."""
+    if not want_grad:
         if layer < 0:
-            state = seed.py_func(x, p)
+            q[0], t[...] = seed_value.py_func(x, p)
         else:
-            qb, qw = dq[0, layer], dq[1, layer]
-            state = dense.py_func(
-                v, w, dv * qb, dv * qw, dw * qb, dw * qw, t, dt[0], dt[1], p
-            )
+            q[layer + 1], t[...] = dense_value.py_func(v, w, t, p)
+        return
+    if layer < 0:
+        state = seed.py_func(x, p)
+    else:
+        qb, qw = dq[0, layer], dq[1, layer]
+        state = dense.py_func(
+            v, w, dv * qb, dv * qw, dw * qb, dw * qw, t, dt[0], dt[1], p
+        )
     s, th, ds_b, ds_w, dt_b, dt_w = state
     q[layer + 1] = s
     dq[0, layer + 1] = ds_b
