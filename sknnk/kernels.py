@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import operator
 
 import numpy as np
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
@@ -689,7 +690,6 @@ _SCALAR_TYPES = frozenset(
     {bool, int, float, str, type(None), np.float64, np.float32, np.int64, np.int32}
 )
 _INIT_NAMES: dict = {}
-_MISSING = object()  # not plain: a kernel without the attribute is not cached
 
 
 def _plain(value):
@@ -699,7 +699,10 @@ def _plain(value):
     if kind in _SCALAR_TYPES:
         return kind, value
     if kind is tuple:
-        items = tuple(_plain(v) for v in value)
+        scalars = _SCALAR_TYPES
+        items = tuple(
+            [(type(v), v) if type(v) in scalars else _plain(v) for v in value]
+        )
         if None not in items:
             return kind, items
     return None
@@ -711,19 +714,29 @@ def _params_key(kernel):
     that e.g. ``depth=True`` is not taken for ``depth=1``), or None when a
     parameter is not plain."""
     cls = type(kernel)
-    names = _INIT_NAMES.get(cls)
-    if names is None:
+    getter = _GETTERS.get(cls)
+    if getter is None:
         names = tuple(inspect.signature(cls.__init__).parameters)[1:]
         _INIT_NAMES[cls] = names
+        getter = _GETTERS[cls] = operator.attrgetter(*names)
+    try:
+        values = getter(kernel)  # every parameter in one call
+    except AttributeError:  # a kernel without a parameter's attribute
+        return None
+    if len(_INIT_NAMES[cls]) == 1:
+        values = (values,)
     key = [cls]
-    for name in names:
-        value = getattr(kernel, name, _MISSING)
+    for value in values:
         kind = type(value)
         item = (kind, value) if kind in _SCALAR_TYPES else _plain(value)
         if item is None:
             return None
         key.append(item)
     return tuple(key)
+
+
+#: ``operator.attrgetter`` of the constructor parameters of a kernel class.
+_GETTERS: dict = {}
 
 
 #: Checked parameters by :func:`_shape_key` (emptied with :data:`_CHECKED`).
