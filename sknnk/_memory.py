@@ -206,7 +206,7 @@ def is_tiny(peak):
     return peak[0] + peak[1] <= _FIXED + SMALL_REQUEST
 
 
-def check_memory(owner, peak, what, dtype):
+def check_memory(owner, peak, what, dtype, avail=None):
     """Refuse a computation whose modelled peak does not fit in memory.
 
     Parameters
@@ -220,6 +220,9 @@ def check_memory(owner, peak, what, dtype):
         The outputs, e.g. ``"a 400 x 400 Gram matrix (1 float64 array(s))"``.
     dtype : dtype
         Output dtype (the message suggests float32 for float64).
+    avail : tuple or None, default=None
+        ``(available_memory(),)`` if the caller has just read it (the guard of
+        a series call: one reading of the limits per call), else None.
 
     Raises
     ------
@@ -231,7 +234,7 @@ def check_memory(owner, peak, what, dtype):
         return
     outputs, working = peak
     need = outputs + working
-    avail = available_memory()
+    avail = available_memory() if avail is None else avail[0]
     if avail is None or need <= avail:
         return
     half = (
@@ -412,18 +415,20 @@ def check_gram(
         return
     from ._numerics.activations import SERIES
 
+    read = None  # (the limits read once per call)
     if X is not None and network.activation.code == SERIES:
         # the probe of the series terms costs a one-point preparation (ms):
         # only when the fixed-terms model, times the most the probe has been
         # seen to add, would not fit in the memory available
         avail = available_memory()
+        read = (avail,)
         if avail is not None and peak[0] + _PROBE_MARGIN * peak[1] > avail:
             peak = gram_model(network, n_rows, n_cols, eval_gradient, symmetric, X, Y)
     what = (
         f"a {n_rows} x {n_cols} Gram matrix ({n_matrices} "
         f"{np.dtype(dtype).name} array(s))"
     )
-    check_memory(owner, peak, what, dtype)
+    check_memory(owner, peak, what, dtype, read)
 
 
 def check_transform(sampler, n_rows, n_out, dtype):
