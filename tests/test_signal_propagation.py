@@ -180,3 +180,33 @@ def test_broadcasting_over_grids():
 def test_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("activation", ["erf", "gelu", "tanh"])
+def test_chi_c_at_the_ordered_fixed_point(activation):
+    # c* = 1: chi_c = sigma_w^2 G(q*, q*, q*) = sigma_w^2 E[phi'(u)^2]
+    # (Price's theorem). The closed forms' dF/dc slot is the partial along
+    # fixed rho at rho = 1 (0): mean_field reported chi_c = 0 for erf.
+    # q* and W(q*) by adaptive quadrature of phi, phi' (written out here)
+    from scipy import optimize, special
+
+    def pdf(x):
+        return math.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+
+    funcs = {
+        "erf": (special.erf, lambda x: 2 / math.sqrt(math.pi) * math.exp(-x * x)),
+        "gelu": (lambda x: x * special.ndtr(x), lambda x: special.ndtr(x) + x * pdf(x)),
+        "tanh": (math.tanh, lambda x: 1 - math.tanh(x) ** 2),
+    }
+    phi, dphi = funcs[activation]
+    sw, sb = 1.0, 0.5
+    qs = optimize.brentq(
+        lambda q: sw**2 * _gauss_expectation(lambda u: phi(u) ** 2, q) + sb**2 - q,
+        1e-6, 100.0, xtol=1e-15,
+    )  # fmt: skip
+    want = sw**2 * _gauss_expectation(lambda u: dphi(u) ** 2, qs)
+    mf = sp.mean_field(activation, sw, sb)
+    assert mf.phase == "ordered" and mf.c_star == 1.0
+    assert mf.q_star == pytest.approx(qs, rel=1e-10)
+    assert mf.chi_c == pytest.approx(want, rel=1e-10)
+    assert mf.chi_c == pytest.approx(mf.chi1, rel=1e-12)

@@ -294,7 +294,9 @@ class Resolved(_na.ActivationSpec):
                     for ci in c
                 ]  # fmt: skip
             ).reshape(-1, 8)
-            return out[:, 0], out[:, 1], out[:, 4]
+            # dF/dc = G (Price's theorem) unless phi jumps: the closed forms'
+            # F_c slot is the partial along fixed rho at rho = +-1, i.e. 0
+            return out[:, 0], out[:, 1], out[:, 4] if self.jump else out[:, 1]
         coef, rem, n_terms = self._tables(float(q))
         # the engine's Mehler sum with its Cauchy-Schwarz tail (rho^N r_N)
         powers = c[:, None] ** np.arange(n_terms + 1)[None, :]
