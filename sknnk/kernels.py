@@ -332,7 +332,10 @@ class NNGPKernel(_InfiniteWidthKernel):
         truncated adaptively at a relative remainder of 1e-13; tanh and
         sigmoid switch to a Gaussian scale mixture of erf (sup error 6e-15;
         closed-form duals at every variance) above layer variance 38 and 100,
-        softplus to the integral of sigmoid's (Price's theorem) above 200.
+        softplus to the integral of sigmoid's (Price's theorem) above 200,
+        gelu, swish and gelu_tanh to the closed form of ``x (1 + sum_k a_k
+        erf(x / sigma_k)) / 2`` (gelu one exact term, swish tanh's mixture,
+        gelu_tanh a fitted one) above 10, 100 and 38.
     sigma_w : float, default=sqrt(2)
         Standard deviation of the weights (before the ``1/sqrt(fan_in)``
         scaling). Must be > 0.

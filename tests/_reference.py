@@ -631,3 +631,79 @@ def conditional_panels(a, b, rho, one_minus=None, order=24):
     width = sa * min(sin / max(abs(rho), 1e-300), 1.0)
     u, w, t = gauss_panels(0.0, sa, width, order)
     return u, w, rho * sb * t, sb * sin
+
+
+def price_partials(derivatives, a, b, rho, one_minus=None, order=20):
+    """``(F, G, F_a, F_b, F_c, G_a, G_b, G_c)`` of a smooth activation at
+    variances ``a, b > 0`` and correlation ``rho`` (``one_minus = 1 - |rho|``
+    exactly if given) by nested quadrature (:func:`conditional_panels`,
+    inner :func:`gauss_panels`) and Price's theorem: ``F_a = E[phi''(u)
+    phi(v)] / 2``, ``F_c = G = E[phi'(u) phi'(v)]``, ``G_a = E[phi'''(u)
+    phi'(v)] / 2``, ``G_c = E[phi''(u) phi''(v)]``; at ``rho = +-1`` the
+    partials along fixed ``rho`` (``F_c = G_c = 0``, ``dc/da = c / (2a)``).
+    ``derivatives(x)`` returns ``phi .. phi'''`` at ``x``, stacked (4, n)."""
+    u, wu, m, cs = conditional_panels(a, b, rho, one_minus, order=order)
+    if cs == 0.0:
+        inner = derivatives(m)
+    else:
+        inner = np.empty((4, u.size))
+        for k in range(u.size):
+            v, wv, _ = gauss_panels(m[k], cs, 1.0, order=order)
+            inner[:, k] = derivatives(v) @ wv
+    fu = derivatives(u) * wu
+
+    def e(i, j):  # E[phi^(i)(u) phi^(j)(v)]
+        return float(fu[i] @ inner[j])
+
+    out = [e(0, 0), e(1, 1), e(2, 0) / 2, e(0, 2) / 2, e(1, 1),
+           e(3, 1) / 2, e(1, 3) / 2, e(2, 2)]  # fmt: skip
+    if abs(rho) == 1.0:
+        sa, sb = np.sqrt(a), np.sqrt(b)
+        for p, cp in ((2, 4), (5, 7)):
+            out[p] += out[cp] * 0.5 * rho * sb / sa
+            out[p + 1] += out[cp] * 0.5 * rho * sa / sb
+            out[cp] = 0.0
+    return out
+
+
+def price_diag(derivatives, q, order=20):
+    """``(V, W, dV/dq, dW/dq)`` at ``u ~ N(0, q)`` (:func:`gauss_panels`):
+    ``E[phi^2]``, ``E[phi'^2]`` and half the expectations of their second
+    derivatives (``derivatives`` as in :func:`price_partials`)."""
+    u, w, _ = gauss_panels(0.0, np.sqrt(q), 1.0, order=order)
+    p, d1, d2, d3 = derivatives(u)
+    return (w @ (p * p), w @ (d1 * d1), w @ (d1 * d1 + p * d2),
+            w @ (d2 * d2 + d1 * d3))  # fmt: skip
+
+
+def price_kernels(derivatives, depth, sw, sb, x, y):
+    """``(NNGP, NTK)`` of the rows ``x, y`` (NTK parameterization) by the
+    layer recursion written out by hand, with :func:`price_partials` (or
+    :func:`price_diag` for ``x is y``) at every layer."""
+    d = x.size
+    sw2, sb2 = sw * sw, sb * sb
+    qx, qy = sw2 * (x @ x) / d + sb2, sw2 * (y @ y) / d + sb2
+    s = t = sw2 * (x @ y) / d + sb2
+    for _ in range(depth):
+        if x is y:
+            F, G = price_diag(derivatives, qx)[:2]
+            qy = qx
+        else:
+            rho = max(min(s / (np.sqrt(qx) * np.sqrt(qy)), 1.0), -1.0)
+            F, G = price_partials(derivatives, qx, qy, rho)[:2]
+            qy = sw2 * price_diag(derivatives, qy)[0] + sb2
+        qx = sw2 * price_diag(derivatives, qx)[0] + sb2
+        s, t = sw2 * F + sb2, sw2 * F + sb2 + sw2 * G * t
+    return s, t
+
+
+def tsuchida_gelu(a, b, c):
+    """``(F, G)`` of gelu ``x Phi(x)`` in the closed form of Tsuchida et al.
+    (2020): ``P = (1 + a)(1 + b)``, ``Delta = sqrt(P - c^2)``, ``alpha =
+    atan2(c, Delta)``."""
+    P = (1 + a) * (1 + b)
+    D = np.sqrt(P - c * c)
+    al = np.arctan2(c, D)
+    F = c / 4 + (c * al + (c * c + a * b * D * D) / (P * D)) / (2 * np.pi)
+    G = 0.25 + al / (2 * np.pi) + c / (2 * np.pi * D) * (1 / D**2 + (1 - a * b) / P + 1)
+    return F, G

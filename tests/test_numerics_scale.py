@@ -428,14 +428,15 @@ def test_sin_cos_huge_inputs_and_duplicates(activation, ntk):
 # series activations at layer variances ~1e300: finite, within the warned bound
 
 
-@pytest.mark.parametrize("activation", ["gelu", "swish"])
+@pytest.mark.parametrize("activation", ["mish"])
 @pytest.mark.parametrize("ntk", [False, True])
 def test_relu_like_series_huge_inputs_finite_within_bound(activation, ntk):
-    """gelu and swish differ from ReLU by a bounded function, so at layer
-    variances ~1e300 their kernels equal ReLU's to ~1e-150 relative: the
+    """This series activation differs from ReLU by a bounded function, so at
+    layer variances ~1e300 its kernels equal ReLU's to ~1e-150 relative: the
     mpmath ReLU reference. The Hermite series (beyond its accurate range)
     must stay finite (its Cauchy-Schwarz tail overflowed to inf) and within
-    the bound its warning states; gradients are refused."""
+    the bound its warning states; gradients are refused. (gelu, swish and
+    softplus have closed forms there: the next test.)"""
     X = np.random.default_rng(0).normal(size=(5, 3)) * 1e150
     ref = reference("relu", X, 2, 1.0, 1.0, ntk)
     k = (NTKKernel if ntk else NNGPKernel)(
@@ -452,17 +453,19 @@ def test_relu_like_series_huge_inputs_finite_within_bound(activation, ntk):
         k(X, eval_gradient=True)
 
 
+@pytest.mark.parametrize("activation", ["softplus", "gelu", "swish"])
 @pytest.mark.parametrize("ntk", [False, True])
-def test_softplus_huge_inputs_closed_form(ntk):
-    """softplus - relu is bounded too, and beyond layer variance 200 softplus
-    has a closed form (sknnk._numerics.activations.softplus_partials): at
-    ~1e300 its kernel and gradients equal the mpmath ReLU reference's to
+def test_relu_like_huge_inputs_closed_form(activation, ntk):
+    """softplus, gelu and swish differ from ReLU by bounded functions and
+    have closed forms beyond their series ranges
+    (sknnk._numerics.activations.softplus_partials, xerf_partials): at
+    ~1e300 their kernels and gradients equal the mpmath ReLU reference's to
     rounding, without a warning."""
     X = np.random.default_rng(0).normal(size=(5, 3)) * 1e150
     ref = reference("relu", X, 2, 1.0, 1.0, ntk)
     gref = reference_log_grad("relu", X, 2, 1.0, 1.0, ntk)
     k = (NTKKernel if ntk else NNGPKernel)(
-        depth=2, activation="softplus", sigma_w=1.0, sigma_b=1.0
+        depth=2, activation=activation, sigma_w=1.0, sigma_b=1.0
     )
     with warnings.catch_warnings():
         warnings.simplefilter("error")

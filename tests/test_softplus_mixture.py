@@ -21,9 +21,11 @@ import warnings
 import numpy as np
 import pytest
 from _reference import (
-    conditional_panels,
     five_point,
     gauss_panels,
+    price_diag,
+    price_kernels,
+    price_partials,
     theta_difference,
 )
 from scipy import special
@@ -48,40 +50,14 @@ def derivatives(x):
 
 def ref_partials(a, b, rho, one_minus=None):
     """``(F, G, F_a, F_b, F_c, G_a, G_b, G_c)`` of softplus at variances ``a,
-    b > 0`` and correlation ``rho`` (``one_minus = 1 - |rho|`` exactly if
-    given); at ``rho = +-1`` the partials along fixed ``rho`` (``F_c = G_c =
-    0``), as the engine takes them there."""
-    u, wu, m, cs = conditional_panels(a, b, rho, one_minus, order=20)
-    if cs == 0.0:
-        inner = derivatives(m)
-    else:
-        inner = np.empty((4, u.size))
-        for k in range(u.size):
-            v, wv, _ = _nodes(m[k], cs)
-            inner[:, k] = derivatives(v) @ wv
-    fu = derivatives(u) * wu
-
-    def e(i, j):  # E[phi^(i)(u) phi^(j)(v)]
-        return float(fu[i] @ inner[j])
-
-    out = [e(0, 0), e(1, 1), e(2, 0) / 2, e(0, 2) / 2, e(1, 1),
-           e(3, 1) / 2, e(1, 3) / 2, e(2, 2)]  # fmt: skip
-    if abs(rho) == 1.0:  # dc/da = c / (2a) along fixed rho
-        sa, sb = math.sqrt(a), math.sqrt(b)
-        for p, cp in ((2, 4), (5, 7)):
-            out[p] += out[cp] * 0.5 * rho * sb / sa
-            out[p + 1] += out[cp] * 0.5 * rho * sa / sb
-            out[cp] = 0.0
-    return out
+    b > 0`` and correlation ``rho`` (:func:`_reference.price_partials`; at
+    ``rho = +-1`` along fixed ``rho``, as the engine takes them there)."""
+    return price_partials(derivatives, a, b, rho, one_minus)
 
 
 def ref_diag(q):
-    """``(V, W, dV/dq, dW/dq)`` at ``u ~ N(0, q)``: ``E[phi^2]``,
-    ``E[phi'^2]`` and half the expectations of their second derivatives."""
-    u, w, _ = _nodes(0.0, math.sqrt(q))
-    p, d1, d2, d3 = derivatives(u)
-    return (w @ (p * p), w @ (d1 * d1), w @ (d1 * d1 + p * d2),
-            w @ (d2 * d2 + d1 * d3))  # fmt: skip
+    """``(V, W, dV/dq, dW/dq)`` at ``u ~ N(0, q)``."""
+    return price_diag(derivatives, q)
 
 
 def test_reference_against_independence_and_the_relu_limit():
@@ -186,23 +162,8 @@ def test_extreme_variances(q):
 # ---------------------------------------------------------------------------
 # the reference kernels (NTK parameterization, written out by hand)
 def ref_kernels(depth, sw, sb, x, y):
-    """``(NNGP, NTK)`` of the rows ``x, y`` by the layer recursion with
-    :func:`ref_partials` (or :func:`ref_diag` for ``x is y``)."""
-    d = x.size
-    sw2, sb2 = sw * sw, sb * sb
-    qx, qy = sw2 * (x @ x) / d + sb2, sw2 * (y @ y) / d + sb2
-    s = t = sw2 * (x @ y) / d + sb2
-    for _ in range(depth):
-        if x is y:
-            F, G = ref_diag(qx)[:2]
-            qy = qx
-        else:
-            rho = max(min(s / (math.sqrt(qx) * math.sqrt(qy)), 1.0), -1.0)
-            F, G = ref_partials(qx, qy, rho)[:2]
-            qy = sw2 * ref_diag(qy)[0] + sb2
-        qx = sw2 * ref_diag(qx)[0] + sb2
-        s, t = sw2 * F + sb2, sw2 * F + sb2 + sw2 * G * t
-    return s, t
+    """``(NNGP, NTK)`` of the rows ``x, y`` (:func:`_reference.price_kernels`)."""
+    return price_kernels(derivatives, depth, sw, sb, x, y)
 
 
 def ref_log_gradient(depth, sw, sb, x, y, ntk, h=1e-3):
@@ -318,41 +279,9 @@ def test_extreme_layer_variances_through_the_kernel(q, ntk):
 
 
 # ---------------------------------------------------------------------------
-# consistency: diag, duplicates, PSD, float32, threads, the switch
-@pytest.mark.parametrize("ntk", [False, True])
-def test_diag_duplicates_symmetry_at_mixed_scales(ntk):
-    rng = np.random.default_rng(1)
-    X = rng.normal(size=(8, 4))
-    X *= np.array([1e-150, 1e-3, 1.0, 10.0, 1e3, 1e50, 1e140, 30.0])[:, None]
-    X = np.vstack([X, X[2], X[6], X[7]])  # duplicates of small and large rows
-    kernel = _kernel(ntk, 3, 4.0, 0.5)
-    K, dK = _checked(kernel, X, eval_gradient=True)
-    assert np.all(np.isfinite(K)) and np.all(np.isfinite(dK))
-    np.testing.assert_array_equal(kernel.diag(X), np.diag(K))
-    np.testing.assert_array_equal(K, K.T)
-    for i, j in ((2, 8), (6, 9), (7, 10)):
-        # the NNGP bit for bit; the NTK up to 1 ulp (its generic per-entry
-        # recursion rounds otherwise than the diagonal's, as for tanh)
-        if ntk:
-            assert K[i, j] == pytest.approx(K[i, i], rel=2.3e-16, abs=0)
-        else:
-            assert K[i, j] == K[i, i]
-        np.testing.assert_allclose(K[i], K[j], rtol=2.3e-16, atol=0)
-        np.testing.assert_allclose(dK[i, j], dK[i, i], rtol=1e-14, atol=0)
-    d = np.sqrt(np.diag(K))
-    assert np.linalg.eigvalsh(K / np.outer(d, d)).min() > -1e-12
-    np.testing.assert_allclose(kernel(X, X.copy()), K, rtol=1e-14, atol=0)
-
-
-def test_float32():
-    X = np.random.default_rng(2).normal(size=(6, 3)) * 100.0
-    X[5] = X[4]
-    K64 = _kernel(True, 2, 3.0, 1.0)(X)
-    K32 = _kernel(True, 2, 3.0, 1.0, dtype="float32")(X)
-    assert K32.dtype == np.float32 and np.all(np.isfinite(K32))
-    d = np.sqrt(np.diag(K64))
-    assert np.max(np.abs(K32 - K64) / np.outer(d, d)) < 1e-5
-    assert K32[4, 5] == K32[4, 4]
+# consistency: threads, the switch
+# (diag, duplicates, symmetry at mixed scales and float32: tests/test_xerf.py,
+# for every closed form of a series activation)
 
 
 def test_bitwise_identical_for_every_n_jobs():

@@ -27,7 +27,7 @@ import numpy as np
 from ._jit import njit
 from .bvn import elu_orthant, mills, mills_minus_half
 from .layer import correlation
-from .mixture import AMP_S, AMPLITUDES, INV_S, INV_S2
+from .mixture import AMP_S, AMPLITUDES, INV_S, INV_S2, XERF_TABLES
 
 # Integer codes used by the compiled recursion.
 SERIES = 0
@@ -43,6 +43,7 @@ COS = 9
 ELU = 10  # prm = (alpha, lam): lam * (max(x, 0) + alpha * (exp(min(x, 0)) - 1))
 ERF_MIX = 11  # prm = (gamma, alpha, beta): alpha + beta tanh(gamma x), by a mixture
 SOFTPLUS_MIX = 13  # log(1 + e^x), from the sigmoid mixture by Price's theorem
+XERF_MIX = 14  # prm = (kind,): x (1 + sum_k a_k erf(x / sigma_k)) / 2 (gelu, ...)
 
 N_PRM = 3  # length of the parameter array
 
@@ -570,6 +571,158 @@ def _softplus_sum(a, b, c, want_grad):
     return f, g, fa, fb, fc, out[2], out[3], out[4]
 
 
+#: ``XERF_MIX`` tables (:data:`sknnk._numerics.mixture.XERF_TABLES`):
+#: amplitudes, ``1 / sigma_k`` and ``1 / sigma_k^2`` of each kind
+_XG_A, _XG_IS = XERF_TABLES[0][0].copy(), 1.0 / XERF_TABLES[0][1]
+_XS_A, _XS_IS = XERF_TABLES[1][0].copy(), 1.0 / XERF_TABLES[1][1]
+_XT_A, _XT_IS = XERF_TABLES[2][0].copy(), 1.0 / XERF_TABLES[2][1]
+_XG_IS2, _XS_IS2, _XT_IS2 = _XG_IS * _XG_IS, _XS_IS * _XS_IS, _XT_IS * _XT_IS
+_INV_PI = 1.0 / math.pi
+_SQRT2 = math.sqrt(2.0)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _xerf_table(kind):
+    """``(a_k, 1 / sigma_k, 1 / sigma_k^2)`` of an ``XERF_MIX`` kind."""
+    if kind == 0:
+        return _XG_A, _XG_IS, _XG_IS2
+    if kind == 1:
+        return _XS_A, _XS_IS, _XS_IS2
+    return _XT_A, _XT_IS, _XT_IS2
+
+
+@njit(cache=True, nogil=True)
+def xerf_partials(prm, a, b, c, want_grad):
+    r"""``(F, G, F_a, F_b, F_c, G_a, G_b, G_c)`` of ``phi(x) = x (1 + E(x)) /
+    2``, ``E(x) = sum_k a_k erf(x / sigma_k)``, in closed form at every layer
+    variance (1e-300 to 1e300); ``prm = (kind,)`` selects the table of
+    :data:`sknnk._numerics.mixture.XERF_TABLES` (gelu: one exact term; swish:
+    tanh's mixture at the scales ``2 s_k``; gelu_tanh: a fitted mixture).
+
+    ``u erf(u / s)`` and ``v erf(v / t)`` are even, ``u`` and ``v`` odd, so
+    the cross terms vanish: ``F = c / 4 + 1/4 sum_ij a_i a_j sigma_i sigma_j
+    M(a / sigma_i^2, b / sigma_j^2, c / (sigma_i sigma_j))`` with ``M(a, b,
+    c) = E[u erf(u) v erf(v)]``, and ``G = 1/4 + 1/4 sum_ij a_i a_j
+    M_c(...)`` (Price's theorem: ``d/dx [x erf(x)]`` is the derivative's
+    term). By Stein's lemma and Gaussian tilting (``E[e^{-u^2} f] =
+    A^{-1/2} E'[f]``), in the scale-free variables of :func:`erf_point` and
+    :func:`erf_pair` (``R = r^2 = 1 / (1 + 2a)``, ``t^2 = 1 - R``, ``x = rho
+    t_a t_b``, ``D = 1 - x^2``, ``P = R_a R_b``, ``e_a = 1 - rho^2 t_a^2 =
+    R_a + t_a^2 (1 - rho)(1 + rho)``):
+
+    .. math::
+
+        M = \frac2\pi\sqrt{ab}\Big[t_a t_b\frac{D + \rho^2 P}{\sqrt D}
+            + \rho\arcsin x\Big],\qquad
+        M_c = \frac2\pi\Big[\arcsin x + \frac{x}{\sqrt D}
+            \Big(R_a + R_b + P + \frac{x^2 P}{D}\Big)\Big],
+
+        M_a = \frac{2b\, r_a r_b}{\pi}\Big[\frac{(1 + R_a)\, e_a}{\sqrt D}
+            - \frac{\rho^2 t_a^2 R_a (2 R_b + t_b^2 e_a)}{D^{3/2}}\Big],
+
+        M_{cc} = \frac4\pi\,\frac{r_a r_b}{D^{5/2}}\big[(D + R_a)(D + R_b)
+            + 2x^2 P\big],\qquad
+        M_{ca} = -\frac2\pi\, x\Big[\frac{R_a}{\sqrt D}\Big(1 + 3R_a
+            + \frac{x^2 R_a}{D}\Big) + \frac{P (D + 3 R_a)}{D^{5/2}}\Big],
+
+    (``M -> E|u||v|`` at large variance, ``(4/pi)(ab + 2c^2)`` at small),
+    and at ``rho = +-1`` the partials along fixed ``rho``: ``F_a + G c /
+    (2a)`` and
+
+    .. math::
+
+        \partial_a M_c\big|_\rho = \frac2\pi\,\frac{R_a^2\, x}{t_a^2 D^{5/2}}
+            \big[(D + R_b)(2 R_a D - t_a^2 e_b) + 2x^2 P\big]
+
+    (formed directly: ``M_ca + M_cc c / (2a)`` cancels to ``q^{-3/2}`` from
+    terms ``~q^{-1/2}``), ``F_c = G_c = 0``. Every ratio is grouped so that
+    nothing overflows or underflows before the product does (``D ~ R ~ 1 /
+    q`` at ``rho = +-1``). ``K^2`` terms; canonical order of the points (the
+    smaller variance first), so ``F(a, b, c)`` and ``F(b, a, c)`` agree bit
+    for bit.
+    """
+    kind = int(prm[0])
+    if b < a:
+        f, g, fb, fa, fc, gb, ga, gc = _xerf_sum(kind, b, a, c, want_grad)
+        return f, g, fa, fb, fc, ga, gb, gc
+    return _xerf_sum(kind, a, b, c, want_grad)
+
+
+@njit(cache=True, nogil=True)
+def _xerf_sum(kind, a, b, c, want_grad):
+    """The pair sums of :func:`xerf_partials` in the given order."""
+    amp, isg, isg2 = _xerf_table(kind)
+    rho, s = _rho(a, b, c)
+    one_r = (1.0 - rho) * (1.0 + rho)
+    r2 = rho * rho
+    edge = abs(rho) == 1.0
+    k = amp.shape[0]
+    rb = np.empty(k)
+    tb = np.empty(k)
+    for j in range(k):
+        rb[j], tb[j] = erf_point(b * isg2[j])
+    f = g = fa = fb = ga = gb = gc = 0.0
+    for i in range(k):
+        ra, ta = erf_point(a * isg2[i])
+        Ra = ra * ra
+        ta2 = ta * ta
+        ea = Ra + ta2 * one_r  # 1 - rho^2 t_a^2
+        for j in range(k):
+            w = amp[i] * amp[j]
+            x, dn = erf_pair(rho, ra, rb[j], ta, tb[j], 1.0)
+            sd = math.sqrt(dn)
+            Rb = rb[j] * rb[j]
+            P = Ra * Rb
+            asn = math.atan2(x, sd)
+            ra_d = Ra / dn
+            rb_d = Rb / dn
+            xx = x * x
+            f += w * ((ta * tb[j]) * (dn + r2 * P) / sd + rho * asn)
+            g += w * (asn + x * (Ra + Rb + P + xx * (Ra * rb_d)) / sd)
+            if not want_grad:
+                continue
+            tb2 = tb[j] * tb[j]
+            eb = Rb + tb2 * one_r
+            # the brackets of M_a, M_b (times 2 b r_a r_b / pi)
+            pa = (1.0 + Ra) * ea - r2 * ta2 * ra_d * (Rb + Rb + tb2 * ea)
+            pb = (1.0 + Rb) * eb - r2 * tb2 * rb_d * (Ra + Ra + ta2 * eb)
+            fa += w * (ra * isg[i]) * tb[j] * (pa / sd)
+            fb += w * (rb[j] * isg[j]) * ta * (pb / sd)
+            p2 = 2.0 * xx * (ra_d * rb_d)
+            if edge:  # along fixed rho (times R / a)
+                ba = ((dn + Rb) / dn) * ((2.0 * Ra * dn - ta2 * eb) / dn)
+                bb = ((dn + Ra) / dn) * ((2.0 * Rb * dn - tb2 * ea) / dn)
+                ga += w * (Ra / a) * (x * ((ba + p2) / sd))
+                gb += w * (Rb / b) * (x * ((bb + p2) / sd))
+            else:
+                qa = (1.0 + 3.0 * Ra + xx * ra_d) + rb_d * ((dn + 3.0 * Ra) / dn)
+                qb = (1.0 + 3.0 * Rb + xx * rb_d) + ra_d * ((dn + 3.0 * Rb) / dn)
+                ga += w * (Ra * isg2[i]) * (x * (qa / sd))
+                gb += w * (Rb * isg2[j]) * (x * (qb / sd))
+                qc = ((dn + Ra) / dn) * ((dn + Rb) / dn) + p2
+                gc += w * ((ra * isg[i]) * (rb[j] * isg[j])) * (qc / sd)
+    c = rho * s  # the snapped covariance
+    f = 0.25 * c + (0.5 * _INV_PI) * s * f
+    g = 0.25 + (0.5 * _INV_PI) * g
+    fc = 0.0
+    if want_grad:
+        h = (0.25 * _INV_PI) * _SQRT2
+        fa = h * math.sqrt(b) * fa
+        fb = h * math.sqrt(a) * fb
+        if edge:  # along fixed rho: + G dc/da, dc/da = c / (2a)
+            sa, sb = math.sqrt(a), math.sqrt(b)
+            fa += g * (0.5 * rho) * (sb / sa)
+            fb += g * (0.5 * rho) * (sa / sb)
+            ga = (0.25 * _INV_PI) * ga
+            gb = (0.25 * _INV_PI) * gb
+        else:
+            fc = g
+            ga = -(0.5 * _INV_PI) * ga
+            gb = -(0.5 * _INV_PI) * gb
+            gc = _INV_PI * gc
+    return f, g, fa, fb, fc, ga, gb, gc
+
+
 @njit(cache=True, nogil=True, inline="always")
 def closed_form_partials(code, prm, a, b, c, want_grad):
     """Return ``(F, G, F_a, F_b, F_c, G_a, G_b, G_c)`` of a closed-form activation.
@@ -593,6 +746,8 @@ def closed_form_partials(code, prm, a, b, c, want_grad):
         return mixture_partials(prm, a, b, c, want_grad)
     if code == SOFTPLUS_MIX:
         return softplus_partials(a, b, c, want_grad)
+    if code == XERF_MIX:
+        return xerf_partials(prm, a, b, c, want_grad)
     if code == SIN or code == COS:
         # e^{-(a+b)/2} (sinh c, cosh c) = h (+-(1 - e^{-2|c|}), 1 + e^{-2|c|})
         # with h = e^{-t/2} / 2 <= 1/2 (no overflow) and 1 - e^{-2|c|} by expm1
@@ -688,7 +843,7 @@ def closed_form_diag(code, prm, q):
     Not for the ReLU family (:func:`relu_family_diag_values`) nor ELU
     (:func:`elu_diag_values`).
     """
-    if code == ERF_MIX or code == SOFTPLUS_MIX:
+    if code == ERF_MIX or code == SOFTPLUS_MIX or code == XERF_MIX:
         # the pair sum at rho = 1 (duplicates get these numbers)
         t = closed_form_partials(code, prm, q, q, q, True)
         return t[0], t[1], t[2] + t[3] + t[4], t[5] + t[6] + t[7]
@@ -794,7 +949,8 @@ class ActivationSpec:
         Whether ``phi`` or a derivative the series needs has a kink at 0.
     mixture : ActivationSpec or None
         For a series activation with an exact closed form at large variance
-        (tanh, sigmoid: the scale mixture ``ERF_MIX``), that closed form.
+        (tanh, sigmoid: the scale mixture ``ERF_MIX``; softplus
+        ``SOFTPLUS_MIX``; gelu, swish ``XERF_MIX``), that closed form.
     series_max_variance : float
         With ``mixture``: the largest layer variance at which the series is
         used (the engine evaluates every layer of a call by the mixture when

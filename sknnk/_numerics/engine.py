@@ -528,9 +528,10 @@ def prepare(network, X, want_grad=False, n_jobs=None, seeds=False):
 
     ``n_jobs`` bounds the threads that sample series activations; ``seeds``
     also runs the seed direction of the length-scale gradient. A series
-    activation with a closed-form mixture (tanh, sigmoid) uses the mixture
-    for every layer as soon as one layer variance exceeds its
-    ``series_max_variance`` (``Points.activation`` is the spec used).
+    activation with a closed-form mixture (tanh, sigmoid, softplus, gelu,
+    swish) uses the mixture for every layer as soon as one layer variance
+    exceeds its ``series_max_variance`` (``Points.activation`` is the spec
+    used).
     """
     spec = network.activation
     if spec.code == SERIES:

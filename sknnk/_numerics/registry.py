@@ -72,7 +72,8 @@ class Entry:
         For a series family with a closed form where the series is not
         accurate: ``mixture(*prm)`` returns its ``(code, engine_prm)``
         (:data:`~sknnk._numerics.activations.ERF_MIX`,
-        :data:`~sknnk._numerics.activations.SOFTPLUS_MIX`; used above the
+        :data:`~sknnk._numerics.activations.SOFTPLUS_MIX`,
+        :data:`~sknnk._numerics.activations.XERF_MIX`; used above the
         layer variance ``SERIES_MAX_VARIANCE[family]`` of
         :mod:`sknnk._numerics.mixture`).
     """
@@ -147,9 +148,15 @@ _ENTRY_LIST = [
     # softplus' = sigmoid: its dual from sigmoid's by Price's theorem
     Entry("softplus", {"softplus": ()}, smooth.softplus, _series,
           mixture=lambda: (_na.SOFTPLUS_MIX, ())),
-    Entry("swish", {"swish": (), "silu": ()}, smooth.swish, _series),
-    Entry("gelu", {"gelu": ()}, smooth.gelu, _series),
-    Entry("gelu_tanh", {"gelu_tanh": ()}, smooth.gelu_tanh, _series),
+    # swish(x) = x / 2 + x tanh(x / 2) / 2: tanh's mixture at scales 2 s_k
+    Entry("swish", {"swish": (), "silu": ()}, smooth.swish, _series,
+          mixture=lambda: (_na.XERF_MIX, (_mix.XERF_SWISH,))),
+    # gelu(x) = x / 2 + x erf(x / sqrt 2) / 2: one exact term
+    Entry("gelu", {"gelu": ()}, smooth.gelu, _series,
+          mixture=lambda: (_na.XERF_MIX, (_mix.XERF_GELU,))),
+    # gelu_tanh: a fitted mixture of its tanh (mixture.GELU_TANH_AMPLITUDES)
+    Entry("gelu_tanh", {"gelu_tanh": ()}, smooth.gelu_tanh, _series,
+          mixture=lambda: (_na.XERF_MIX, (_mix.XERF_GELU_TANH,))),
     Entry("mish", {"mish": ()}, lambda: _mish(), _series),
     # user callables: prm = (function, derivative or None); no public name
     Entry("custom", {}, smooth.custom, _series),

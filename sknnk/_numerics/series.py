@@ -71,12 +71,32 @@ for its closed form ``SOFTPLUS_MIX``
 limits (``log(2)^2 + c / 4``, ReLU's) from 1e-300 to 1e300, NTK gradients
 included (``tests/test_softplus_mixture.py``).
 
-For the other activations the accurate continuation to large variances
-would split off the activation's large-scale form in closed form (``gelu =
-relu + r``: arc-cosine kernels; cross terms such as ``E[relu(u) r(v)]`` are
-1-D integrals, and ``E[r(u) r(v)]`` a 2-D quadrature over the support of the
-decaying residual ``r``), or, for gelu and swish, the dual of ``x erf(x /
-s)`` with the same mixture. Not implemented yet.
+**gelu, swish and gelu_tanh** leave it above layer variance 10 (gelu), 100
+(swish) and 38 (gelu_tanh) for the closed form ``XERF_MIX`` of ``x (1 +
+sum_k a_k erf(x / sigma_k)) / 2``
+(:func:`sknnk._numerics.activations.xerf_partials`: the dual of ``u
+erf(u / s)`` and ``v erf(v / t)`` by Stein's lemma, the cross terms with
+``x / 2`` vanish by parity): gelu ``x Phi(x)`` is one exact term, ``erf(x /
+sqrt 2)``; swish ``x / 2 + x tanh(x / 2) / 2`` takes tanh's mixture at the
+scales ``2 s_k`` (``22^2`` terms); gelu_tanh's ``tanh(sqrt(2 / pi) (x +
+0.044715 x^3))`` a fitted mixture (``24^2`` terms, signed amplitudes, sup
+errors of ``phi .. phi'''`` below 6e-11, ``benchmarks/fit_gelu_tanh.py``).
+Values and every partial within 5e-14 (gelu, swish) and 3e-11 (gelu_tanh) of
+nested quadrature of the true activations at ``q = 1e-3 ... 1e3``, finite
+with the right limits (``c / 4``, ReLU's) from 1e-300 to 1e300, NTK
+gradients included (``tests/test_xerf.py``); the series agrees with them to
+2e-13 (gelu, swish; gelu_tanh 1e-11, its fit) up to their switches
+(``benchmarks/xerf_error_map.py``). gelu's single term is faster than the
+series already at unit scale; swish's and gelu_tanh's ``K^2`` terms cost
+~20 series entries there, hence their later switches.
+
+For the other series activations (user callables and the registry's other
+entries) the accurate continuation to large variances would split off the
+activation's large-scale form in closed form (``phi = relu + r``:
+arc-cosine kernels; cross terms such as ``E[relu(u) r(v)]`` are 1-D
+integrals, and ``E[r(u) r(v)]`` a 2-D quadrature over the support of the
+decaying residual ``r``). Not implemented: they warn with their bound beyond
+the series range and refuse gradients they cannot resolve.
 """
 
 import math
