@@ -124,10 +124,12 @@ def test_estimator_refuses_an_overflowing_gram(monkeypatch):
     # GELU's kernel overflowed at |x| ~ 1e150 (depth 2): the Gram had inf
     # entries and eigh raised "LinAlgError: Eigenvalues did not converge".
     # That Gram is finite now (the series' tail is formed without overflow,
-    # test_numerics_scale), so a kernel patched to return inf stands for any
-    # Gram that overflows: the estimators must refuse it with the message.
+    # test_numerics_scale; gelu itself takes its closed form there, so mish,
+    # still a series at every variance, stands for it), so a kernel patched
+    # to return inf stands for any Gram that overflows: the estimators must
+    # refuse it with the message.
     X = X0 * 1e150
-    est = InfiniteWidthRegressor(activation="gelu", depth=2)
+    est = InfiniteWidthRegressor(activation="mish", depth=2)
     series.reset_warnings()  # shown once per configuration and process
     with pytest.warns(UserWarning, match="did not converge"):
         assert np.isfinite(est.fit(X, Y0).predict(X)).all()
