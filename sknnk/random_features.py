@@ -456,7 +456,11 @@ _COMMON_DOC = """
         Precision of the weights, the computation and the output (None is
         float64). ``"float32"`` halves the memory and roughly halves the time;
         the kernel approximation error is unchanged in practice (it is
-        dominated by the Monte Carlo error).
+        dominated by the Monte Carlo error). The dense layers are BLAS
+        products, whose rounding depends on a row's position in the block:
+        a row's features can differ in their last bits (a few units in the
+        last place: ~1e-7 relative in float32, ~1e-16 in float64) when the
+        same row comes in another order or batch.
     batch_size : int, default=None
         Rows per task of ``transform``. The network always runs on blocks of
         128 rows (so the working memory per worker is that of 128 rows,

@@ -63,7 +63,35 @@ def _gram(sampler, X):
     ]
 )
 def test_sklearn_compatible(estimator, check):
+    name = getattr(check, "func", check).__name__
+    if name == "check_methods_sample_order_invariance" and estimator.dtype == "float32":
+        # sklearn's check asks rtol 1e-7, below float32's resolution (eps 1.2e-7):
+        # OpenBLAS rounds a product 1-2 ulp differently at another row position
+        # (a width-1 layer is a gemv with a scalar tail), so it fails for about
+        # one permutation in three. The same check at float32's resolution:
+        _check_float32_sample_order_invariance(estimator)
+        return
     check(estimator)
+
+
+def _check_float32_sample_order_invariance(estimator):
+    """sklearn's sample-order check (its data, ``n_components=1``, random state
+    1), over 200 permutations, to 4 float32 ulp of each feature's scale; and
+    the same permutations in float64 to sklearn's 1e-7."""
+    rnd = np.random.RandomState(0)
+    X = 3 * rnd.uniform(size=(20, 3))
+    est32 = clone(estimator).set_params(n_components=1, random_state=1).fit(X)
+    est64 = clone(est32).set_params(dtype="float64").fit(X)
+    F32, F64 = est32.transform(X), est64.transform(X)
+    assert F32.dtype == np.float32
+    scale = np.abs(F64).max(axis=0)
+    for _ in range(200):
+        idx = rnd.permutation(20)
+        G32 = est32.transform(X[idx])
+        bound = 4 * np.finfo(np.float32).eps * scale
+        assert np.all(np.abs(G32 - F32[idx]) <= bound), (idx, G32 - F32[idx])
+        np.testing.assert_allclose(est64.transform(X[idx]), F64[idx], rtol=1e-7)
+    # measured on OpenBLAS: about 1 permutation in 3 differs in float32
 
 
 def test_public_names():
